@@ -1,0 +1,43 @@
+# iana-ports: `make` installs, builds the database and serves it.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+IANA_URL ?= https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv
+IANA_CSV ?=
+DB ?= data/iana.db
+HOST ?= 127.0.0.1
+PORT ?= 8001
+SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
+
+.PHONY: all install data refresh serve test bench clean
+
+all: install data serve
+
+$(BIN)/datasette: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/datasette
+
+data: install
+	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)'
+
+serve: install
+	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
+	$(BIN)/datasette serve '$(DB)' --host '$(HOST)' --port '$(PORT)' \
+		--metadata metadata.yml --plugins-dir plugins --template-dir templates \
+		--static static:static
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data/*.db data/.*.building test-artifacts .pytest_cache .hypothesis

@@ -1,0 +1,74 @@
+"""python -m ingest: fetch -> parse -> build, with one-line errors."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import IANA_URL
+from .build import build, last_ingest
+from .errors import IngestError
+from .fetch import MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
+from .parse import decode, parse
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    parser.add_argument("--source", default=IANA_URL, help="URL or local path of the registry CSV")
+    parser.add_argument("--db", default="data/iana.db", type=Path, help="database to (re)build")
+    parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
+    parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
+    parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources")
+    args = parser.parse_args(argv)
+    try:
+        print(ingest(args))
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; the previous database is unchanged", file=sys.stderr)
+        return 130
+    return 0
+
+
+def ingest(args) -> str:
+    previous = None if args.force else last_ingest(args.db)
+    if is_url(args.source):
+        got = download(
+            args.source,
+            previous,
+            timeout=args.timeout,
+            retries=args.retries,
+            max_bytes=args.max_bytes,
+        )
+    else:
+        got = read_local(args.source, args.max_bytes)
+        if previous and got.sha256 == previous["sha256"]:
+            got = Unchanged("the file is identical to the last ingest (same sha256)")
+    if isinstance(got, Unchanged):
+        return f"unchanged: {got.reason}; {args.db} not rebuilt"
+    records = parse(decode(got.data))
+    row = build(args.db, got, records)
+    raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
+    return (
+        f"built {args.db}: {row['row_count']} registrations, newest registry date "
+        f"{max(filter(None, [row['newest_registration_date'], row['newest_modification_date']]), default='none')}, "
+        f"sha256 {row['sha256'][:12]}, raw copy {raw}"
+    )
+
+
+def keep_raw(got: Fetched, raw_dir: Path) -> Path:
+    """Keep the fetched bytes as raw/<date>-<sha256>.csv (written then renamed)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    path = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(got.data)
+        os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

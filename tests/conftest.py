@@ -1,0 +1,68 @@
+"""Shared fixtures: the real registry snapshots and a database built once per session."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "iana"
+SNAPSHOT_2025 = SHARED / "service-names-port-numbers-2025-03-28.csv"
+SNAPSHOT_2026 = SHARED / "service-names-port-numbers-2026-02-25.csv"
+
+
+def snapshot(path: Path) -> Path:
+    # A missing snapshot is a broken checkout or CI, never a reason to skip.
+    assert path.is_file(), f"registry snapshot missing: {path} (see ../shared/data/iana/README.md)"
+    return path
+
+
+def build_db(source: Path, db_path: Path) -> Path:
+    from ingest.__main__ import main
+
+    assert main(["--source", str(source), "--db", str(db_path), "--force"]) == 0
+    return db_path
+
+
+@pytest.fixture(scope="session")
+def snapshot_2025() -> Path:
+    return snapshot(SNAPSHOT_2025)
+
+
+@pytest.fixture(scope="session")
+def snapshot_2026() -> Path:
+    return snapshot(SNAPSHOT_2026)
+
+
+@pytest.fixture(scope="session")
+def db_2026(tmp_path_factory, snapshot_2026) -> Path:
+    """data/iana.db as `make data` builds it from the 2026-02-25 snapshot."""
+    return build_db(snapshot_2026, tmp_path_factory.mktemp("db2026") / "iana.db")
+
+
+@pytest.fixture(scope="session")
+def db_2025(tmp_path_factory, snapshot_2025) -> Path:
+    return build_db(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
+
+
+@pytest.fixture(scope="session")
+def datasette(db_2026):
+    """A real Datasette configured as `make serve` configures it."""
+    from datasette.app import Datasette
+    import yaml
+
+    ds = Datasette(
+        [],
+        immutables=[str(db_2026)],
+        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
+        plugins_dir=str(ROOT / "plugins"),
+        template_dir=str(ROOT / "templates"),
+        static_mounts=[("static", str(ROOT / "static"))],
+        settings=SETTINGS,
+    )
+    yield ds
+    for db in ds.databases.values():
+        db.close()
+
+
+# The settings `make serve` passes; keep in step with the Makefile.
+SETTINGS = {}
