@@ -5,15 +5,23 @@ import os
 import sys
 from pathlib import Path
 
-from . import IANA_URL
+from . import IANA_URL, replay
 from .build import build, last_ingest
 from .errors import IngestError
 from .fetch import MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
+from .history import carry
 from .parse import decode, parse
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["replay"]:
+        return replay.main(argv[1:], main)
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description=__doc__,
+        epilog="python -m ingest replay PATH... [--db D] ingests several snapshots in date order.",
+    )
     parser.add_argument("--source", default=IANA_URL, help="URL or local path of the registry CSV")
     parser.add_argument("--db", default="data/iana.db", type=Path, help="database to (re)build")
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
@@ -50,7 +58,7 @@ def ingest(args) -> str:
     if isinstance(got, Unchanged):
         return f"unchanged: {got.reason}; {args.db} not rebuilt"
     records = parse(decode(got.data))
-    row = build(args.db, got, records)
+    row = build(args.db, got, records, history=carry)
     raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
     return (
         f"built {args.db}: {row['row_count']} registrations, newest registry date "

@@ -40,8 +40,9 @@ FIELDS = (
 TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
 MAX_PORT = 65535
 
-_PORT_RE = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
-_DATE_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?")
+# [0-9], not \d: int() would accept other scripts' digits such as "٢٢".
+_PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
+_DATE_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?")
 
 
 def decode(data: bytes) -> str:
@@ -100,6 +101,9 @@ def parse(text: str) -> list[dict]:
     the raw port text) plus `id` (1-based row number), `line` (the CSV line
     the row starts on), `port_low` and `port_high`.
     """
+    # IANA serves CRLF in some copies, LF in others, also inside multi-line
+    # fields; both must give the same records.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     if not text.strip():
         raise IngestError("not a registry CSV: the file is empty")
     check_header(text.split("\n", 1)[0])
@@ -119,10 +123,13 @@ def parse(text: str) -> list[dict]:
             records.append(_record(row, len(records) + 1, line))
             line = reader.line_num + 1
     except csv.Error as exc:
+        if str(exc) == "unexpected end of data":
+            raise IngestError(
+                f"line {line}: truncated inside a quoted field (the file ends before its closing quote)"
+            ) from None
         raise IngestError(f"line {line}: malformed CSV ({exc})") from None
     if not records:
         raise IngestError("not a registry CSV: a header but no data rows")
-    _check_complete(text, records)
     return records
 
 
@@ -142,12 +149,3 @@ def _record(row: list[str], row_id: int, line: int) -> dict:
     rec["id"] = row_id
     rec["line"] = line
     return rec
-
-
-def _check_complete(text: str, records: list[dict]) -> None:
-    # csv in non-strict corners accepts a file cut inside a quoted field as
-    # one long last field; an odd number of quote characters gives it away.
-    if text.count('"') % 2:
-        raise IngestError(
-            f"line {records[-1]['line']}: truncated inside a quoted field (unbalanced quotes)"
-        )

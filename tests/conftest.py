@@ -1,7 +1,14 @@
 """Shared fixtures: the real registry snapshots and a database built once per session."""
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +73,42 @@ def datasette(db_2026):
 
 # The settings `make serve` passes; keep in step with the Makefile.
 SETTINGS = {}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(db_path: Path, timeout: float = 30.0):
+    """`make serve` on db_path and a free 127.0.0.1 port; yields the base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "-s", "serve", f"DB={db_path}", f"PORT={port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert proc.poll() is None, f"server exited: {proc.stderr.read().decode()[-2000:]}"
+            try:
+                if httpx.get(f"{base}/-/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become healthy"
+            time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
