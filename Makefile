@@ -11,6 +11,10 @@ DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
+# Keep in step with SETTINGS in tests/conftest.py.
+SERVE_SETTINGS = --setting suggest_facets off --setting facet_time_limit_ms 100 \
+	--setting default_facet_size 10 --setting sql_time_limit_ms 1000 \
+	--setting default_page_size 20 --setting truncate_cells_html 200
 
 .PHONY: all install data refresh serve test bench clean
 
@@ -24,14 +28,18 @@ $(BIN)/datasette: pyproject.toml
 
 install: $(BIN)/datasette
 
-data: install
+data: install refresh
+
+# Rebuilds only when the registry changed; a running `make serve` picks the new
+# file up by itself. Meant for cron (see README), so it installs nothing.
+refresh:
 	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)'
 
 serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
-	$(BIN)/datasette serve '$(DB)' --host '$(HOST)' --port '$(PORT)' \
+	$(BIN)/datasette serve -i '$(DB)' --host '$(HOST)' --port '$(PORT)' \
 		--metadata metadata.yml --plugins-dir plugins --template-dir templates \
-		--static static:static
+		--static static:static --cors $(SERVE_SETTINGS)
 
 test: install
 	$(BIN)/python -m pytest

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def main(argv=None) -> int:
         print(ingest(args))
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:
+        # An unwritable --db folder, a full disk: expected, so no traceback.
+        print(f"error: cannot write {args.db}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; the previous database is unchanged", file=sys.stderr)

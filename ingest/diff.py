@@ -19,6 +19,8 @@ Rows are paired in five passes, each over the rows the earlier passes left:
    `assigned` (tacacss on 300/tcp). Its old side is the nameless row that
    held the place, else one whose range covered it (Unassigned 288-307),
    else nothing.
+   "Covers" means a nameless row on the same transport, or on none, whose
+   port range holds the named row's range.
 5. whatever is left -> `added` or `removed`: port-less service names, a
    second name on an already assigned place, and the nameless rows IANA
    rewrites around an assignment (Reserved 300/udp; Unassigned 288-307 cut

@@ -65,6 +65,8 @@ def download(
     httpx's transport retries only failed connects, so read timeouts,
     dropped connections and 5xx answers are retried here with backoff.
     """
+    if retries < 0:
+        raise IngestError(f"retries must be 0 or more, got {retries}")
     previous = previous or {}
     headers = {"User-Agent": "iana-ports (+https://github.com/iana-ports)"}
     if previous.get("etag"):

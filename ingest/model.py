@@ -10,8 +10,10 @@ Port status rules (also in README.md):
 - a port/transport no row covers is unassigned (so is all of 49152-65535).
 """
 
-import json
 import re
+from itertools import repeat
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 
 from .parse import MAX_PORT, TRANSPORTS
 
@@ -100,21 +102,21 @@ _SERVICE_NAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:-?[A-Za-z0-9])*")
 _ALIAS_RE = re.compile(r'This entry is an alias to "([^"]+)"')
 _HISTORIC_RE = re.compile(r"This entry is now historic")
 _REF_RE = re.compile(r"\[([^\]]*)\]")
+_FREE_RUN_RE = re.compile(rb"\x01+")
 _RFC_RE = re.compile(r"RFC(\d+)(.*)", re.S)
 _DRAFT_RE = re.compile(r"RFC-(ietf-[a-z0-9-]+?)(?:-(\d\d))?")
 _PERSON_RE = re.compile(r"[A-Za-z][\w.'-]*(?:_[\w.'-]+)+|[A-Z][A-Z0-9-]+")
 
 
-def range_of(port: int) -> dict:
-    for r in RANGES:
-        if port <= r["last"]:
-            return r
-    raise ValueError(port)
-
-
 def is_rfc6335_name(name: str) -> bool:
     """RFC 6335 5.1: 1-15 of A-Z a-z 0-9 '-', a letter, no edge or double hyphens."""
     return len(name) <= 15 and _SERVICE_NAME_RE.fullmatch(name) is not None
+
+
+def json_strings(items: list[str]) -> str:
+    """json.dumps() of a list of str, byte for byte, without json.dumps'
+    per-call encoder set-up (tens of thousands of small lists per build)."""
+    return "[" + ", ".join(map(encode_basestring_ascii, items)) + "]"
 
 
 def row_status(rec: dict) -> int:
@@ -130,54 +132,69 @@ def port_space(records: list[dict]) -> list[tuple]:
     status = {t: bytearray(size) for t in TRANSPORTS}
     listed = bytearray(size)
     services: dict[int, list[str]] = {}
-    words: dict[int, list[str]] = {}
-    ported = [r for r in records if r["port_low"] is not None]
+    words: dict[int, tuple[str, ...]] = {}
+    ported = [(row_status(r), r) for r in records if r["port_low"] is not None]
     # Ascending status order lets a plain overwrite implement "higher wins";
     # a port keeps the registry's words only from rows of its final status.
     top = bytearray(size)
-    for rec in sorted(ported, key=row_status):
-        low, high = rec["port_low"], rec["port_high"]
-        st = row_status(rec)
-        n = high - low + 1
-        listed[low : high + 1] = b"\x01" * n
-        for t in (rec["transport"],) if rec["transport"] else TRANSPORTS:
-            if st:
-                status[t][low : high + 1] = bytes((st,)) * n
+    has_words = bytearray(size)
+    for st, rec in sorted(ported, key=itemgetter(0)):
+        low, end = rec["port_low"], rec["port_high"] + 1
+        n = end - low
+        listed[low:end] = b"\x01" * n
+        if st:
+            for t in (rec["transport"],) if rec["transport"] else TRANSPORTS:
+                status[t][low:end] = bytes((st,)) * n
         if st == ASSIGNED:
-            for p in range(low, high + 1):
+            name = rec["service_name"]
+            for p in range(low, end):
                 names = services.setdefault(p, [])
-                if rec["service_name"] not in names:
-                    names.append(rec["service_name"])
+                if name not in names:
+                    names.append(name)
             continue
         desc = rec["description"]
-        for p in range(low, high + 1):
-            if st > top[p] or p not in words:
-                words[p] = [desc]
+        if has_words.find(1, low, end) == -1:
+            # No earlier row spoke for these ports (the common case, and the
+            # long Unassigned/Reserved ranges): one shared tuple, set in C.
+            words.update(zip(range(low, end), repeat((desc,), n)))
+            has_words[low:end] = b"\x01" * n
+            top[low:end] = bytes((st,)) * n
+            continue
+        for p in range(low, end):
+            if st > top[p] or not has_words[p]:
+                words[p] = (desc,)
                 top[p] = st
+                has_words[p] = 1
             elif desc not in words[p]:
-                words[p].append(desc)
-    eph = [(o["first"], o["last"]) for o in OS_EPHEMERAL]
-    rows = []
-    for p in range(size):
-        per = [STATUS_NAMES[status[t][p]] for t in TRANSPORTS]
-        overall = STATUS_NAMES[max(status[t][p] for t in TRANSPORTS)]
-        rng = range_of(p)
-        names = services.get(p)
-        ws = words.get(p) if overall != "assigned" else None
-        rows.append(
-            (
-                p,
-                overall,
-                *per,
-                json.dumps(names) if names else None,
-                "; ".join(ws) if ws else None,
-                rng["name"],
-                rng["common_name"],
-                listed[p],
-                *(int(a <= p <= b) for a, b in eph),
-            )
+                words[p] += (desc,)
+    # Whole columns at once (map/zip run in C); a per-port Python loop was
+    # most of the ingest's model time.
+    name_of = STATUS_NAMES.__getitem__
+    overall = bytes(map(max, *(status[t] for t in TRANSPORTS)))
+    service_json = {p: json_strings(names) for p, names in services.items()}
+    registry_words = {p: "; ".join(ws) for p, ws in words.items() if overall[p] != ASSIGNED}
+    range_names, common_names = [], []
+    for r in RANGES:
+        range_names += [r["name"]] * r["size"]
+        common_names += [r["common_name"]] * r["size"]
+    ephemeral = [
+        bytes(o["first"]) + b"\x01" * (o["last"] - o["first"] + 1) + bytes(MAX_PORT - o["last"])
+        for o in OS_EPHEMERAL
+    ]
+    return list(
+        zip(
+            range(size),
+            map(name_of, overall),
+            *(map(name_of, status[t]) for t in TRANSPORTS),
+            map(service_json.get, range(size)),
+            map(registry_words.get, range(size)),
+            range_names,
+            common_names,
+            listed,
+            *ephemeral,
+            strict=True,
         )
-    return rows
+    )
 
 
 PORT_COLUMNS = (
@@ -194,22 +211,20 @@ PORT_COLUMNS = (
 
 
 def unassigned_runs(ports: list[tuple]) -> list[dict]:
-    """Maximal runs of consecutive unassigned ports, per transport and for all four."""
-    idx = {t: PORT_COLUMNS.index(t) for t in TRANSPORTS}
-    runs = []
-    for t in (*TRANSPORTS, ALL):
-        cols = [idx[t]] if t != ALL else list(idx.values())
-        start = None
-        for row in ports:
-            free = all(row[c] == "unassigned" for c in cols)
-            if free and start is None:
-                start = row[0]
-            elif not free and start is not None:
-                runs.append(_run(t, start, row[0] - 1))
-                start = None
-        if start is not None:
-            runs.append(_run(t, start, MAX_PORT))
-    return runs
+    """Maximal runs of consecutive unassigned ports, per transport and for all four.
+
+    `ports` is port_space()'s output: one row per port, in port order.
+    """
+    free = {
+        t: bytes([row[i] == "unassigned" for row in ports])
+        for t, i in ((t, PORT_COLUMNS.index(t)) for t in TRANSPORTS)
+    }
+    free[ALL] = bytes(map(min, *free.values()))
+    return [
+        _run(t, ports[m.start()][0], ports[m.end() - 1][0])
+        for t in (*TRANSPORTS, ALL)
+        for m in _FREE_RUN_RE.finditer(free[t])
+    ]
 
 
 def _run(transport: str, first: int, last: int) -> dict:
@@ -230,10 +245,11 @@ def services(records: list[dict]) -> list[dict]:
         name = rec["service_name"]
         if not name:
             continue
-        s = by_key.get(name.lower())
+        key = name.lower()
+        s = by_key.get(key)
         if s is None:
-            s = by_key[name.lower()] = {
-                "key": name.lower(),
+            s = by_key[key] = {
+                "key": key,
                 "name": name,
                 "description": rec["description"],
                 "ports": [],
@@ -245,21 +261,22 @@ def services(records: list[dict]) -> list[dict]:
                 "historic": 0,
             }
         s["row_count"] += 1
-        if rec["port"] and rec["port"] not in s["ports"]:
-            s["ports"].append(rec["port"])
-        if rec["port"]:
+        port, transport, notes = rec["port"], rec["transport"], rec["assignment_notes"]
+        if port:
             s["has_port"] = 1
-        if rec["transport"] and rec["transport"] not in s["transports"]:
-            s["transports"].append(rec["transport"])
-        notes = rec["assignment_notes"] or ""
-        alias = _ALIAS_RE.search(notes)
-        if alias:
-            s["alias_of"] = alias.group(1).lower()
-        if _HISTORIC_RE.search(notes):
-            s["historic"] = 1
+            if port not in s["ports"]:
+                s["ports"].append(port)
+        if transport and transport not in s["transports"]:
+            s["transports"].append(transport)
+        if notes:
+            alias = _ALIAS_RE.search(notes)
+            if alias:
+                s["alias_of"] = alias.group(1).lower()
+            if _HISTORIC_RE.search(notes):
+                s["historic"] = 1
     for s in by_key.values():
-        s["ports"] = json.dumps(s["ports"])
-        s["transports"] = json.dumps(s["transports"])
+        s["ports"] = json_strings(s["ports"])
+        s["transports"] = json_strings(s["transports"])
     return list(by_key.values())
 
 

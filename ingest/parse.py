@@ -74,6 +74,11 @@ def parse_port(text: str, line: int) -> tuple[int | None, int | None]:
     """'22' -> (22, 22); '6000-6063' -> (6000, 6063); '' -> (None, None)."""
     if text == "":
         return None, None
+    if text.isascii() and text.isdigit() and len(text) <= 5:
+        low = int(text)  # the common case, without the regex
+        if low > MAX_PORT:
+            raise IngestError(f"line {line}, column 'Port Number': {text!r} is above {MAX_PORT}")
+        return low, low
     m = _PORT_RE.fullmatch(text)
     if not m:
         raise IngestError(f"line {line}, column 'Port Number': not a port or range: {text!r}")
@@ -134,18 +139,17 @@ def parse(text: str) -> list[dict]:
 
 
 def _record(row: list[str], row_id: int, line: int) -> dict:
-    values = [v.strip() if i < 3 else v for i, v in enumerate(row)]
-    rec = {f: (v if v != "" else None) for f, v in zip(FIELDS, values)}
-    rec["port"] = values[1]
-    transport = values[2].lower()
+    row[0], port, shown = row[0].strip(), row[1].strip(), row[2].strip()
+    transport = row[2] = shown.lower()
     if transport and transport not in TRANSPORTS:
         raise IngestError(
-            f"line {line}, column 'Transport Protocol': unknown transport {values[2]!r}"
+            f"line {line}, column 'Transport Protocol': unknown transport {shown!r}"
         )
-    rec["transport"] = transport or None
-    rec["port_low"], rec["port_high"] = parse_port(values[1], line)
-    rec["registration_date"] = parse_date(values[6], line, "Registration Date")
-    rec["modification_date"] = parse_date(values[7], line, "Modification Date")
+    rec = dict(zip(FIELDS, [v or None for v in row]))
+    rec["port"] = port
+    rec["port_low"], rec["port_high"] = parse_port(port, line)
+    rec["registration_date"] = parse_date(row[6], line, "Registration Date")
+    rec["modification_date"] = parse_date(row[7], line, "Modification Date")
     rec["id"] = row_id
     rec["line"] = line
     return rec

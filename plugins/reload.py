@@ -20,7 +20,7 @@ from pathlib import Path
 from datasette import hookimpl
 from datasette.database import Database
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 ROOT = Path(__file__).resolve().parent.parent
 
 BUILD_SQL = """

@@ -65,14 +65,22 @@ def datasette(db_2026):
         template_dir=str(ROOT / "templates"),
         static_mounts=[("static", str(ROOT / "static"))],
         settings=SETTINGS,
+        cors=True,
     )
     yield ds
     for db in ds.databases.values():
         db.close()
 
 
-# The settings `make serve` passes; keep in step with the Makefile.
-SETTINGS = {}
+# The settings `make serve` passes (SERVE_SETTINGS); keep in step with the Makefile.
+SETTINGS = {
+    "suggest_facets": False,
+    "facet_time_limit_ms": 100,
+    "default_facet_size": 10,
+    "sql_time_limit_ms": 1000,
+    "default_page_size": 20,
+    "truncate_cells_html": 200,
+}
 
 
 def free_port() -> int:

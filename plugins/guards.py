@@ -1,0 +1,75 @@
+"""Close Datasette 0.65.5's open redirect (upstream #2680).
+
+Its trailing-slash redirect turns GET /\\example.com/ into
+`Location: /\\example.com`, which browsers read as //example.com. Such paths
+are refused before routing, and any Location that a browser would read as
+another host is replaced by a 404 whatever produced it.
+"""
+
+from urllib.parse import unquote, urlsplit
+
+from datasette import hookimpl
+
+# Browsers drop tabs and newlines from URLs and treat "\" like "/".
+_IGNORED = str.maketrans("", "", "\t\r\n")
+NOT_FOUND = b"Not found"
+
+
+def off_site(location: str, host: str = "") -> bool:
+    """Would a browser leave `host` following this Location?"""
+    cleaned = location.translate(_IGNORED).lstrip(" ").replace("\\", "/")
+    if cleaned.startswith("//"):
+        return True
+    if ":" not in cleaned.split("/", 1)[0]:
+        return False
+    parts = urlsplit(cleaned)
+    return parts.scheme not in ("http", "https") or parts.netloc != host
+
+
+def _path_is_off_site(scope) -> bool:
+    raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+    path = unquote(raw.decode("latin-1").partition("?")[0])
+    return off_site(path)
+
+
+async def _not_found(send):
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(NOT_FOUND)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": NOT_FOUND})
+
+
+@hookimpl
+def asgi_wrapper():
+    def wrap(app):
+        async def guarded(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            if _path_is_off_site(scope):
+                return await _not_found(send)
+            blocked = False
+            host = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1")
+
+            async def checked_send(message):
+                nonlocal blocked
+                if message["type"] == "http.response.start":
+                    for key, value in message.get("headers", []):
+                        if key.lower() == b"location" and off_site(value.decode("latin-1"), host):
+                            blocked = True
+                            return await _not_found(send)
+                elif blocked:
+                    return
+                await send(message)
+
+            await app(scope, receive, checked_send)
+
+        return guarded
+
+    return wrap

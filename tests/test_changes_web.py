@@ -1,0 +1,469 @@
+"""plugins/changes.py: /changes, /changes.json, /changes.atom and history_for()."""
+
+import html
+import sqlite3
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+from conftest import ROOT, SETTINGS
+
+from ingest.__main__ import main
+from plugins import changes as plugin
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture(scope="session")
+def history_db(tmp_path_factory, snapshot_2025, snapshot_2026):
+    db = tmp_path_factory.mktemp("web-history") / "iana.db"
+    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
+    return db
+
+
+@pytest.fixture(scope="session")
+def ds(history_db):
+    """The conftest `datasette`, served on a database holding two ingests."""
+    from datasette.app import Datasette
+
+    ds = Datasette(
+        [],
+        immutables=[str(history_db)],
+        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
+        plugins_dir=str(ROOT / "plugins"),
+        template_dir=str(ROOT / "templates"),
+        static_mounts=[("static", str(ROOT / "static"))],
+        settings=SETTINGS,
+        cors=True,
+    )
+    yield ds
+    for db in ds.databases.values():
+        db.close()
+
+
+@pytest.fixture(scope="session")
+def stored(history_db) -> list[dict]:
+    """Every change row, straight from the file, with its ingest's time."""
+    conn = sqlite3.connect(history_db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [
+            dict(r)
+            for r in conn.execute(
+                "select changes.*, ingests.fetched_at from changes"
+                " join ingests on ingests.id = changes.ingest order by changes.id"
+            )
+        ]
+    finally:
+        conn.close()
+
+
+async def test_json_lists_every_change_newest_ingest_first(ds, stored):
+    response = await ds.client.get("/changes.json?_size=1000")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert body["ok"] is True
+    assert body["filters"] == {}
+    assert body["next"] is None
+    assert [c["id"] for c in body["changes"]] == [r["id"] for r in stored]
+    assert len(body["changes"]) == 78
+
+
+async def test_json_row_is_exact(ds, stored):
+    [smtp_tcp] = [r for r in stored if r["port"] == "25" and r["transport"] == "tcp"]
+    response = await ds.client.get("/changes.json?port=25&kind=modified")
+    assert response.json() == {
+        "ok": True,
+        "filters": {"kind": "modified", "port": 25},
+        "next": None,
+        "changes": [
+            {
+                "id": smtp_tcp["id"],
+                "ingest": 2,
+                "previous_ingest": 1,
+                "fetched_at": smtp_tcp["fetched_at"],
+                "registry_date": "2026-02-25",
+                "kind": "modified",
+                "port": "25",
+                "port_low": 25,
+                "port_high": 25,
+                "transport": "tcp",
+                "service_name": "smtp",
+                "service_key": "smtp",
+                "old_service_key": None,
+                "summary": "smtp on 25/tcp: reference changed",
+                "fields": [
+                    {"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}
+                ],
+                "old": {
+                    "service_name": "smtp",
+                    "port": "25",
+                    "transport": "tcp",
+                    "description": "Simple Mail Transfer",
+                    "assignee": "[IESG]",
+                    "contact": "[IETF_Chair]",
+                    "registration_date": None,
+                    "modification_date": "2017-06-05",
+                    "reference": "[RFC5321]",
+                    "service_code": None,
+                    "unauthorized_use": None,
+                    "assignment_notes": None,
+                    "line": 57,
+                },
+                "new": {
+                    "service_name": "smtp",
+                    "port": "25",
+                    "transport": "tcp",
+                    "description": "Simple Mail Transfer",
+                    "assignee": "[IESG]",
+                    "contact": "[IETF_Chair]",
+                    "registration_date": None,
+                    "modification_date": "2017-06-05",
+                    "reference": "[RFC-ietf-emailcore-rfc5321bis-43]",
+                    "service_code": None,
+                    "unauthorized_use": None,
+                    "assignment_notes": None,
+                    "line": 57,
+                },
+            },
+            {
+                "id": smtp_tcp["id"] + 1,
+                "ingest": 2,
+                "previous_ingest": 1,
+                "fetched_at": smtp_tcp["fetched_at"],
+                "registry_date": "2026-02-25",
+                "kind": "modified",
+                "port": "25",
+                "port_low": 25,
+                "port_high": 25,
+                "transport": "udp",
+                "service_name": "smtp",
+                "service_key": "smtp",
+                "old_service_key": None,
+                "summary": "smtp on 25/udp: reference changed",
+                "fields": [
+                    {"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}
+                ],
+                "old": {
+                    "service_name": "smtp",
+                    "port": "25",
+                    "transport": "udp",
+                    "description": "Simple Mail Transfer",
+                    "assignee": "[IESG]",
+                    "contact": "[IETF_Chair]",
+                    "registration_date": None,
+                    "modification_date": "2017-06-05",
+                    "reference": "[RFC5321]",
+                    "service_code": None,
+                    "unauthorized_use": None,
+                    "assignment_notes": None,
+                    "line": 58,
+                },
+                "new": {
+                    "service_name": "smtp",
+                    "port": "25",
+                    "transport": "udp",
+                    "description": "Simple Mail Transfer",
+                    "assignee": "[IESG]",
+                    "contact": "[IETF_Chair]",
+                    "registration_date": None,
+                    "modification_date": "2017-06-05",
+                    "reference": "[RFC-ietf-emailcore-rfc5321bis-43]",
+                    "service_code": None,
+                    "unauthorized_use": None,
+                    "assignment_notes": None,
+                    "line": 58,
+                },
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("kind=renamed", [
+            "pearldoc-xact renamed panquest-xact on 1980/tcp",
+            "pearldoc-xact renamed panquest-xact on 1980/udp",
+            "fox-skytale renamed skytale on 4319/tcp",
+            "fox-skytale renamed skytale on 4319/udp",
+            "avi-nms renamed vision-mon on 4413/tcp",
+            "avi-nms-disc renamed vision-mon-disc on 4413/udp",
+            "pmcdproxy renamed pmproxy on 44322/tcp",
+            "pmcdproxy renamed pmproxy on 44322/udp",
+        ]),
+        ("port=832", [
+            "netconfsoaphttp released on 832/tcp (now Reserved)",
+            "netconfsoaphttp released on 832/udp (now Reserved)",
+        ]),
+        ("port=290", ["added Unassigned on 288-299"]),
+        ("port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)", "added Reserved on 300/udp"]),
+        ("service=pearldoc-xact", [
+            "pearldoc-xact renamed panquest-xact on 1980/tcp",
+            "pearldoc-xact renamed panquest-xact on 1980/udp",
+        ]),
+        ("service=PanQuest-XACT&kind=renamed&port=1980", [
+            "pearldoc-xact renamed panquest-xact on 1980/tcp",
+            "pearldoc-xact renamed panquest-xact on 1980/udp",
+        ]),
+        ("service=netconf-beep", [
+            "netconf-beep released on 831/tcp (now Reserved)",
+            "netconf-beep released on 831/udp (now Reserved)",
+            "added netconf-beep with no port",
+        ]),
+        ("kind=assigned&port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
+        ("kind=removed", []),
+        ("service=no-such-service", []),
+        ("port=49152", []),
+        ("ingest=1", []),
+        ("kind=&port=&service=", None),
+    ],
+)
+async def test_json_filters(ds, stored, query, expected):
+    response = await ds.client.get(f"/changes.json?{query}&_size=1000")
+    assert response.status_code == 200
+    summaries = [c["summary"] for c in response.json()["changes"]]
+    if expected is None:  # empty filters filter nothing
+        expected = [r["summary"] for r in stored]
+    assert summaries == expected
+
+
+@pytest.mark.parametrize(
+    "query,error",
+    [
+        ("port=abc", "port must be a whole number from 0 to 65535"),
+        ("port=65536", "port must be a whole number from 0 to 65535"),
+        ("port=-1", "port must be a whole number from 0 to 65535"),
+        ("port=" + "9" * 5000, "port must be a whole number from 0 to 65535"),
+        ("port=%EF%BC%91", "port must be a whole number from 0 to 65535"),
+        ("kind=deleted", "kind must be one of added, removed, modified, renamed, assigned, released"),
+        ("_size=0", "_size must be a whole number from 1 to 1000"),
+        ("_size=5000", "_size must be a whole number from 1 to 1000"),
+        ("_next=x", f"_next must be a whole number from 0 to {2**62}"),
+        ("ingest=1.5", f"ingest must be a whole number from 1 to {2**62}"),
+    ],
+)
+async def test_bad_filters_are_400_not_500(ds, query, error):
+    response = await ds.client.get(f"/changes.json?{query}")
+    assert response.status_code == 400
+    assert response.json() == {"ok": False, "error": error, "status": 400}
+    page = await ds.client.get(f"/changes?{query}")
+    assert page.status_code == 400
+    assert f'<p class="message-error">{html.escape(error)}</p>' in page.text
+    feed = await ds.client.get(f"/changes.atom?{query}")
+    assert (feed.status_code, feed.text) == (400, error + "\n")
+
+
+async def test_json_pages_join_up_to_the_whole_list(ds, stored):
+    seen, url = [], "/changes.json?_size=30"
+    pages = 0
+    while url:
+        body = (await ds.client.get(url)).json()
+        seen += [c["id"] for c in body["changes"]]
+        url, pages = body["next"], pages + 1
+    assert pages == 3
+    assert seen == [r["id"] for r in stored]
+
+
+async def test_page_lists_changes_under_their_ingest(ds):
+    response = await ds.client.get("/changes?service=pearldoc-xact")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    text = response.text
+    assert "<title>Registry changes · IANA ports</title>" in text
+    assert (
+        '<link rel="alternate" type="application/atom+xml" title="IANA port registry changes"'
+        ' href="/changes.atom?service=pearldoc-xact">'
+    ) in text
+    assert '<a href="/changes.json?service=pearldoc-xact">JSON</a>' in text
+    assert '<section class="ingest" id="ingest-2">' in text
+    assert "registry dated 2026-02-25" in text
+    assert text.count('<li id="change-') == 2
+    assert "pearldoc-xact renamed panquest-xact on 1980/tcp" in text
+    assert '<a class="change-port" href="/ports/1980">port 1980</a>' in text
+    assert '<a class="change-service" href="/services/panquest-xact">panquest-xact</a>' in text
+    assert (
+        "<tr><th scope=\"row\">description</th><td>PearlDoc XACT</td><td>PanQuest XACT</td></tr>"
+        in text
+    )
+    assert '<input type="text" name="service" size="16" value="pearldoc-xact">' in text
+
+
+async def test_page_escapes_what_it_echoes(ds):
+    response = await ds.client.get('/changes?service=%3Cscript%3Ex%22')
+    assert response.status_code == 200
+    assert "<script>x" not in response.text
+    assert 'value="&lt;script&gt;x&#34;"' in response.text
+    assert '<p class="changes-none">No recorded changes.</p>' in response.text
+
+
+async def test_page_links_older_changes(ds):
+    response = await ds.client.get("/changes?_size=50")
+    assert '<a href="/changes?_next=50&amp;_size=50">Older changes</a>' in response.text
+    last = await ds.client.get("/changes?_next=50&_size=50")
+    assert "Older changes" not in last.text
+    assert last.text.count('<li id="change-') == 28
+
+
+def parse_feed(response):
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert response.content.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    return ET.fromstring(response.content)
+
+
+async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored):
+    feed = parse_feed(await ds.client.get("/changes.atom"))
+    assert feed.tag == f"{ATOM}feed"
+    assert feed.findtext(f"{ATOM}title") == "IANA port registry changes"
+    assert feed.findtext(f"{ATOM}id") == "http://localhost/changes.atom"
+    newest = max(r["fetched_at"] for r in stored)
+    assert feed.findtext(f"{ATOM}updated") == newest.replace("+00:00", "Z")
+    assert feed.findtext(f"{ATOM}author/{ATOM}name") == "iana-ports"
+    assert [(l.get("rel"), l.get("href")) for l in feed.findall(f"{ATOM}link")] == [
+        ("self", "http://localhost/changes.atom"),
+        ("alternate", "http://localhost/changes"),
+    ]
+    entries = feed.findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}title") for e in entries] == [r["summary"] for r in stored]
+    ids = [e.findtext(f"{ATOM}id") for e in entries]
+    assert ids == [f"http://localhost/changes?ingest=2#change-{r['id']}" for r in stored]
+    for entry, row in zip(entries, stored):
+        assert entry.findtext(f"{ATOM}updated") == row["fetched_at"].replace("+00:00", "Z")
+        assert entry.find(f"{ATOM}category").get("term") == row["kind"]
+        assert entry.find(f"{ATOM}content").get("type") == "text"
+
+
+async def test_atom_feed_filters_and_details(ds):
+    feed = parse_feed(await ds.client.get("/changes.atom?port=1980"))
+    assert feed.findtext(f"{ATOM}title") == "IANA port registry changes: port 1980"
+    assert feed.findtext(f"{ATOM}id") == "http://localhost/changes.atom?port=1980"
+    [tcp, udp] = feed.findall(f"{ATOM}entry")
+    assert tcp.findtext(f"{ATOM}content") == (
+        "pearldoc-xact renamed panquest-xact on 1980/tcp\n"
+        "Ingest 2 (compared with ingest 1).\n"
+        "service_name: pearldoc-xact -> panquest-xact\n"
+        "description: PearlDoc XACT -> PanQuest XACT\n"
+        "modification_date: (empty) -> 2025-11-20"
+    )
+    assert udp.findtext(f"{ATOM}title") == "pearldoc-xact renamed panquest-xact on 1980/udp"
+    added = parse_feed(await ds.client.get("/changes.atom?service=wchr"))
+    [entry] = added.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}content").splitlines()[:3] == [
+        "added wchr with no port",
+        "Ingest 2 (compared with ingest 1).",
+        "service_name: wchr",
+    ]
+
+
+def test_atom_renderer_escapes_markup_and_drops_characters_xml_cannot_hold():
+    row = {
+        "id": 7,
+        "ingest": 3,
+        "previous_ingest": 2,
+        "fetched_at": "2026-03-01T10:00:00+01:00",
+        "kind": "modified",
+        "summary": "x<y> & \"z\" \x0b on 1/tcp",
+        "fields": [{"field": "description", "old": "<b>old</b>", "new": "a & b"}],
+        "old": None,
+        "new": None,
+    }
+    body = plugin.atom_feed(
+        [row],
+        feed_url="http://h/changes.atom?a=1&b=2",
+        page_url="http://h/changes",
+        changes_url="http://h/changes",
+        updated="2026-03-01T10:00:00+01:00",
+    )
+    feed = ET.fromstring(body)
+    assert feed.findtext(f"{ATOM}id") == "http://h/changes.atom?a=1&b=2"
+    assert feed.findtext(f"{ATOM}updated") == "2026-03-01T09:00:00Z"
+    [entry] = feed.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == 'x<y> & "z"  on 1/tcp'
+    assert entry.findtext(f"{ATOM}content").splitlines()[-1] == "description: <b>old</b> -> a & b"
+    assert b"<b>" not in body
+
+
+async def test_history_for_port_and_service(ds):
+    db = ds.get_database("iana")
+    by_port = await plugin.history_for(db, port=831)
+    assert [(c["kind"], c["service_key"], c["transport"]) for c in by_port] == [
+        ("released", "netconf-beep", "tcp"),
+        ("released", "netconf-beep", "udp"),
+    ]
+    by_service = await plugin.history_for(db, service_key="TACACSS")
+    assert [c["summary"] for c in by_service] == ["tacacss assigned on 300/tcp (was Unassigned 288-307)"]
+    assert by_service[0]["fields"][0] == {"field": "service_name", "old": None, "new": "tacacss"}
+    assert await plugin.history_for(db, port=22) == []
+    assert await plugin.history_for(db) == []
+
+
+async def test_history_partial_renders_for_port_pages(ds):
+    db = ds.get_database("iana")
+    text = await ds.render_template("_history.html", {"changes": await plugin.history_for(db, port=25)})
+    assert text.count('<li id="change-') == 2
+    assert '<span class="change-kind">modified</span>' in text
+    assert (
+        "<tr><th scope=\"row\">reference</th><td>[RFC5321]</td>"
+        "<td>[RFC-ietf-emailcore-rfc5321bis-43]</td></tr>"
+    ) in text
+    empty = await ds.render_template("_history.html", {"changes": []})
+    assert empty.strip() == '<p class="changes-none">No recorded changes.</p>'
+
+
+async def test_database_without_history_is_404(tmp_path, snapshot_2026):
+    from datasette.app import Datasette
+
+    db = tmp_path / "iana.db"
+    assert main(["--source", str(snapshot_2026), "--db", str(db)]) == 0
+    conn = sqlite3.connect(db)
+    conn.execute("drop table changes")
+    conn.commit()
+    conn.close()
+    bare = Datasette([], immutables=[str(db)], plugins_dir=str(ROOT / "plugins"), template_dir=str(ROOT / "templates"))
+    try:
+        response = await bare.client.get("/changes.json")
+        assert response.status_code == 404
+        assert response.json() == {"ok": False, "error": "the iana database has no change history", "status": 404}
+    finally:
+        for d in bare.databases.values():
+            d.close()
+
+
+@pytest.mark.parametrize(
+    "template,url_vars,expected",
+    [
+        ("port.html", {"port": "1980"}, [
+            "pearldoc-xact renamed panquest-xact on 1980/tcp",
+            "pearldoc-xact renamed panquest-xact on 1980/udp",
+        ]),
+        ("service.html", {"name": "NetConf-Beep"}, [
+            "netconf-beep released on 831/tcp (now Reserved)",
+            "netconf-beep released on 831/udp (now Reserved)",
+            "added netconf-beep with no port",
+        ]),
+        ("port.html", {"port": "0080"}, []),
+        ("port.html", {"port": "70000"}, []),
+        ("port.html", {"port": ""}, []),
+        ("service.html", {"name": ""}, []),
+    ],
+)
+async def test_port_and_service_pages_get_their_history(ds, template, url_vars, expected):
+    from datasette.utils.asgi import Request
+
+    request = Request.fake("/x", url_vars=url_vars)
+    found = await plugin.extra_template_vars(template=template, request=request, datasette=ds)()
+    assert [c["summary"] for c in found["change_history"]] == expected
+
+
+def test_other_pages_get_no_history_variable(ds):
+    from datasette.utils.asgi import Request
+
+    assert plugin.extra_template_vars(template="index.html", request=Request.fake("/"), datasette=ds) == {}
+
+
+@pytest.mark.parametrize("path", ["/ports/1980", "/ports/22", "/services/netconf-beep", "/services/http"])
+async def test_explainer_pages_still_render_with_the_history_hook(ds, path):
+    response = await ds.client.get(path)
+    assert response.status_code == 200

@@ -1,0 +1,421 @@
+"""ingest.parse on tests/fixtures/quirks.csv: every registry quirk, and every bad input class."""
+
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import IngestError
+from ingest.parse import FIELDS, HEADER, decode, parse
+
+QUIRKS = Path(__file__).parent / "fixtures" / "quirks.csv"
+HEADER_LINE = ",".join(HEADER)
+
+
+@pytest.fixture(scope="module")
+def quirks_bytes() -> bytes:
+    return QUIRKS.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def records(quirks_bytes) -> list[dict]:
+    return parse(decode(quirks_bytes))
+
+
+def by_line(records, line):
+    [rec] = [r for r in records if r["line"] == line]
+    return rec
+
+
+def record(id, line, **values):
+    """A whole record: every column None unless given."""
+    rec = dict.fromkeys(FIELDS)
+    rec.update(port="", port_low=None, port_high=None, id=id, line=line)
+    rec.update(values)
+    return rec
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of the fixture on which `needle` starts."""
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def test_fixture_is_lf_without_bom(quirks_bytes):
+    # The variants below are derived from it, so it must be the plain form.
+    assert not quirks_bytes.startswith(b"\xef\xbb\xbf")
+    assert b"\r" not in quirks_bytes
+
+
+def test_every_row_is_one_record_in_file_order(records):
+    # (id, line, name, raw port, low, high, transport): none dropped, none merged.
+    assert [
+        (r["id"], r["line"], r["service_name"], r["port"], r["port_low"], r["port_high"], r["transport"])
+        for r in records
+    ] == [
+        (1, 2, None, "0", 0, 0, "tcp"),
+        (2, 3, None, "0", 0, 0, "udp"),
+        (3, 4, "discard", "9", 9, 9, "dccp"),
+        (4, 5, None, "15", 15, 15, "tcp"),
+        (5, 6, "ssh", "22", 22, 22, "tcp"),
+        (6, 7, "ssh", "22", 22, 22, "sctp"),
+        (7, 8, None, "24", 24, 24, "tcp"),
+        (8, 9, "smtp", "25", 25, 25, "tcp"),
+        (9, 10, "whoispp", "63", 63, 63, "tcp"),
+        (10, 12, "whois++", "63", 63, 63, "tcp"),
+        (11, 15, "sql*net", "66", 66, 66, "tcp"),
+        (12, 16, "http", "80", 80, 80, "tcp"),
+        (13, 17, "www", "80", 80, 80, "tcp"),
+        (14, 18, "www-http", "80", 80, 80, "tcp"),
+        (15, 21, "http", "80", 80, 80, "sctp"),
+        (16, 22, None, "114", 114, 114, None),
+        (17, 23, "imap", "143", 143, 143, "tcp"),
+        (18, 24, "cl/1", "172", 172, 172, "udp"),
+        (19, 25, "z39.50", "210", 210, 210, "tcp"),
+        (20, 26, "CAIlic", "216", 216, 216, "tcp"),
+        (21, 27, "subntbcst_tftp", "247", 247, 247, "tcp"),
+        (22, 28, None, "272-279", 272, 279, None),
+        (23, 29, None, "585", 585, 585, None),
+        (24, 30, "oob-ws-http", "623", 623, 623, "tcp"),
+        (25, 31, None, "659", 659, 659, None),
+        (26, 32, None, "1028", 1028, 1028, None),
+        (27, 33, None, "1109", 1109, 1109, None),
+        (28, 34, None, "4748-4748", 4748, 4748, None),
+        (29, 35, "x11", "6000-6063", 6000, 6063, "tcp"),
+        (30, 36, "xahaud", "21337", 21337, 21337, "tcp"),
+        (31, 37, "arp", "", None, None, None),
+        (32, 38, "ssh", "", None, None, "tcp"),
+    ]
+
+
+def test_single_port_row(records):
+    assert by_line(records, 6) == record(
+        5,
+        6,
+        service_name="ssh",
+        port="22",
+        port_low=22,
+        port_high=22,
+        transport="tcp",
+        description="The Secure Shell (SSH) Protocol",
+        reference="[RFC4251]",
+        assignment_notes="Defined TXT keys: u=<username> p=<password>",
+    )
+
+
+def test_multiline_field_with_doubled_quotes(records):
+    assert by_line(records, 10) == record(
+        9,
+        10,
+        service_name="whoispp",
+        port="63",
+        port_low=63,
+        port_high=63,
+        transport="tcp",
+        description='whois++\nIANA assigned this well-formed service name as a replacement for "whois++".',
+        assignee="[Rickard_Schoultz]",
+        contact="[Rickard_Schoultz]",
+    )
+
+
+def test_name_outside_rfc6335_with_multiline_notes(records):
+    assert by_line(records, 12) == record(
+        10,
+        12,
+        service_name="whois++",
+        port="63",
+        port_low=63,
+        port_high=63,
+        transport="tcp",
+        description="whois++",
+        assignee="[Rickard_Schoultz]",
+        contact="[Rickard_Schoultz]",
+        assignment_notes=(
+            'This entry is an alias to "whoispp".\n'
+            "This entry is now historic, not usable for use with many\n"
+            "common service discovery mechanisms."
+        ),
+    )
+
+
+def test_blank_line_inside_quoted_field_is_kept(records):
+    assert by_line(records, 18)["assignment_notes"] == (
+        'This is a duplicate of the "http" service and should not be used for discovery purposes.\n'
+        "\n"
+        "Defined TXT keys: u=<username> p=<password> path=<path to document>"
+    )
+    # The row after it still starts on the right line.
+    assert by_line(records, 21)["id"] == 15
+
+
+def test_range_with_empty_transport(records):
+    assert by_line(records, 28) == record(
+        22, 28, port="272-279", port_low=272, port_high=279, description="Unassigned"
+    )
+
+
+def test_single_port_written_as_range(records):
+    assert by_line(records, 34) == record(
+        28, 34, port="4748-4748", port_low=4748, port_high=4748, description="Unassigned"
+    )
+
+
+def test_range_with_transport_and_unauthorized_use(records):
+    assert by_line(records, 35) == record(
+        29,
+        35,
+        service_name="x11",
+        port="6000-6063",
+        port_low=6000,
+        port_high=6063,
+        transport="tcp",
+        description="X Window System",
+        assignee="[Stephen_Gildea]",
+        contact="[Stephen_Gildea]",
+        unauthorized_use="Known Unauthorized Use on port 6003",
+    )
+
+
+def test_name_without_port_or_transport(records):
+    assert by_line(records, 37) == record(
+        31, 37, service_name="arp", description="Address Resolution Protocol"
+    )
+
+
+def test_name_without_port_with_transport(records):
+    assert by_line(records, 38) == record(
+        32,
+        38,
+        service_name="ssh",
+        transport="tcp",
+        description="SSH Remote Login Protocol",
+        assignee="[Tatu_Ylonen]",
+        contact="[Tatu_Ylonen]",
+        assignment_notes="Defined TXT keys:  u=<username> p=<password>",
+    )
+
+
+def test_year_month_date(records):
+    assert by_line(records, 30) == record(
+        24,
+        30,
+        service_name="oob-ws-http",
+        port="623",
+        port_low=623,
+        port_high=623,
+        transport="tcp",
+        description="DMTF out-of-band web services management protocol",
+        assignee="[Jim_Davis]",
+        contact="[Jim_Davis]",
+        registration_date="2007-06",
+    )
+    assert by_line(records, 32)["modification_date"] == "2004-02"
+
+
+def test_nameless_state_rows(records):
+    assert by_line(records, 29) == record(
+        23,
+        29,
+        port="585",
+        port_low=585,
+        port_high=585,
+        description="De-registered",
+        modification_date="2006-04-25",
+        assignment_notes="Use of 585 is not recommended, use 993 instead",
+    )
+    assert by_line(records, 2) == record(
+        1,
+        2,
+        port="0",
+        port_low=0,
+        port_high=0,
+        transport="tcp",
+        description="Reserved",
+        modification_date="2024-12-20",
+        reference="[RFC6335]",
+    )
+    assert [r["description"] for r in records if r["service_name"] is None] == [
+        "Reserved",
+        "Reserved",
+        "Unassigned [was netstat]",
+        "any private mail system",
+        "unassigned",
+        "Unassigned",
+        "De-registered",
+        "Removed",
+        "Deprecated",
+        "Reserved - IANA",
+        "Unassigned",
+    ]
+
+
+def test_service_code_and_draft_and_url_references(records):
+    assert by_line(records, 4) == record(
+        3,
+        4,
+        service_name="discard",
+        port="9",
+        port_low=9,
+        port_high=9,
+        transport="dccp",
+        description="Discard",
+        assignee="[Eddie_Kohler]",
+        contact="[Eddie_Kohler]",
+        reference="[RFC4340]",
+        service_code="1145656131",
+    )
+    assert by_line(records, 9)["reference"] == "[RFC-ietf-emailcore-rfc5321bis-43]"
+    assert by_line(records, 23)["reference"] == "[RFC3501][RFC9051]"
+    assert by_line(records, 36)["reference"] == "[https://xahau.network]"
+
+
+def test_names_kept_as_written(records):
+    # Case and RFC 6335-breaking characters survive; matching is the model's job.
+    assert [r["service_name"] for r in records if r["line"] in (15, 24, 25, 26, 27)] == [
+        "sql*net",
+        "cl/1",
+        "z39.50",
+        "CAIlic",
+        "subntbcst_tftp",
+    ]
+
+
+def test_several_rows_per_port(records):
+    assert [(r["service_name"], r["transport"]) for r in records if r["port"] == "80"] == [
+        ("http", "tcp"),
+        ("www", "tcp"),
+        ("www-http", "tcp"),
+        ("http", "sctp"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda b: b"\xef\xbb\xbf" + b, id="bom"),
+        pytest.param(lambda b: b.replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(lambda b: b"\xef\xbb\xbf" + b.replace(b"\n", b"\r\n"), id="bom+crlf"),
+        pytest.param(lambda b: b.rstrip(b"\n"), id="no-final-newline"),
+    ],
+)
+def test_encoding_variants_give_identical_records(quirks_bytes, records, variant):
+    assert parse(decode(variant(quirks_bytes))) == records
+
+
+def test_bom_left_in_text_is_ignored(quirks_bytes, records):
+    assert parse("\ufeff" + quirks_bytes.decode()) == records
+
+
+def test_full_snapshot_crlf_bom_matches_lf(snapshot_2026):
+    data = snapshot_2026.read_bytes()
+    lf = parse(decode(data))
+    assert len(lf) == 14500
+    assert parse(decode(b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))) == lf
+
+
+# --- bad input: one IngestError per class, with a message naming the problem.
+
+
+def fails(text_or_bytes) -> str:
+    with pytest.raises(IngestError) as exc:
+        if isinstance(text_or_bytes, bytes):
+            parse(decode(text_or_bytes))
+        else:
+            parse(text_or_bytes)
+    return str(exc.value)
+
+
+def quirks_with(old: str, new: str) -> tuple[str, int]:
+    text = QUIRKS.read_text()
+    assert text.count(old) == 1
+    return text.replace(old, new), line_of(text, old)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "   \r\n"])
+def test_empty(text):
+    assert fails(text) == "not a registry CSV: the file is empty"
+
+
+def test_header_only():
+    assert fails(HEADER_LINE + "\n") == "not a registry CSV: a header but no data rows"
+
+
+def test_wrong_header():
+    text = QUIRKS.read_text().replace("Transport Protocol", "Protocol", 1)
+    assert fails(text) == (
+        "not a registry CSV: line 1 must be the 12 registry columns, got "
+        "'Service Name,Port Number,Protocol,Description,Assignee,Contact,Registration Date'"
+    )
+
+
+def test_header_missing_a_column():
+    text = QUIRKS.read_text().replace(",Assignment Notes", "", 1)
+    assert fails(text).startswith("not a registry CSV: line 1 must be the 12 registry columns")
+
+
+def test_html_instead_of_csv():
+    assert fails(b"<!DOCTYPE html>\n<html><body>Not here</body></html>\n") == (
+        "not a registry CSV: line 1 must be the 12 registry columns, got '<!DOCTYPE html>'"
+    )
+
+
+def test_binary_with_nul_bytes():
+    assert fails(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") == (
+        "not a registry CSV: the file is binary (NUL bytes)"
+    )
+
+
+def test_invalid_utf8():
+    data = QUIRKS.read_bytes().replace(b"Int'l", b"Int\xe9l")
+    at = data.index(b"\xe9")
+    assert fails(data) == f"not a registry CSV: invalid UTF-8 at byte {at}"
+
+
+def test_wrong_column_count():
+    text, line = quirks_with("arp,,,Address", "arp,,Address")
+    assert fails(text) == f"line {line}: expected 12 columns, got 11"
+
+
+def test_truncated_inside_quoted_field():
+    text = QUIRKS.read_text()
+    start = text.index('whois++,63,tcp,whois++')
+    cut = text[: text.index("now historic", start)]
+    assert fails(cut) == (
+        f"line {line_of(text, 'whois++,63,tcp,whois++')}: truncated inside a quoted field "
+        "(the file ends before its closing quote)"
+    )
+
+
+def test_text_after_closing_quote():
+    text, line = quirks_with('"This entry is an alias to ""sql-net""."', '"alias"x')
+    assert fails(text) == f"line {line}: malformed CSV (',' expected after '\"')"
+
+
+@pytest.mark.parametrize(
+    "port, problem",
+    [
+        ("twenty-two", "not a port or range: 'twenty-two'"),
+        ("22x", "not a port or range: '22x'"),
+        ("-22", "not a port or range: '-22'"),
+        ("1-2-3", "not a port or range: '1-2-3'"),
+        ("٢٢", "not a port or range: '٢٢'"),
+        ("123456", "not a port or range: '123456'"),
+        ("65536", "'65536' is above 65535"),
+        ("6000-70000", "'6000-70000' is above 65535"),
+        ("6063-6000", "range '6063-6000' has low > high"),
+    ],
+)
+def test_bad_port(port, problem):
+    text, line = quirks_with("x11,6000-6063,tcp", f"x11,{port},tcp")
+    assert fails(text) == f"line {line}, column 'Port Number': {problem}"
+
+
+def test_unknown_transport():
+    text, line = quirks_with("imap,143,tcp", "imap,143,tcpip")
+    assert fails(text) == f"line {line}, column 'Transport Protocol': unknown transport 'tcpip'"
+
+
+@pytest.mark.parametrize("date", ["2007-13", "2007/06/01", "07-06-01", "2007-06-32", "June 2007"])
+def test_bad_date(date):
+    text, line = quirks_with("[Jim_Davis],2007-06,", f"[Jim_Davis],{date},")
+    assert fails(text) == (
+        f"line {line}, column 'Registration Date': not a YYYY-MM-DD or YYYY-MM date: {date!r}"
+    )

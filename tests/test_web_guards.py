@@ -1,0 +1,74 @@
+"""plugins/guards.py: no response sends a browser to another host."""
+
+import importlib.util
+
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("guards", ROOT / "plugins" / "guards.py")
+guards = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(guards)
+
+
+@pytest.mark.parametrize(
+    "location, leaves",
+    [
+        ("/iana", False),
+        ("/search?q=a:b//c", False),
+        ("http://localhost/iana", False),
+        ("//example.com", True),
+        ("/\\example.com", True),
+        ("\\\\example.com", True),
+        ("/\t/example.com", True),
+        (" //example.com", True),
+        ("https://example.com/", True),
+        ("javascript:alert(1)", True),
+    ],
+)
+def test_off_site(location, leaves):
+    assert guards.off_site(location, "localhost") is leaves
+
+
+async def asgi_get(app, raw_path: bytes) -> list[dict]:
+    """Send the raw path a browser sends, which httpx would re-encode."""
+    messages = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        messages.append(message)
+
+    path, _, query = raw_path.partition(b"?")
+    scope = {
+        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path.decode("latin-1"), "raw_path": path, "query_string": query,
+        "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+    }
+    await app(scope, receive, send)
+    return messages
+
+
+def location(start: dict) -> bytes:
+    return {k.lower(): v for k, v in start["headers"]}[b"location"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"/\\example.com/", b"//example.com/", b"/%5Cexample.com/", b"/%5C%5Cexample.com/",
+     b"/\\\\example.com/", b"/\t/example.com/", b"/%2F/example.com/"],
+)
+async def test_open_redirect_paths_are_404(datasette, raw):
+    start = (await asgi_get(datasette.app(), raw))[0]
+    assert start["status"] == 404, raw
+    assert not any(k.lower() == b"location" for k, _ in start["headers"])
+
+
+async def test_ordinary_redirects_still_work(datasette):
+    start = (await asgi_get(datasette.app(), b"/iana/ports/"))[0]
+    assert start["status"] == 302
+    assert location(start) == b"/iana/ports"
+    start = (await asgi_get(datasette.app(), b"/lookup?q=22"))[0]
+    assert start["status"] == 302
+    assert location(start) == b"/ports/22"
