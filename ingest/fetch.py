@@ -3,10 +3,12 @@
 import dataclasses
 import datetime
 import hashlib
+import io
 import sys
 import time
 from pathlib import Path
 
+import click
 import httpx
 
 from .errors import IngestError
@@ -128,22 +130,14 @@ def _get_once(client, url, previous, max_bytes, progress) -> Fetched | Unchanged
 
 def _read_body(response, max_bytes, progress, total) -> bytes:
     chunks, size = [], 0
-    bar = None
-    if progress:
-        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-        bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True)
-        task = bar.add_task("downloading", total=total)
-        bar.start()
-    try:
+    # click comes with Datasette; its bar draws nothing when stderr is not a TTY.
+    with click.progressbar(
+        length=total, label="downloading", file=sys.stderr if progress else io.StringIO()
+    ) as bar:
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > max_bytes:
                 raise IngestError(f"download refused: body exceeds the {max_bytes}-byte cap")
             chunks.append(chunk)
-            if bar:
-                bar.update(task, completed=size)
-    finally:
-        if bar:
-            bar.stop()
+            bar.update(len(chunk))
     return b"".join(chunks)

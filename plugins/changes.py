@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -287,7 +287,7 @@ def extra_template_vars(template, request, datasette):
                 return {"change_history": []}
             where = {"port": int(value)}
         else:
-            where = {"service_key": value}
+            where = {"service_key": unquote(value)}
         try:
             db = datasette.get_database(DATABASE)
             return {"change_history": await history_for(db, **where)}

@@ -1,7 +1,7 @@
 """/portmap.png: all 65,536 ports as a 256x256 image, one pixel per port, drawn from the db.
 
 Row r, column c is port r * 256 + c, so static/portmap.js can turn a click
-into a port number. A palette PNG is ~3 KB; it is encoded here with zlib and
+into a port number. The palette PNG is about 2 KB, encoded here with zlib and
 struct so the page needs no image library and no CDN.
 """
 

@@ -1,4 +1,4 @@
-"""Route fuzz: whatever follows /ports/ or /services/, the answer is never a 5xx."""
+"""Route fuzz: whatever follows /ports/, /services/ (or any other prefix), never a 5xx."""
 
 from urllib.parse import quote
 
@@ -13,7 +13,7 @@ segments = st.one_of(
     st.binary(max_size=30).map(lambda b: "".join(f"%{x:02X}" for x in b)),
 )
 encodings = st.sampled_from(["quoted", "raw-safe"])
-targets = st.sampled_from(["/ports/", "/services/", "/search?q=", "/lookup?q="])
+targets = st.sampled_from(["/ports/", "/services/", "/search?q=", "/lookup?q=", "/", "/iana/", "/iana/ports/"])
 suffixes = st.sampled_from(["", ".json"])
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
