@@ -18,6 +18,7 @@ from datasette import hookimpl
 
 MAX_ENTRIES = 4096
 MAX_BODY = 2 * 1024 * 1024
+MAX_TOTAL = 64 * 1024 * 1024  # a crawler walking big table pages must not eat the machine
 PAGE_PREFIXES = ("/ports/", "/services/", "/search", "/portmap.png")
 # Conditional requests go through, so plugins/caching.py can answer 304.
 UNCACHED_HEADERS = (b"cookie", b"authorization", b"if-none-match", b"if-modified-since")
@@ -31,6 +32,7 @@ class ResponseCache:
         self.generation = ()
         self.prefixes = ()
         self.entries = OrderedDict()
+        self.total = 0
 
     def _refresh(self):
         """Start over when any served Database object is not the one cached for."""
@@ -41,6 +43,7 @@ class ResponseCache:
             return
         self.generation = current
         self.entries = OrderedDict()
+        self.total = 0
         immutable = [
             db.route for name, db in self.datasette.databases.items()
             if name != "_internal" and not db.is_mutable
@@ -71,9 +74,14 @@ class ResponseCache:
         return entry
 
     def put(self, key, entry):
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.total -= len(old[1])
         self.entries[key] = entry
-        if len(self.entries) > MAX_ENTRIES:
-            self.entries.popitem(last=False)
+        self.total += len(entry[1])
+        while len(self.entries) > MAX_ENTRIES or self.total > MAX_TOTAL:
+            _, (_, body) = self.entries.popitem(last=False)
+            self.total -= len(body)
 
 
 @hookimpl

@@ -51,15 +51,14 @@ def db_2025(tmp_path_factory, snapshot_2025) -> Path:
     return build_db(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
 
 
-@pytest.fixture(scope="session")
-def datasette(db_2026):
-    """A real Datasette configured as `make serve` configures it."""
+def make_datasette(db_path: Path):
+    """A real Datasette on db_path, configured as `make serve` configures it."""
     from datasette.app import Datasette
     import yaml
 
-    ds = Datasette(
+    return Datasette(
         [],
-        immutables=[str(db_2026)],
+        immutables=[str(db_path)],
         metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
         plugins_dir=str(ROOT / "plugins"),
         template_dir=str(ROOT / "templates"),
@@ -67,6 +66,11 @@ def datasette(db_2026):
         settings=SETTINGS,
         cors=True,
     )
+
+
+@pytest.fixture(scope="session")
+def datasette(db_2026):
+    ds = make_datasette(db_2026)
     yield ds
     for db in ds.databases.values():
         db.close()

@@ -5,8 +5,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
-from conftest import ROOT, SETTINGS
+from conftest import ROOT, make_datasette
 
 from ingest.__main__ import main
 from plugins import changes as plugin
@@ -24,18 +23,7 @@ def history_db(tmp_path_factory, snapshot_2025, snapshot_2026):
 @pytest.fixture(scope="session")
 def ds(history_db):
     """The conftest `datasette`, served on a database holding two ingests."""
-    from datasette.app import Datasette
-
-    ds = Datasette(
-        [],
-        immutables=[str(history_db)],
-        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
-        plugins_dir=str(ROOT / "plugins"),
-        template_dir=str(ROOT / "templates"),
-        static_mounts=[("static", str(ROOT / "static"))],
-        settings=SETTINGS,
-        cors=True,
-    )
+    ds = make_datasette(history_db)
     yield ds
     for db in ds.databases.values():
         db.close()

@@ -86,3 +86,14 @@ async def test_errors_and_cookies_are_not_kept():
         await get(app, "/ports/x")
         await get(app, "/ports/x")
         assert upstream.calls == 2
+
+
+def test_the_cache_stays_within_its_byte_budget():
+    cache = response_cache.ResponseCache(served({"iana": database()}))
+    body = b"x" * (response_cache.MAX_TOTAL // 4 + 1)
+    for i in range(4):
+        cache.put(i, ({}, body))
+    assert list(cache.entries) == [1, 2, 3]
+    assert cache.total == 3 * len(body)
+    cache.put(3, ({}, b"small"))
+    assert cache.total == 2 * len(body) + 5
