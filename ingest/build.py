@@ -70,6 +70,18 @@ PORT_TYPES = {
 }
 assert tuple(PORT_TYPES) == model.PORT_COLUMNS
 
+RANGE_COLUMNS = {
+    "name": str,
+    "common_name": str,
+    "first": int,
+    "last": int,
+    "size": int,
+    "assignment": str,
+    "explanation": str,
+}
+
+OS_RANGE_COLUMNS = {"os": str, "label": str, "first": int, "last": int, "history": str, "check": str}
+
 RUN_COLUMNS = {"transport": str, "first": int, "last": int, "length": int, "range": str}
 
 SERVICE_COLUMNS = {
@@ -146,6 +158,7 @@ def build(db_path: Path, fetched: Fetched, records: list[dict], history=None) ->
             db.close()
         _fsync(tmp)
         os.replace(tmp, db_path)
+        _fsync(db_path.parent)  # make the rename itself durable
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -169,9 +182,10 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict]) -> 
     for col in ("status", "tcp", "udp", "range"):
         db["ports"].create_index([col])
 
-    db["ranges"].insert_all(model.RANGES, pk="name", column_order=(
-        "name", "common_name", "first", "last", "size", "assignment", "explanation"))
-    db["os_ephemeral_ranges"].insert_all(model.OS_EPHEMERAL, pk="os")
+    db["ranges"].create(RANGE_COLUMNS, pk="name")
+    db["ranges"].insert_all(model.RANGES)
+    db["os_ephemeral_ranges"].create(OS_RANGE_COLUMNS, pk="os")
+    db["os_ephemeral_ranges"].insert_all(model.OS_EPHEMERAL)
 
     runs = db["unassigned_ranges"]
     runs.create(RUN_COLUMNS, pk=("transport", "first"))
