@@ -8,6 +8,11 @@ only ever opened read-only.
 The earlier `ingests` and `changes` rows are copied with their ids, and the
 new ingest is renumbered after them so ingest ids stay chronological. The
 change rules themselves live in ingest/diff.py.
+
+A change row's derived columns (both sides' port bounds, and the service
+key that left the row) are worked out from its stored `old` and `new` sides,
+for carried rows too, so a `changes` table written by an earlier layout of
+this module is brought up to date the next time it is carried.
 """
 
 import json
@@ -18,7 +23,7 @@ import sqlite_utils
 
 from .diff import Change, diff, summary
 from .errors import IngestError
-from .parse import FIELDS
+from .parse import FIELDS, parse_port
 
 CHANGE_COLUMNS = {
     "id": int,
@@ -28,6 +33,10 @@ CHANGE_COLUMNS = {
     "port": str,
     "port_low": int,
     "port_high": int,
+    "old_port_low": int,
+    "old_port_high": int,
+    "new_port_low": int,
+    "new_port_high": int,
     "transport": str,
     "service_name": str,
     "service_key": str,
@@ -40,7 +49,9 @@ CHANGE_COLUMNS = {
 CHANGE_INDEXES = (
     ["ingest"],
     ["kind"],
-    ["port_low", "port_high"],
+    # The port filter matches a change when either side covers the port.
+    ["old_port_low", "old_port_high"],
+    ["new_port_low", "new_port_high"],
     ["service_key"],
     ["old_service_key"],
 )
@@ -78,10 +89,7 @@ def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int)
     db["ingests"].insert_all(
         ({k: v for k, v in row.items() if k in ingest_columns} for row in ingests)
     )
-    db["changes"].insert_all(
-        ({k: v for k, v in row.items() if k in CHANGE_COLUMNS} for row in changes),
-        batch_size=2000,
-    )
+    db["changes"].insert_all((carried_row(row) for row in changes), batch_size=2000)
     new_records = [dict(zip(RECORD_COLUMNS, row)) for row in db.execute(RECORDS_SQL)]
     found = diff(old_records, new_records)
     db["changes"].insert_all(
@@ -113,8 +121,6 @@ def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
 
 def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:
     row, named = change.row, change.service
-    old_key = change.old["service_name"].lower() if change.old and change.old["service_name"] else None
-    key = named["service_name"].lower() if named["service_name"] else None
     return {
         "ingest": ingest_id,
         "previous_ingest": previous_id,
@@ -124,15 +130,47 @@ def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:
         "port_high": row["port_high"],
         "transport": row["transport"],
         "service_name": named["service_name"],
-        "service_key": key,
-        "old_service_key": old_key if old_key != key else None,
+        "service_key": named["service_name"].lower() if named["service_name"] else None,
         "summary": summary(change),
         "fields": json.dumps(
             [{"field": f, "old": o, "new": n} for f, o, n in change.fields], ensure_ascii=False
         ),
         "old": _side(change.old),
         "new": _side(change.new),
+        **derived(change.old, change.new),
     }
+
+
+def carried_row(row: dict) -> dict:
+    """A previous database's change row in this layout (see the module docstring)."""
+    kept = {k: v for k, v in row.items() if k in CHANGE_COLUMNS}
+    old, new = (json.loads(row[s]) if row[s] is not None else None for s in ("old", "new"))
+    return {**kept, **derived(old, new)}
+
+
+def derived(old: dict | None, new: dict | None) -> dict:
+    """Derived columns from a change's two sides (registrations or their stored JSON).
+
+    old_service_key is the name the change took off the row: the old name of a
+    rename, the released or removed service; empty when the name stayed.
+    """
+    old_key = old["service_name"].lower() if old and old["service_name"] else None
+    new_key = new["service_name"].lower() if new and new["service_name"] else None
+    old_low, old_high = _bounds(old)
+    new_low, new_high = _bounds(new)
+    return {
+        "old_port_low": old_low,
+        "old_port_high": old_high,
+        "new_port_low": new_low,
+        "new_port_high": new_high,
+        "old_service_key": old_key if old_key != new_key else None,
+    }
+
+
+def _bounds(side: dict | None) -> tuple[int | None, int | None]:
+    if side is None:
+        return None, None
+    return parse_port(side["port"] or "", side["line"])
 
 
 def _side(rec: dict | None) -> str | None:

@@ -99,13 +99,16 @@ OS_EPHEMERAL = (
 )
 
 _SERVICE_NAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:-?[A-Za-z0-9])*")
-_ALIAS_RE = re.compile(r'This entry is an alias to "([^"]+)"')
+# "an alias to" (whois++ -> whoispp) and "a duplicate of the" (www -> http).
+_ALIAS_RE = re.compile(r'This (?:entry )?is (?:an alias to|a duplicate of the) "([^"]+)"')
 _HISTORIC_RE = re.compile(r"This entry is now historic")
 _REF_RE = re.compile(r"\[([^\]]*)\]")
 _FREE_RUN_RE = re.compile(rb"\x01+")
 _RFC_RE = re.compile(r"RFC(\d+)(.*)", re.S)
-_DRAFT_RE = re.compile(r"RFC-(ietf-[a-z0-9-]+?)(?:-(\d\d))?")
-_PERSON_RE = re.compile(r"[A-Za-z][\w.'-]*(?:_[\w.'-]+)+|[A-Z][A-Z0-9-]+")
+# An RFC-to-be ("RFC-ietf-...-43") or a plain Internet-Draft ("draft-...-01").
+_DRAFT_RE = re.compile(r"(?:RFC-|draft-)([a-z0-9-]+?)(?:-(\d\d))?")
+# Person ids have an underscore (Jon_Postel); organisations are all letters (IESG).
+_PERSON_RE = re.compile(r"[A-Za-z][\w.'-]*(?:_[\w.'-]+)+|[A-Z]{2,}")
 
 
 def is_rfc6335_name(name: str) -> bool:

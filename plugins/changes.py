@@ -1,10 +1,19 @@
 """/changes, /changes.json and /changes.atom: what changed between ingests.
 
 Filters (all optional, combinable): kind (one of ingest.diff.KINDS), port (a
-number 0-65535, matched against the change's port range), service (a
+number 0-65535, matched when the row before or the row after covers it, so
+the Unassigned 288-307 row that the assignment of 300 split shows up for
+290), service (a
 service name, matched case-insensitively on either side of a rename) and
 ingest (an ingest id). Newest ingest first; within an ingest, port order.
 A malformed filter is a 400 with one line saying which, never a 500.
+
+Dates: an ingest is dated by the registry itself (its newest registration
+or modification date), not by when it was fetched; a change is dated by its
+own row when the row after carries a date newer than the previous ingest's
+registry date (`change_date`), else by its ingest. Feed ids are tag: URIs
+from the ingest's sha256 and the change id, so they never depend on the
+Host a request came in with.
 """
 
 import datetime
@@ -15,6 +24,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import unquote, urlencode
 
 from datasette import hookimpl
+from datasette.utils import add_cors_headers
 from datasette.utils.asgi import Response
 
 from ingest.diff import KINDS
@@ -26,18 +36,27 @@ FEED_SIZE = 100
 MAX_PORT = 65535
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
+TAG_PREFIX = "tag:iana-ports,2026:"
 
 CHANGES_SQL = """
 select
-  changes.id, changes.ingest, changes.previous_ingest, ingests.fetched_at,
+  changes.id, changes.ingest, changes.previous_ingest,
+  ingests.sha256 as ingest_sha256, ingests.fetched_at,
   nullif(max(coalesce(ingests.newest_registration_date, ''),
              coalesce(ingests.newest_modification_date, '')), '') as registry_date,
-  changes.kind, changes.port, changes.port_low, changes.port_high, changes.transport,
-  changes.service_name, changes.service_key, changes.old_service_key,
+  nullif(max(coalesce(previous.newest_registration_date, ''),
+             coalesce(previous.newest_modification_date, '')), '') as previous_registry_date,
+  changes.kind, changes.port, changes.port_low, changes.port_high,
+  changes.old_port_low, changes.old_port_high, changes.new_port_low, changes.new_port_high,
+  changes.transport, changes.service_name, changes.service_key, changes.old_service_key,
   changes.summary, changes.fields, changes.old, changes.new
-from changes join ingests on ingests.id = changes.ingest
+from changes
+  join ingests on ingests.id = changes.ingest
+  left join ingests as previous on previous.id = changes.previous_ingest
 where (:kind is null or changes.kind = :kind)
-  and (:port is null or (changes.port_low <= :port and changes.port_high >= :port))
+  and (:port is null
+       or (changes.old_port_low <= :port and changes.old_port_high >= :port)
+       or (changes.new_port_low <= :port and changes.new_port_high >= :port))
   and (:service is null or changes.service_key = :service or changes.old_service_key = :service)
   and (:ingest is null or changes.ingest = :ingest)
 order by changes.ingest desc, changes.id
@@ -96,7 +115,18 @@ def _decode(row) -> dict:
     for col in JSON_COLUMNS:
         if change[col] is not None:
             change[col] = json.loads(change[col])
+    change["change_date"] = change_date(change)
     return change
+
+
+def change_date(change: dict) -> str | None:
+    """The row's own date for the change, when it has one (see the module docstring)."""
+    after = change["new"]
+    if after is None:
+        return None
+    own = max(after["registration_date"] or "", after["modification_date"] or "")
+    # An older date is the row's history, not the date of this change.
+    return own if own and own > (change["previous_registry_date"] or "") else None
 
 
 async def query(db, filters: dict) -> list[dict]:
@@ -158,7 +188,18 @@ def _error(status: int, message: str, fmt: str):
     return Response.text(message + "\n", status=status)
 
 
+def _cors(datasette, response):
+    """The JSON and the feed are for other sites' scripts too, as `--cors` promises."""
+    if datasette.cors:
+        add_cors_headers(response.headers)
+    return response
+
+
 async def changes_json(datasette, request):
+    return _cors(datasette, await _changes_json(datasette, request))
+
+
+async def _changes_json(datasette, request):
     try:
         filters, _, rows = await _load(datasette, request)
     except BadRequest as exc:
@@ -203,6 +244,10 @@ async def changes_html(datasette, request):
 
 
 async def changes_atom(datasette, request):
+    return _cors(datasette, await _changes_atom(datasette, request))
+
+
+async def _changes_atom(datasette, request):
     try:
         filters, db, rows = await _load(datasette, request, FEED_SIZE)
     except BadRequest as exc:
@@ -214,6 +259,7 @@ async def changes_atom(datasette, request):
     query_string = f"?{urlencode(public)}" if public else ""
     body = atom_feed(
         rows,
+        feed_id=TAG_PREFIX + "changes" + query_string,
         feed_url=datasette.absolute_url(request, datasette.urls.path("/changes.atom") + query_string),
         page_url=datasette.absolute_url(request, datasette.urls.path("/changes") + query_string),
         changes_url=datasette.absolute_url(request, datasette.urls.path("/changes")),
@@ -223,11 +269,11 @@ async def changes_atom(datasette, request):
     return Response(body, content_type=ATOM_TYPE)
 
 
-def atom_feed(rows, *, feed_url, page_url, changes_url, updated, subtitle="") -> bytes:
-    """Atom 1.0 (RFC 4287): one entry per change, ids stable across rebuilds."""
+def atom_feed(rows, *, feed_id, feed_url, page_url, changes_url, updated, subtitle="") -> bytes:
+    """Atom 1.0 (RFC 4287): one entry per change, ids stable across rebuilds and hosts."""
     feed = ET.Element("feed", xmlns=ATOM_NS)
     _text(feed, "title", "IANA port registry changes" + (f": {subtitle}" if subtitle else ""))
-    _text(feed, "id", feed_url)
+    _text(feed, "id", feed_id)
     _text(feed, "updated", _rfc3339(updated))
     ET.SubElement(feed, "link", rel="self", type="application/atom+xml", href=feed_url)
     ET.SubElement(feed, "link", rel="alternate", type="text/html", href=page_url)
@@ -236,13 +282,17 @@ def atom_feed(rows, *, feed_url, page_url, changes_url, updated, subtitle="") ->
     for row in rows:
         link = f"{changes_url}?ingest={row['ingest']}#change-{row['id']}"
         entry = ET.SubElement(feed, "entry")
-        _text(entry, "id", link)
+        _text(entry, "id", entry_id(row))
         _text(entry, "title", row["summary"])
         _text(entry, "updated", _rfc3339(row["fetched_at"]))
         ET.SubElement(entry, "link", rel="alternate", type="text/html", href=link)
         ET.SubElement(entry, "category", term=row["kind"])
         _text(entry, "content", entry_text(row)).set("type", "text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def entry_id(row: dict) -> str:
+    return f"{TAG_PREFIX}{row['ingest_sha256']}/change/{row['id']}"
 
 
 def entry_text(row: dict) -> str:

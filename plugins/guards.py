@@ -1,6 +1,7 @@
-"""Close Datasette 0.65.5's open redirect (upstream #2680).
+"""Guards against bad input: Datasette 0.65.5's open redirect, and 500s for bad queries.
 
-Its trailing-slash redirect turns GET /\\example.com/ into
+Open redirect (upstream #2680):
+Datasette's trailing-slash redirect turns GET /\\example.com/ into
 `Location: /\\example.com`, which browsers read as //example.com. Such paths
 are refused before routing, and any Location that a browser would read as
 another host is replaced by a 404 whatever produced it.
@@ -9,6 +10,7 @@ another host is replaced by a 404 whatever produced it.
 from urllib.parse import unquote, urlsplit
 
 from datasette import hookimpl
+from datasette.views.base import DatasetteError
 
 # Browsers drop tabs and newlines from URLs and treat "\" like "/".
 _IGNORED = str.maketrans("", "", "\t\r\n")
@@ -73,3 +75,13 @@ def asgi_wrapper():
         return guarded
 
     return wrap
+
+
+@hookimpl
+def handle_exception(exception):
+    # Datasette raises DatasetteError with its default status 500 for input it
+    # refuses (`?_sort=nosuch`, a raw FTS query that does not parse). Every
+    # database here is immutable and read-only, so such an error is the
+    # request's fault: say 400 and let Datasette's own handler render it.
+    if isinstance(exception, DatasetteError) and exception.status == 500:
+        exception.status = 400

@@ -1,18 +1,22 @@
 """/-/healthz for load balancers: 200 with the loaded build, 503 when none is loaded."""
 
 from datasette import hookimpl
+from datasette.utils import add_cors_headers
 from datasette.utils.asgi import Response
 
 DATABASE = "iana"
 
 
 async def healthz(datasette):
+    headers = {"Cache-Control": "no-store"}
+    if datasette.cors:
+        add_cors_headers(headers)
     build = getattr(datasette.databases.get(DATABASE), "build", None)
     if build is None:
         return Response.json(
             {"status": "unavailable", "error": f"no {DATABASE} database is loaded"},
             status=503,
-            headers={"Cache-Control": "no-store"},
+            headers=headers,
         )
     return Response.json(
         {
@@ -25,7 +29,7 @@ async def healthz(datasette):
             "registrations": build["row_count"],
             "newest_registry_date": build["newest"],
         },
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 

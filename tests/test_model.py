@@ -171,6 +171,8 @@ def test_services_alias_and_validity(conn):
     assert json.loads(x11["transports"]) == ["tcp", "udp"]
     assert (x11["has_port"], x11["rfc6335_valid"], x11["alias_of"]) == (1, 1, None)
     assert svc("arp")["has_port"] == 0
+    # "This is a duplicate of the "http" service" links www and www-http to http.
+    assert (svc("www")["alias_of"], svc("www-http")["alias_of"], svc("http")["alias_of"]) == ("http", "http", None)
     names = conn.execute("select count(distinct service_key) from registrations").fetchone()[0]
     assert conn.execute("select count(*) from services").fetchone()[0] == names
 
@@ -183,7 +185,9 @@ def test_references_typed_and_linked(conn):
     ).fetchall()
     assert [tuple(r) for r in rows] == [("RFC4251", "rfc", "https://www.rfc-editor.org/rfc/rfc4251")]
     kinds = dict(conn.execute("select kind, count(*) from [references] group by kind").fetchall())
-    assert set(kinds) == {"rfc", "draft", "person", "url", "other"}
+    # This snapshot's Reference column names no person, only documents and URLs.
+    assert set(kinds) == {"rfc", "draft", "url", "other"}
+    assert kinds["draft"] == 8  # 5 RFC-ietf-... drafts + draft-bhjl x2 + draft-herbert
 
 
 @pytest.mark.parametrize(
@@ -195,7 +199,9 @@ def test_references_typed_and_linked(conn):
             "RFC-ietf-emailcore-rfc5321bis-43",
             ("draft", "https://datatracker.ietf.org/doc/draft-ietf-emailcore-rfc5321bis/"),
         ),
+        ("draft-bhjl-x509-srv-01", ("draft", "https://datatracker.ietf.org/doc/draft-bhjl-x509-srv/")),
         ("Jon_Postel", ("person", None)),
+        ("TR-352", ("other", None)),
         ("IESG", ("person", None)),
         ("https://xahau.network", ("url", "https://xahau.network")),
         ("n/a", ("other", None)),

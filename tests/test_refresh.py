@@ -122,11 +122,31 @@ def test_errors_are_not_cached(served_2026):
     assert "etag" not in r.headers
 
 
+@pytest.mark.parametrize(
+    "path, status", [("/ports/65536", 404), ("/ports/abc.json", 404), ("/services/nosuch", 404), ("/ports/22/", 302)]
+)
+def test_a_matching_etag_never_turns_a_non_200_into_304(served_2026, path, status):
+    base, _ = served_2026
+    etag = httpx.get(base + "/ports/22").headers["etag"]
+    for header in (etag, "*"):
+        assert httpx.get(base + path, headers={"If-None-Match": header}).status_code == status
+
+
+def test_304_keeps_cors_and_drops_the_body_headers(served_2026):
+    base, _ = served_2026
+    etag = httpx.get(base + "/ports/22.json").headers["etag"]
+    r = httpx.get(base + "/ports/22.json", headers={"If-None-Match": etag})
+    assert r.status_code == 304
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "content-type" not in r.headers
+
+
 def test_health(served_2026, snapshot_2026):
     base, _ = served_2026
     r = httpx.get(base + "/-/healthz")
     assert r.status_code == 200
     assert r.headers["cache-control"] == "no-store"
+    assert r.headers["access-control-allow-origin"] == "*"
     body = r.json()
     etag = httpx.get(base + "/ports/22").headers["etag"].strip('"')
     assert body == {

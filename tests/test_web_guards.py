@@ -1,4 +1,4 @@
-"""plugins/guards.py: no response sends a browser to another host."""
+"""plugins/guards.py: no response sends a browser to another host; refused queries are 400s."""
 
 import importlib.util
 
@@ -72,3 +72,20 @@ async def test_ordinary_redirects_still_work(datasette):
     start = (await asgi_get(datasette.app(), b"/lookup?q=22"))[0]
     assert start["status"] == 302
     assert location(start) == b"/ports/22"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/iana/ports.json?_sort=nosuch",
+        "/iana/ports?_sort=nosuch",
+        "/iana/registrations.json?_sort_desc=nosuch",
+        "/iana/ports.json?_sort=port&_sort_desc=port",
+        '/iana/registrations.json?_search=%22&_searchmode=raw',
+    ],
+)
+async def test_refused_table_queries_are_400_not_500(datasette, path):
+    response = await datasette.client.get(path)
+    assert response.status_code == 400, response.text[:200]
+    if ".json" in path:
+        assert response.json()["ok"] is False
