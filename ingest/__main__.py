@@ -46,8 +46,16 @@ def main(argv=None) -> int:
     return 0
 
 
+def newest_date(ingest_row: dict | None) -> str | None:
+    if not ingest_row:
+        return None
+    dates = [ingest_row["newest_registration_date"], ingest_row["newest_modification_date"]]
+    return max(filter(None, dates), default=None)
+
+
 def ingest(args) -> str:
-    previous = None if args.force else last_ingest(args.db)
+    last = last_ingest(args.db)
+    previous = None if args.force else last
     if is_url(args.source):
         got = download(
             args.source,
@@ -65,10 +73,12 @@ def ingest(args) -> str:
     records = parse(decode(got.data))
     row = build(args.db, got, records, history=carry)
     raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
+    new, old = newest_date(row), newest_date(last)
+    # Allowed (rolling back is a real need), but the history will read backwards.
+    older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
     return (
-        f"built {args.db}: {row['row_count']} registrations, newest registry date "
-        f"{max(filter(None, [row['newest_registration_date'], row['newest_modification_date']]), default='none')}, "
-        f"sha256 {row['sha256'][:12]}, raw copy {raw}"
+        f"built {args.db}: {row['row_count']} registrations, newest registry date {new or 'none'}, "
+        f"sha256 {row['sha256'][:12]}, raw copy {raw}{older}"
     )
 
 

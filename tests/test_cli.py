@@ -149,3 +149,11 @@ def test_unwritable_db_location(snapshot_2026, tmp_path):
     assert result.stderr == f"error: cannot write {db}: [Errno 17] File exists: '{blocker}'\n"
     assert blocker.read_text() == "a file where the database folder should be\n"
     assert [p.name for p in tmp_path.iterdir()] == ["data"]
+
+
+def test_an_older_registry_is_built_with_a_warning(snapshot_2025, previous_db):
+    result = run_ingest(snapshot_2025, previous_db)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.startswith(f"built {previous_db}: 14474 registrations, newest registry date 2025-03-28, ")
+    assert result.stdout.endswith("; warning: older than the last ingest's registry (2026-02-25)\n")

@@ -117,6 +117,10 @@ def test_rename_on_1980(replayed, snapshot_2025, snapshot_2026):
             "port": "1980",
             "port_low": 1980,
             "port_high": 1980,
+            "old_port_low": 1980,
+            "old_port_high": 1980,
+            "new_port_low": 1980,
+            "new_port_high": 1980,
             "transport": t,
             "service_name": "panquest-xact",
             "service_key": "panquest-xact",
@@ -151,10 +155,15 @@ def test_831_to_833_released_to_reserved(replayed, snapshot_2025, snapshot_2026)
                     "port": port,
                     "port_low": int(port),
                     "port_high": int(port),
+                    "old_port_low": int(port),
+                    "old_port_high": int(port),
+                    "new_port_low": int(port),
+                    "new_port_high": int(port),
                     "transport": t,
                     "service_name": name,
                     "service_key": name,
-                    "old_service_key": None,
+                    # The released name, as for a rename's old name.
+                    "old_service_key": name,
                     "summary": f"{name} released on {port}/{t} (now Reserved)",
                     "fields": [
                         {"field": c, "old": before[c], "new": after[c]}
@@ -189,6 +198,10 @@ def test_tacacss_assigned_on_300_tcp(replayed, snapshot_2025, snapshot_2026):
             "port": "300",
             "port_low": 300,
             "port_high": 300,
+            "old_port_low": 288,
+            "old_port_high": 307,
+            "new_port_low": 300,
+            "new_port_high": 300,
             "transport": "tcp",
             "service_name": "tacacss",
             "service_key": "tacacss",
@@ -226,6 +239,10 @@ def test_smtp_reference_modified_on_25(replayed, snapshot_2025, snapshot_2026):
             "port": "25",
             "port_low": 25,
             "port_high": 25,
+            "old_port_low": 25,
+            "old_port_high": 25,
+            "new_port_low": 25,
+            "new_port_high": 25,
             "transport": t,
             "service_name": "smtp",
             "service_key": "smtp",
@@ -362,6 +379,10 @@ def test_changes_table_schema(replayed):
         ("port", "TEXT", 0),
         ("port_low", "INTEGER", 0),
         ("port_high", "INTEGER", 0),
+        ("old_port_low", "INTEGER", 0),
+        ("old_port_high", "INTEGER", 0),
+        ("new_port_low", "INTEGER", 0),
+        ("new_port_high", "INTEGER", 0),
         ("transport", "TEXT", 0),
         ("service_name", "TEXT", 0),
         ("service_key", "TEXT", 0),
@@ -379,7 +400,60 @@ def test_changes_table_schema(replayed):
     ) == [
         "idx_changes_ingest",
         "idx_changes_kind",
+        "idx_changes_new_port_low_new_port_high",
+        "idx_changes_old_port_low_old_port_high",
         "idx_changes_old_service_key",
-        "idx_changes_port_low_port_high",
         "idx_changes_service_key",
     ]
+
+
+def bounds(port: str | None) -> tuple[int | None, int | None]:
+    if not port:
+        return None, None
+    low, _, high = port.partition("-")
+    return int(low), int(high or low)
+
+
+def test_derived_columns_agree_with_the_stored_sides(replayed):
+    changes = change(replayed, "1")
+    for c in changes:
+        old_name = (c["old"] or {}).get("service_name")
+        new_name = (c["new"] or {}).get("service_name")
+        gone = old_name.lower() if old_name and (not new_name or new_name.lower() != old_name.lower()) else None
+        assert c["old_service_key"] == gone, c["summary"]
+        assert (c["old_port_low"], c["old_port_high"]) == bounds((c["old"] or {}).get("port")), c["summary"]
+        assert (c["new_port_low"], c["new_port_high"]) == bounds((c["new"] or {}).get("port")), c["summary"]
+    # What metadata.yml promises: filled for renames and releases (no row was removed).
+    assert Counter(c["kind"] for c in changes if c["old_service_key"]) == {"renamed": 8, "released": 6}
+
+
+OLD_LAYOUT = """
+create table changes_old (
+  id integer primary key, ingest integer references ingests(id),
+  previous_ingest integer references ingests(id), kind text, port text, port_low integer,
+  port_high integer, transport text, service_name text, service_key text,
+  old_service_key text, summary text, fields text, old text, new text
+);
+insert into changes_old select id, ingest, previous_ingest, kind, port, port_low, port_high,
+  transport, service_name, service_key,
+  case when kind = 'released' then null else old_service_key end,
+  summary, fields, old, new from changes;
+drop table changes;
+alter table changes_old rename to changes;
+create index idx_changes_port_low_port_high on changes (port_low, port_high);
+"""
+
+
+def test_history_in_the_old_layout_is_brought_up_to_date(db_copy, replayed, snapshot_2026):
+    # A database built before the side bounds existed, and when releases had
+    # no old_service_key.
+    conn = sqlite3.connect(db_copy)
+    conn.executescript(OLD_LAYOUT)
+    conn.close()
+    assert "old_port_low" not in {r["name"] for r in rows(db_copy, "pragma table_info(changes)")}
+
+    assert main(["--source", str(snapshot_2026), "--db", str(db_copy), "--force"]) == 0
+    assert rows(db_copy, "select * from changes order by id") == rows(
+        replayed, "select * from changes order by id"
+    )
+    assert rows(db_copy, "pragma index_list(changes)") == rows(replayed, "pragma index_list(changes)")
