@@ -54,9 +54,11 @@ from changes
   join ingests on ingests.id = changes.ingest
   left join ingests as previous on previous.id = changes.previous_ingest
 where (:kind is null or changes.kind = :kind)
-  and (:port is null
-       or (changes.old_port_low <= :port and changes.old_port_high >= :port)
-       or (changes.new_port_low <= :port and changes.new_port_high >= :port))
+  and (:port is null or changes.id in (
+    -- One indexed search per side: an OR across both would scan every change.
+    select id from changes where old_port_low <= :port and old_port_high >= :port
+    union all
+    select id from changes where new_port_low <= :port and new_port_high >= :port))
   and (:service is null or changes.service_key = :service or changes.old_service_key = :service)
   and (:ingest is null or changes.ingest = :ingest)
 order by changes.ingest desc, changes.id

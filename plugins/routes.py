@@ -8,6 +8,7 @@ it needs. Repeat hits are answered by plugins/response_cache.py.
 import html
 import json
 import re
+import sqlite3
 import weakref
 from urllib.parse import quote, unquote, urlencode
 
@@ -30,6 +31,8 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 # Canonical decimal only: "0001" and "+1" are other spellings, not ports.
 PORT_RE = re.compile(r"0|[1-9][0-9]{0,4}")
+# What people type into the lookup box for a port: "22", "022", "22/tcp", "-5".
+LOOKUP_PORT_RE = re.compile(r"(-?)([0-9]+)(?:\s*/\s*(?:tcp|udp|sctp|dccp))?", re.IGNORECASE)
 
 PORT_SQL = "select * from ports where port = :port"
 # :span is the widest registered range, so the port_low index bounds the scan
@@ -86,25 +89,59 @@ SUGGEST_PREFIX_SQL = """
 select name from services where key >= :prefix and key < :prefix || char(1114111)
 order by key limit :limit
 """
+# The newest rename away from :key; the changes table is absent from a db
+# built before history was recorded.
+RENAMED_TO_SQL = """
+select service_name from changes
+where kind = 'renamed' and old_service_key = :key and service_name is not null
+order by ingest desc, id limit 1
+"""
 
-# char(2)/char(3) mark matches; the text is HTML-escaped before they become <mark>.
+# Rows matching the words, plus rows whose service name starts with the whole
+# query (FTS alone misses "https" for "http"). Order: the service named exactly
+# :name, then names starting with it (shortest first, each in registry order),
+# then the rest by FTS rank.
 SEARCH_SQL = """
+with hits as materialized (
+  select rowid as id, rank from registrations_fts where registrations_fts match :query
+),
+named as (
+  select id from registrations where service_key >= :name and service_key < :name || char(1114111)
+),
+found as (select id from hits union select id from named)
 select registrations.*,
+  case when registrations.service_key = :name then 0
+       when registrations.id in (select id from named) then 1
+       else 2 end as tier
+from found
+join registrations on registrations.id = found.id
+left join hits on hits.id = found.id
+where :transport = '' or registrations.transport = :transport
+order by tier,
+  case when tier < 2 then length(registrations.service_key) end,
+  case when tier < 2 then registrations.service_key end,
+  case when tier < 2 then registrations.id end,
+  hits.rank, registrations.id
+limit :limit offset :offset
+"""
+SEARCH_COUNT_SQL = """
+select count(*) from registrations
+where id in (
+  select rowid from registrations_fts where registrations_fts match :query
+  union
+  select id from registrations where service_key >= :name and service_key < :name || char(1114111)
+)
+and (:transport = '' or transport = :transport)
+"""
+# Highlights for one page of rows only: snippets cost more than the search.
+# char(2)/char(3) mark matches; the text is HTML-escaped before they become <mark>.
+MARKS_SQL = """
+select rowid as id,
   highlight(registrations_fts, 0, char(2), char(3)) as name_match,
   snippet(registrations_fts, 1, char(2), char(3), '…', 24) as description_match,
   snippet(registrations_fts, 2, char(2), char(3), '…', 24) as notes_match
 from registrations_fts
-join registrations on registrations.id = registrations_fts.rowid
-where registrations_fts match :query
-  and (:transport = '' or registrations.transport = :transport)
-order by registrations_fts.rank, registrations.id
-limit :limit
-"""
-SEARCH_COUNT_SQL = """
-select count(*) from registrations_fts
-join registrations on registrations.id = registrations_fts.rowid
-where registrations_fts match :query
-  and (:transport = '' or registrations.transport = :transport)
+where registrations_fts match :query and rowid in (select value from json_each(:ids))
 """
 
 LATEST_INGEST_SQL = "select * from ingests order by id desc limit 1"
@@ -122,12 +159,15 @@ SERVICE_COUNT_SQL = "select count(*) from services"
 
 STATUSES = ("assigned", "reserved", "unassigned")
 
-# The number is filled in by the page; the commands come from the registry notes.
+# The number is filled in by the page; the registry notes' commands, made exact.
 COMMANDS = {
-    "linux": ("ss -tulpn 'sport = :{port}'", "netstat -tuln | grep {port}", "lsof -i :{port}"),
-    "macos": ("lsof -nP -i :{port}", "netstat -an | grep {port}"),
+    # Anchored on the ":" (Linux, Windows) or "." (macOS prints *.22) before the
+    # number and the space after it, so 22 does not also match 220 or 10.0.0.22.
+    "linux": ("ss -tulpn 'sport = :{port}'", "netstat -tuln | grep ':{port} '", "lsof -i :{port}"),
+    "macos": ("lsof -nP -i :{port}", "netstat -an | grep '\\.{port} '"),
     "windows": (
-        "netstat -ano | findstr {port}",
+        # findstr reads spaces in a plain search string as OR; /C: makes it one string.
+        'netstat -ano | findstr /R /C:":{port} "',
         "Get-NetTCPConnection -LocalPort {port}",
         "Get-NetUDPEndpoint -LocalPort {port}",
     ),
@@ -251,22 +291,94 @@ def suggestions(conn, name: str) -> list[str]:
     return unique[:SUGGESTION_LIMIT]
 
 
-def search(conn, q: str, transport: str) -> dict:
+def search(conn, q: str, transport: str, offset: int = 0, path: str = "/search") -> dict:
+    """One page of matches; `next` is the following page at `path` (the HTML or JSON twin)."""
     query = fts_query(q)
-    if not query:
-        return {"q": q, "transport": transport, "count": 0, "rows": []}
-    params = {"query": query, "transport": transport, "limit": SEARCH_LIMIT}
-    rows = _rows(conn, SEARCH_SQL, params)
-    for row in rows:
-        row["name_html"] = marked(row.pop("name_match")) or html.escape(row["service_name"] or "")
-        row["snippet"] = marked(row.pop("description_match"))
-        row["notes_snippet"] = marked(row.pop("notes_match"))
-    return {
+    result = {
         "q": q,
         "transport": transport,
-        "count": conn.execute(SEARCH_COUNT_SQL, params).fetchone()[0],
-        "rows": rows,
+        "count": 0,
+        "rows": [],
+        "offset": offset,
+        "next": None,
+        "table_url": _table_url(q, transport) if query else None,
     }
+    if not query:
+        return result
+    name = CONTROL_RE.sub(" ", q).strip().lower()
+    params = {"query": query, "name": name, "transport": transport, "limit": SEARCH_LIMIT, "offset": offset}
+    rows = _rows(conn, SEARCH_SQL, params)
+    ids = json.dumps([row["id"] for row in rows])
+    marks = {m["id"]: m for m in _rows(conn, MARKS_SQL, {"query": query, "ids": ids})}
+    for row in rows:
+        del row["tier"]
+        # Rows found by name prefix alone have no word match to mark.
+        m = marks.get(row["id"], {})
+        row["name_html"] = marked(m.get("name_match")) or html.escape(row["service_name"] or "")
+        row["snippet"] = marked(m.get("description_match"))
+        row["notes_snippet"] = marked(m.get("notes_match"))
+    result["rows"] = rows
+    result["count"] = conn.execute(SEARCH_COUNT_SQL, params).fetchone()[0]
+    if offset + len(rows) < result["count"]:
+        params = {"q": q, "transport": transport, "_next": offset + len(rows)}
+        result["next"] = path + "?" + urlencode({k: v for k, v in params.items() if v != ""})
+    return result
+
+
+def _table_url(q: str, transport: str) -> str:
+    """Datasette's own table search: every match, with its paging, facets and CSV."""
+    params = {"_search": q}
+    if transport:
+        params["transport"] = transport
+    return "/iana/registrations?" + urlencode(params)
+
+
+def renamed_to(conn, key: str) -> str | None:
+    try:
+        row = _one(conn, RENAMED_TO_SQL, {"key": key})
+    except sqlite3.OperationalError:
+        return None
+    return row["service_name"] if row else None
+
+
+def and_list(items) -> str:
+    """["tcp", "udp", "sctp"] -> "tcp, udp and sctp"."""
+    items = [str(i) for i in items]
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def headline(facts: dict) -> dict:
+    """Who holds the port on which transports, for the page's first sentence.
+
+    `holders`: services grouped by the transports they are assigned on, in the
+    registry's order (port 80: http on tcp, udp, sctp; www and www-http on tcp,
+    udp). `reserved_on`: transports whose status is reserved. `others`: the
+    statuses of the transports the first sentence does not cover, each with
+    its transports.
+    """
+    transports = facts["transports"]
+    on = {s: [t for t, v in transports.items() if v["status"] == s] for s in STATUSES}
+    holders = []
+    for name in facts["services"]:
+        held = [t for t in on["assigned"] if name in transports[t]["services"]]
+        if not held:
+            continue
+        for group in holders:
+            if group["transports"] == held:
+                group["services"].append(name)
+                break
+        else:
+            holders.append({"services": [name], "transports": held})
+    main = facts["status"]
+    others = [{"status": s, "transports": on[s]} for s in STATUSES if s != main and on[s]]
+    return {"holders": holders, "reserved_on": on["reserved"], "others": others}
+
+
+def en_dash(text: str) -> str:
+    """"32768-61000" -> "32768–61000", matching how the pages write ranges."""
+    return re.sub(r"(?<=[0-9])-(?=[0-9])", "–", text)
 
 
 def home_facts(conn) -> dict:
@@ -343,7 +455,8 @@ async def port_view(datasette, request):
         return Response.json(facts, headers=_headers(datasette))
     page = await datasette.render_template(
         "port.html",
-        {"p": facts, "os_labels": OS_LABELS, "alternate_url_json": f"/ports/{port}.json"},
+        {"p": facts, "headline": headline(facts), "os_labels": OS_LABELS,
+         "alternate_url_json": f"/ports/{port}.json"},
         request=request,
     )
     return Response.html(page, headers=_headers(datasette))
@@ -358,10 +471,14 @@ async def service_view(datasette, request):
         facts = await db.execute_fn(lambda conn: service_facts(conn, name.lower()))
     if facts is None:
         near = await db.execute_fn(lambda conn: suggestions(conn, name))
+        new_name = None
+        if len(name) <= MAX_NAME:
+            new_name = await db.execute_fn(lambda conn: renamed_to(conn, name.lower()))
         return await error(
             datasette, request, 404,
-            "No service by that name in the IANA registry.",
-            as_json, title="No such service", suggestions=near,
+            "No service by that name in the IANA registry"
+            + (f": it was renamed to {new_name}." if new_name else "."),
+            as_json, title="No such service", suggestions=near, renamed_to=new_name,
         )
     if as_json:
         return Response.json(facts, headers=_headers(datasette))
@@ -386,8 +503,14 @@ async def search_view(datasette, request):
         return await error(datasette, request, 400, f"Search text is limited to {MAX_QUERY} characters.", as_json)
     if transport not in ("",) + TRANSPORTS:
         return await error(datasette, request, 400, "Transport must be tcp, udp, sctp or dccp.", as_json)
+    offset = request.args.get("_next") or "0"
+    # The length check keeps int() away from absurdly long digit strings.
+    if not (offset.isascii() and offset.isdigit() and len(offset) <= 9):
+        return await error(datasette, request, 400, "_next must be a whole number.", as_json)
+    offset = int(offset)
     db = datasette.get_database(DATABASE)
-    results = await db.execute_fn(lambda conn: search(conn, q, transport))
+    path = "/search.json" if as_json else "/search"
+    results = await db.execute_fn(lambda conn: search(conn, q, transport, offset, path))
     if as_json:
         return Response.json(results, headers=_headers(datasette))
     page = await datasette.render_template(
@@ -403,9 +526,16 @@ async def lookup_view(datasette, request):
     q = (request.args.get("q") or "").strip()
     if not q:
         return Response.redirect("/")
-    port = parse_port(q.lstrip("0") or "0") if q.isascii() and q.isdigit() else None
-    if port is not None:
-        return Response.redirect(f"/ports/{port}")
+    number = LOOKUP_PORT_RE.fullmatch(q)
+    if number:
+        sign, digits = number.groups()
+        digits = digits.lstrip("0") or "0"
+        if sign or len(digits) > 5 or int(digits) > MAX_PORT:
+            return await error(
+                datasette, request, 400,
+                "Not a port number: ports are 0–65535.", False, title="No such port",
+            )
+        return Response.redirect(f"/ports/{digits}")
     if len(q) <= MAX_NAME:
         db = datasette.get_database(DATABASE)
         key = q.lower()
@@ -438,3 +568,5 @@ def register_routes():
 @hookimpl
 def prepare_jinja2_environment(env):
     env.filters["path_name"] = _path_name
+    env.filters["and_list"] = and_list
+    env.filters["en_dash"] = en_dash

@@ -1,6 +1,8 @@
 """plugins/changes.py: /changes, /changes.json, /changes.atom and history_for()."""
 
+import hashlib
 import html
+import re
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -58,7 +60,8 @@ async def test_json_lists_every_change_newest_ingest_first(ds, stored):
     assert len(body["changes"]) == 78
 
 
-async def test_json_row_is_exact(ds, stored):
+async def test_json_row_is_exact(ds, stored, snapshot_2026):
+    sha = hashlib.sha256(snapshot_2026.read_bytes()).hexdigest()
     [smtp_tcp] = [r for r in stored if r["port"] == "25" and r["transport"] == "tcp"]
     response = await ds.client.get("/changes.json?port=25&kind=modified")
     assert response.json() == {
@@ -70,12 +73,20 @@ async def test_json_row_is_exact(ds, stored):
                 "id": smtp_tcp["id"],
                 "ingest": 2,
                 "previous_ingest": 1,
+                "ingest_sha256": sha,
                 "fetched_at": smtp_tcp["fetched_at"],
                 "registry_date": "2026-02-25",
+                "previous_registry_date": "2025-03-28",
+                # Its modification date (2017-06-05) is older than the change.
+                "change_date": None,
                 "kind": "modified",
                 "port": "25",
                 "port_low": 25,
                 "port_high": 25,
+                "old_port_low": 25,
+                "old_port_high": 25,
+                "new_port_low": 25,
+                "new_port_high": 25,
                 "transport": "tcp",
                 "service_name": "smtp",
                 "service_key": "smtp",
@@ -119,12 +130,20 @@ async def test_json_row_is_exact(ds, stored):
                 "id": smtp_tcp["id"] + 1,
                 "ingest": 2,
                 "previous_ingest": 1,
+                "ingest_sha256": sha,
                 "fetched_at": smtp_tcp["fetched_at"],
                 "registry_date": "2026-02-25",
+                "previous_registry_date": "2025-03-28",
+                # Its modification date (2017-06-05) is older than the change.
+                "change_date": None,
                 "kind": "modified",
                 "port": "25",
                 "port_low": 25,
                 "port_high": 25,
+                "old_port_low": 25,
+                "old_port_high": 25,
+                "new_port_low": 25,
+                "new_port_high": 25,
                 "transport": "udp",
                 "service_name": "smtp",
                 "service_key": "smtp",
@@ -185,7 +204,9 @@ async def test_json_row_is_exact(ds, stored):
             "netconfsoaphttp released on 832/tcp (now Reserved)",
             "netconfsoaphttp released on 832/udp (now Reserved)",
         ]),
-        ("port=290", ["added Unassigned on 288-299"]),
+        # The old Unassigned 288-307 row covered 290; assigning 300 split it.
+        ("port=290", ["added Unassigned on 288-299", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
+        ("port=307", ["tacacss assigned on 300/tcp (was Unassigned 288-307)", "added Unassigned on 301-307"]),
         ("port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)", "added Reserved on 300/udp"]),
         ("service=pearldoc-xact", [
             "pearldoc-xact renamed panquest-xact on 1980/tcp",
@@ -266,7 +287,6 @@ async def test_page_lists_changes_under_their_ingest(ds):
     ) in text
     assert '<a href="/changes.json?service=pearldoc-xact">JSON</a>' in text
     assert '<section class="ingest" id="ingest-2">' in text
-    assert "registry dated 2026-02-25" in text
     assert text.count('<li id="change-') == 2
     assert "pearldoc-xact renamed panquest-xact on 1980/tcp" in text
     assert '<a class="change-port" href="/ports/1980">port 1980</a>' in text
@@ -275,7 +295,57 @@ async def test_page_lists_changes_under_their_ingest(ds):
         "<tr><th scope=\"row\">description</th><td>PearlDoc XACT</td><td>PanQuest XACT</td></tr>"
         in text
     )
-    assert '<input type="text" name="service" size="16" value="pearldoc-xact">' in text
+    assert (
+        '<label for="changes-service">Service</label>\n'
+        '    <input id="changes-service" type="text" name="service" size="16" value="pearldoc-xact">'
+    ) in text
+
+
+CHANGE_DATE = re.compile(r'<time class="change-date" datetime="([^"]*)">([^<]*)</time>')
+
+
+async def test_page_dates_changes_by_the_registry_not_the_fetch(ds, stored):
+    fetched = stored[0]["fetched_at"]
+    text = (await ds.client.get("/changes?port=1980")).text
+    # The ingest under the registry's own date; when it ran comes second.
+    assert "<h2>Registry of 2026-02-25</h2>" in text
+    assert (
+        f'<p class="ingest-meta">Ingest 2, fetched <time datetime="{fetched}">'
+        f'{fetched[:10]} {fetched[11:16]} UTC</time>,\n'
+        "    compared with ingest 1 (registry of 2025-03-28).</p>"
+    ) in text
+    # The rename carries its own modification date.
+    assert re.findall(CHANGE_DATE, text) == [("2025-11-20", "2025-11-20")] * 2
+    # Its modification date is years old: the change is dated by its ingest.
+    smtp = (await ds.client.get("/changes?port=25")).text
+    assert re.findall(CHANGE_DATE, smtp) == [("2026-02-25", "2026-02-25")] * 2
+    history = await ds.render_template(
+        "_history.html", {"changes": await plugin.history_for(ds.get_database("iana"), port=300)}
+    )
+    assert re.findall(CHANGE_DATE, history) == [("2025-07-15", "2025-07-15"), ("2026-02-25", "2026-02-25")]
+
+
+async def test_json_change_dates(ds):
+    body = (await ds.client.get("/changes.json?_size=1000")).json()
+    dates = {c["summary"]: c["change_date"] for c in body["changes"]}
+    assert dates["tacacss assigned on 300/tcp (was Unassigned 288-307)"] == "2025-07-15"
+    assert dates["netconf-beep released on 831/tcp (now Reserved)"] == "2025-09-29"
+    assert dates["added Unassigned on 288-299"] is None
+    assert {c["registry_date"] for c in body["changes"]} == {"2026-02-25"}
+
+
+@pytest.mark.parametrize("path", ["/changes", "/changes?kind=renamed"])
+async def test_page_has_the_project_look(ds, path):
+    text = (await ds.client.get(path)).text
+    assert '<link rel="stylesheet" href="/static/site.css">' in text
+    assert '<body class="page-changes">' in text
+    # Like the other project pages: the site header, no Datasette "home" crumb.
+    assert ">home<" not in text
+    assert '<span class="badge change-kind">renamed</span>' in text
+    css = (await ds.client.get("/static/site.css")).text
+    section = css[css.index("/* changes and history */"):]
+    for selector in ("form.changes-filter", "li.change", ".change-renamed .change-kind", ".change-fields-box"):
+        assert selector in section
 
 
 async def test_page_escapes_what_it_echoes(ds):
@@ -301,11 +371,11 @@ def parse_feed(response):
     return ET.fromstring(response.content)
 
 
-async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored):
+async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored, snapshot_2026):
     feed = parse_feed(await ds.client.get("/changes.atom"))
     assert feed.tag == f"{ATOM}feed"
     assert feed.findtext(f"{ATOM}title") == "IANA port registry changes"
-    assert feed.findtext(f"{ATOM}id") == "http://localhost/changes.atom"
+    assert feed.findtext(f"{ATOM}id") == "tag:iana-ports,2026:changes"
     newest = max(r["fetched_at"] for r in stored)
     assert feed.findtext(f"{ATOM}updated") == newest.replace("+00:00", "Z")
     assert feed.findtext(f"{ATOM}author/{ATOM}name") == "iana-ports"
@@ -316,17 +386,61 @@ async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored):
     entries = feed.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title") for e in entries] == [r["summary"] for r in stored]
     ids = [e.findtext(f"{ATOM}id") for e in entries]
-    assert ids == [f"http://localhost/changes?ingest=2#change-{r['id']}" for r in stored]
+    sha = hashlib.sha256(snapshot_2026.read_bytes()).hexdigest()
+    assert ids == [f"tag:iana-ports,2026:{sha}/change/{r['id']}" for r in stored]
     for entry, row in zip(entries, stored):
+        assert entry.find(f"{ATOM}link").get("href") == f"http://localhost/changes?ingest=2#change-{row['id']}"
         assert entry.findtext(f"{ATOM}updated") == row["fetched_at"].replace("+00:00", "Z")
         assert entry.find(f"{ATOM}category").get("term") == row["kind"]
         assert entry.find(f"{ATOM}content").get("type") == "text"
 
 
+@pytest.mark.parametrize("query", ["", "?port=1980&service=panquest-xact"])
+async def test_atom_ids_do_not_depend_on_the_host_header(ds, query):
+    here = parse_feed(await ds.client.get(f"/changes.atom{query}"))
+    there = parse_feed(await ds.client.get(f"/changes.atom{query}", headers={"host": "evil.example"}))
+
+    def ids(feed):
+        return [feed.findtext(f"{ATOM}id")] + [e.findtext(f"{ATOM}id") for e in feed.findall(f"{ATOM}entry")]
+
+    assert len(ids(here)) > 1
+    assert ids(there) == ids(here)
+    assert not any("example" in i or "localhost" in i for i in ids(here))
+    # Links follow the host the feed was read from; only the ids are fixed.
+    assert there.find(f"{ATOM}link").get("href").startswith("http://evil.example/")
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/changes.json", 200),
+        ("/changes.json?port=x", 400),
+        ("/changes.atom", 200),
+        ("/changes.atom?kind=x", 400),
+    ],
+)
+async def test_json_and_feed_carry_cors_headers(ds, history_db, path, status):
+    response = await ds.client.get(path)
+    assert response.status_code == status
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-headers"] == "Authorization"
+    assert response.headers["access-control-expose-headers"] == "Link"
+    from datasette.app import Datasette
+
+    closed = Datasette([], immutables=[str(history_db)], plugins_dir=str(ROOT / "plugins"))
+    try:
+        plain = await closed.client.get(path)
+        assert plain.status_code == status
+        assert "access-control-allow-origin" not in plain.headers
+    finally:
+        for d in closed.databases.values():
+            d.close()
+
+
 async def test_atom_feed_filters_and_details(ds):
     feed = parse_feed(await ds.client.get("/changes.atom?port=1980"))
     assert feed.findtext(f"{ATOM}title") == "IANA port registry changes: port 1980"
-    assert feed.findtext(f"{ATOM}id") == "http://localhost/changes.atom?port=1980"
+    assert feed.findtext(f"{ATOM}id") == "tag:iana-ports,2026:changes?port=1980"
     [tcp, udp] = feed.findall(f"{ATOM}entry")
     assert tcp.findtext(f"{ATOM}content") == (
         "pearldoc-xact renamed panquest-xact on 1980/tcp\n"
@@ -349,6 +463,7 @@ def test_atom_renderer_escapes_markup_and_drops_characters_xml_cannot_hold():
     row = {
         "id": 7,
         "ingest": 3,
+        "ingest_sha256": "ab" * 32,
         "previous_ingest": 2,
         "fetched_at": "2026-03-01T10:00:00+01:00",
         "kind": "modified",
@@ -359,15 +474,17 @@ def test_atom_renderer_escapes_markup_and_drops_characters_xml_cannot_hold():
     }
     body = plugin.atom_feed(
         [row],
+        feed_id="tag:iana-ports,2026:changes?a=1&b=2",
         feed_url="http://h/changes.atom?a=1&b=2",
         page_url="http://h/changes",
         changes_url="http://h/changes",
         updated="2026-03-01T10:00:00+01:00",
     )
     feed = ET.fromstring(body)
-    assert feed.findtext(f"{ATOM}id") == "http://h/changes.atom?a=1&b=2"
+    assert feed.findtext(f"{ATOM}id") == "tag:iana-ports,2026:changes?a=1&b=2"
     assert feed.findtext(f"{ATOM}updated") == "2026-03-01T09:00:00Z"
     [entry] = feed.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}id") == f"tag:iana-ports,2026:{'ab' * 32}/change/7"
     assert entry.findtext(f"{ATOM}title") == 'x<y> & "z"  on 1/tcp'
     assert entry.findtext(f"{ATOM}content").splitlines()[-1] == "description: <b>old</b> -> a & b"
     assert b"<b>" not in body
@@ -383,6 +500,11 @@ async def test_history_for_port_and_service(ds):
     by_service = await plugin.history_for(db, service_key="TACACSS")
     assert [c["summary"] for c in by_service] == ["tacacss assigned on 300/tcp (was Unassigned 288-307)"]
     assert by_service[0]["fields"][0] == {"field": "service_name", "old": None, "new": "tacacss"}
+    by_old_row = await plugin.history_for(db, port=290)
+    assert [c["summary"] for c in by_old_row] == [
+        "added Unassigned on 288-299",
+        "tacacss assigned on 300/tcp (was Unassigned 288-307)",
+    ]
     assert await plugin.history_for(db, port=22) == []
     assert await plugin.history_for(db) == []
 
@@ -391,7 +513,7 @@ async def test_history_partial_renders_for_port_pages(ds):
     db = ds.get_database("iana")
     text = await ds.render_template("_history.html", {"changes": await plugin.history_for(db, port=25)})
     assert text.count('<li id="change-') == 2
-    assert '<span class="change-kind">modified</span>' in text
+    assert '<span class="badge change-kind">modified</span>' in text
     assert (
         "<tr><th scope=\"row\">reference</th><td>[RFC5321]</td>"
         "<td>[RFC-ietf-emailcore-rfc5321bis-43]</td></tr>"
@@ -455,3 +577,14 @@ def test_other_pages_get_no_history_variable(ds):
 async def test_explainer_pages_still_render_with_the_history_hook(ds, path):
     response = await ds.client.get(path)
     assert response.status_code == 200
+
+
+def test_port_filter_searches_both_sides_by_index(history_db):
+    conn = sqlite3.connect(history_db)
+    try:
+        params = {"kind": None, "port": 290, "service": None, "ingest": None, "limit": 10, "offset": 0}
+        plan = " | ".join(r[3] for r in conn.execute("explain query plan " + plugin.CHANGES_SQL, params))
+    finally:
+        conn.close()
+    assert "SEARCH changes USING COVERING INDEX idx_changes_old_port_low_old_port_high" in plan
+    assert "SEARCH changes USING COVERING INDEX idx_changes_new_port_low_new_port_high" in plan

@@ -13,7 +13,9 @@ segments = st.one_of(
     st.binary(max_size=30).map(lambda b: "".join(f"%{x:02X}" for x in b)),
 )
 encodings = st.sampled_from(["quoted", "raw-safe"])
-targets = st.sampled_from(["/ports/", "/services/", "/search?q=", "/lookup?q=", "/", "/iana/", "/iana/ports/"])
+targets = st.sampled_from([
+    "/ports/", "/services/", "/search?q=", "/search?q=http&_next=", "/lookup?q=", "/", "/iana/", "/iana/ports/",
+])
 suffixes = st.sampled_from(["", ".json"])
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

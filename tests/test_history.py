@@ -457,3 +457,24 @@ def test_history_in_the_old_layout_is_brought_up_to_date(db_copy, replayed, snap
         replayed, "select * from changes order by id"
     )
     assert rows(db_copy, "pragma index_list(changes)") == rows(replayed, "pragma index_list(changes)")
+
+
+def test_derived_for_sides_the_snapshots_lack():
+    from ingest.history import derived
+
+    gone = {"service_name": "Old-Name", "port": "6000-6063", "line": 9}
+    assert derived(gone, None) == {
+        "old_port_low": 6000,
+        "old_port_high": 6063,
+        "new_port_low": None,
+        "new_port_high": None,
+        "old_service_key": "old-name",
+    }
+    recased = {"service_name": "OLD-name", "port": "", "line": 9}
+    assert derived(dict(gone, port=""), recased) == {
+        "old_port_low": None,
+        "old_port_high": None,
+        "new_port_low": None,
+        "new_port_high": None,
+        "old_service_key": None,
+    }

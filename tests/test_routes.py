@@ -5,13 +5,18 @@ library's csv module (line numbers looked up by hand), not from ingest/.
 """
 
 import csv
+import html
+import re
+import shutil
+import sqlite3
 import struct
 import zlib
 from urllib.parse import quote
 
 import pytest
 
-from conftest import SNAPSHOT_2026
+from conftest import SNAPSHOT_2026, make_datasette
+from ingest.__main__ import main as ingest_main
 from ingest.model import RANGES
 
 EXPLANATION = {r["name"]: r["explanation"] for r in RANGES}
@@ -94,11 +99,13 @@ EPHEMERAL = {
 
 
 def commands(n):
+    # Exact matches only: ":22 " (Linux, Windows) and ".22 " (macOS prints *.22),
+    # so port 22 does not also find 220, 2222 or 10.0.0.22.
     return {
-        "linux": [f"ss -tulpn 'sport = :{n}'", f"netstat -tuln | grep {n}", f"lsof -i :{n}"],
-        "macos": [f"lsof -nP -i :{n}", f"netstat -an | grep {n}"],
+        "linux": [f"ss -tulpn 'sport = :{n}'", f"netstat -tuln | grep ':{n} '", f"lsof -i :{n}"],
+        "macos": [f"lsof -nP -i :{n}", f"netstat -an | grep '\\.{n} '"],
         "windows": [
-            f"netstat -ano | findstr {n}",
+            f'netstat -ano | findstr /R /C:":{n} "',
             f"Get-NetTCPConnection -LocalPort {n}",
             f"Get-NetUDPEndpoint -LocalPort {n}",
         ],
@@ -130,6 +137,15 @@ def neighbours(n, below, above):
         "assigned_below": {"port": below[0], "services": below[1]} if below else None,
         "assigned_above": {"port": above[0], "services": above[1]} if above else None,
     }
+
+
+def text(fragment: str) -> str:
+    """What a reader sees of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def lede(page: str) -> str:
+    return text(re.search(r'<p class="lede">(.*?)</p>', page, re.S).group(1))
 
 
 async def get_json(datasette, path, status=200):
@@ -271,7 +287,9 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
     assert EXPLANATION["Dynamic Ports"] in page
     for os_label in ("Linux: 32768–60999", "Windows: 49152–65535", "macOS: 49152–65535", "FreeBSD: 10000–65535"):
         assert os_label in page
-    for command in ("ss -tulpn &#39;sport = :60878&#39;", "lsof -nP -i :60878", "netstat -ano | findstr 60878",
+    for command in ("ss -tulpn &#39;sport = :60878&#39;", "lsof -nP -i :60878",
+                    "netstat -tuln | grep &#39;:60878 &#39;", "netstat -an | grep &#39;\\.60878 &#39;",
+                    "netstat -ano | findstr /R /C:&#34;:60878 &#34;",
                     "Get-NetTCPConnection -LocalPort 60878", "Get-NetUDPEndpoint -LocalPort 60878"):
         assert f"<code>{command}</code>" in page
     assert 'Nearest assigned port below: <a href="/ports/49150">49150</a> (inspider)' in page
@@ -279,7 +297,7 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
 
 async def test_port_22_page_lists_registrations_with_linked_references(datasette):
     page = (await datasette.client.get("/ports/22")).text
-    assert "IANA has assigned port 22 to ssh on\n  tcp, udp, sctp." in page
+    assert lede(page) == "IANA has assigned port 22 to ssh on tcp, udp and sctp. It is unassigned on dccp."
     assert '<a href="https://www.rfc-editor.org/rfc/rfc4251" rel="nofollow">RFC4251</a>' in page
     # Registry text is escaped, never markup.
     assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
@@ -422,7 +440,9 @@ async def test_bad_search_is_400(datasette, query):
 @pytest.mark.parametrize(
     "q, location",
     [("60878", "/ports/60878"), ("022", "/ports/22"), ("SSH", "/services/ssh"),
-     ("whois++", "/services/whois%2B%2B"), ("web server", "/search?q=web+server"), ("70000", "/search?q=70000")],
+     ("whois++", "/services/whois%2B%2B"), ("web server", "/search?q=web+server"),
+     ("22/tcp", "/ports/22"), ("22/udp", "/ports/22"), (" 22 ", "/ports/22"), ("443 / SCTP", "/ports/443"),
+     ("0", "/ports/0"), ("65535", "/ports/65535"), ("22/icmp", "/search?q=22%2Ficmp"), ("+22", "/search?q=%2B22")],
 )
 async def test_lookup_redirects(datasette, q, location):
     response = await datasette.client.get("/lookup?q=" + quote(q))
@@ -533,3 +553,277 @@ async def test_table_pages_keep_the_project_look(datasette):
     page = (await datasette.client.get("/iana/registrations?_search=kerberos")).text
     assert '<a class="site-name" href="/">IANA ports</a>' in page
     assert '<link rel="stylesheet" href="/static/site.css">' in page
+
+
+# Headlines: who holds the port on which transport, read off the CSV rows
+# (port 80: lines 184-188, 209 and 230; 300: 624-625; 716: 1459; 1008: 1663-1665;
+# 24: 55-56; 0: 2-3). No sctp or dccp row means unassigned there.
+@pytest.mark.parametrize(
+    "port, expected",
+    [
+        (80, "IANA has assigned port 80 to http on tcp, udp and sctp; www and www-http on tcp and udp."
+             " It is unassigned on dccp."),
+        (300, "IANA has assigned port 300 to tacacss on tcp. It is reserved on udp and unassigned on sctp and dccp."),
+        (716, "IANA has assigned port 716 to pana on udp. It is unassigned on tcp, sctp and dccp."),
+        (1008, "IANA has reserved port 1008 on udp; the registry says “Possibly used by Sun Solaris????”."
+               " It is unassigned on tcp, sctp and dccp."),
+        (24, "IANA has reserved port 24 on tcp and udp; the registry says “any private mail system”."
+             " It is unassigned on sctp and dccp."),
+        (0, "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”. It is unassigned on sctp and dccp."),
+        (717, "IANA has not assigned port 717 to any service. Anyone may use it, but nothing reserves it for you:"
+              " a service can apply for it and be assigned it later."),
+    ],
+)
+async def test_port_headline_per_service_and_transport(datasette, port, expected):
+    page = (await datasette.client.get(f"/ports/{port}")).text
+    assert lede(page) == expected
+    assert "held back from assignment" not in page
+
+
+def status_rows(page: str) -> list[str]:
+    table = re.search(r'<table class="transports">.*?</table>', page, re.S).group(0)
+    return [
+        " | ".join(text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
+        for row in re.findall(r"<tr>.*?</tr>", table, re.S)
+    ]
+
+
+async def test_status_table_gives_the_free_run_its_own_column(datasette):
+    page = (await datasette.client.get("/ports/1008")).text
+    # tcp: 1002-1007 and 1009 are Unassigned rows and 1008 has only a udp row.
+    assert status_rows(page) == [
+        "Transport | Status | Services | Unassigned run",
+        "tcp | unassigned | — | 1002–1009",
+        "udp | reserved | — | —",
+        "sctp | unassigned | — | 660–1010",
+        "dccp | unassigned | — | 660–1010",
+    ]
+    assert '<td><a href="/ports/1002">1002</a>–<a href="/ports/1009">1009</a></td>' in page
+    assert status_rows((await datasette.client.get("/ports/80")).text)[1:] == [
+        "tcp | assigned | http, www, www-http | —",
+        "udp | assigned | http, www, www-http | —",
+        "sctp | assigned | http | —",
+        "dccp | unassigned | — | 52–224",
+    ]
+
+
+async def test_ephemeral_history_reads_without_nested_parentheses(datasette):
+    page = (await datasette.client.get("/ports/60878")).text
+    items = [text(li) for li in re.findall(r"<li>.*?</li>", page.split("default ephemeral ranges")[1].split("</ul>")[0])]
+    assert items == [
+        "Linux: 32768–60999 — since Linux 4.2 (2015); before: 32768–61000."
+        " Check with sysctl net.ipv4.ip_local_port_range",
+        "Windows: 49152–65535 — since Windows Vista / Server 2008; before: 1025–5000."
+        " Check with netsh int ipv4 show dynamicport tcp",
+        "macOS: 49152–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+        "FreeBSD: 10000–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    ]
+
+
+def listening_section(page: str) -> str:
+    return re.search(r'<section aria-labelledby="commands">.*?</section>', page, re.S).group(0)
+
+
+async def test_listening_commands_match_only_that_port(datasette):
+    section = listening_section((await datasette.client.get("/ports/22")).text)
+    assert re.findall(r"<code>(.*?)</code>", section) == [
+        "sudo",
+        "ss -tulpn &#39;sport = :22&#39;", "netstat -tuln | grep &#39;:22 &#39;", "lsof -i :22",
+        "lsof -nP -i :22", "netstat -an | grep &#39;\\.22 &#39;",
+        "netstat -ano | findstr /R /C:&#34;:22 &#34;", "Get-NetTCPConnection -LocalPort 22",
+        "Get-NetUDPEndpoint -LocalPort 22",
+    ]
+
+
+async def test_port_0_says_nothing_listens_there(datasette):
+    section = listening_section((await datasette.client.get("/ports/0")).text)
+    assert text(section) == (
+        "What is listening on port 0? Nothing listens on port 0. A program that asks to bind port 0 is given"
+        " a free ephemeral port chosen by the operating system, so look for the port it actually got."
+    )
+    assert "<code>" not in section
+
+
+async def test_portless_service_wording_is_neutral(datasette, csv_line):
+    # Line 14171: netconf-beep with an empty port column.
+    assert csv_line[14171]["service_name"] == "netconf-beep" and csv_line[14171]["port"] == ""
+    page = (await datasette.client.get("/services/netconf-beep")).text
+    assert "<dt>Ports</dt><dd>none: no port in the current registry</dd>" in page
+    assert "DNS-SD" not in page
+
+
+async def test_duplicate_names_link_both_ways(datasette, csv_line):
+    # Lines 186-188 and 209: www and www-http are 'a duplicate of the "http" service'.
+    lines = (186, 187, 188, 209)
+    assert [csv_line[n]["service_name"] for n in lines] == ["www", "www", "www-http", "www-http"]
+    assert all('duplicate of the "http" service' in csv_line[n]["assignment_notes"] for n in lines)
+    for name in ("www", "www-http"):
+        body = await get_json(datasette, f"/services/{name}.json")
+        assert body["service"]["alias_of"] == "http"
+        assert (body["alias_of"]["key"], body["alias_of"]["name"]) == ("http", "http")
+        page = (await datasette.client.get(f"/services/{name}")).text
+        assert '<dt>Alias of</dt><dd><a href="/services/http">http</a></dd>' in page
+    http = await get_json(datasette, "/services/http.json")
+    assert [a["key"] for a in http["aliases"]] == ["www", "www-http"]
+    page = (await datasette.client.get("/services/http")).text
+    assert ('<dt>Other names for it</dt><dd><a href="/services/www">www</a>, '
+            '<a href="/services/www-http">www-http</a></dd>') in page
+
+
+@pytest.fixture(scope="module")
+def history_datasette(tmp_path_factory, snapshot_2025, snapshot_2026):
+    """A Datasette on a database that replayed 2025-03-28 then 2026-02-25, so it has renames."""
+    db = tmp_path_factory.mktemp("routes-history") / "iana.db"
+    assert ingest_main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
+    ds = make_datasette(db)
+    yield ds
+    for database in ds.databases.values():
+        database.close()
+
+
+async def test_renamed_service_404_links_to_the_new_name(history_datasette):
+    # 2025-03-28 lines 3709-3710: pearldoc-xact on 1980; 2026-02-25 lines 3712-3713: panquest-xact.
+    assert await get_json(history_datasette, "/services/pearldoc-xact.json", status=404) == {
+        "ok": False,
+        "error": "No service by that name in the IANA registry: it was renamed to panquest-xact.",
+        "status": 404,
+        "title": "No such service",
+        "suggestions": [],
+        "renamed_to": "panquest-xact",
+    }
+    response = await history_datasette.client.get("/services/PearlDoc-XACT")
+    assert response.status_code == 404
+    assert ('<p class="renamed">Go to the service now named '
+            '<a href="/services/panquest-xact">panquest-xact</a>.</p>') in response.text
+
+
+async def test_unknown_service_404_has_no_rename(history_datasette):
+    body = await get_json(history_datasette, "/services/no-such-name-at-all.json", status=404)
+    assert body["renamed_to"] is None
+    assert body["error"] == "No service by that name in the IANA registry."
+
+
+async def test_rename_lookup_without_a_changes_table(tmp_path, db_2026):
+    db = tmp_path / "iana.db"
+    shutil.copy(db_2026, db)
+    conn = sqlite3.connect(db)
+    conn.execute("drop table changes")
+    conn.commit()
+    conn.close()
+    ds = make_datasette(db)
+    try:
+        body = await get_json(ds, "/services/pearldoc-xact.json", status=404)
+        assert (body["error"], body["renamed_to"]) == ("No service by that name in the IANA registry.", None)
+    finally:
+        for database in ds.databases.values():
+            database.close()
+
+
+@pytest.mark.parametrize("q", ["70000", "65536", "-5", "-0", "99999999999999999999999999", "70000/tcp"])
+async def test_lookup_out_of_range_number_says_so(datasette, q):
+    response = await datasette.client.get("/lookup?q=" + quote(q))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<p class="error-message">Not a port number: ports are 0–65535.</p>' in response.text
+    assert '<form class="lookup" action="/lookup"' in response.text
+
+
+def tokens(value):
+    # FTS5's unicode61 tokenizer: runs of letters and digits, case-folded.
+    return set(re.findall(r"[^\W_]+", (value or "").lower()))
+
+
+def expected_search(csv_line, q):
+    """Registry rows for q in the promised order, worked out from the CSV.
+
+    First the service named q, then services whose names start with q (shortest
+    name first, registry order within one), then the other word matches (FTS
+    rank decides their order, so only the set is known here).
+    """
+    rows = sorted(csv_line.values(), key=lambda r: r["id"])
+    exact = [r["id"] for r in rows if r["service_key"] == q]
+    prefix = [r for r in rows if r["service_key"] and r["service_key"].startswith(q) and r["service_key"] != q]
+    prefix = [r["id"] for r in sorted(prefix, key=lambda r: (len(r["service_key"]), r["service_key"], r["id"]))]
+    words = {
+        r["id"] for r in rows
+        if q in tokens(r["service_name"]) | tokens(r["description"]) | tokens(r["assignment_notes"])
+    }
+    return exact, prefix, words - set(exact) - set(prefix)
+
+
+async def all_pages(datasette, path):
+    rows, pages = [], []
+    while path:
+        body = await get_json(datasette, path)
+        pages.append(body)
+        rows += body["rows"]
+        path = body["next"]
+    return pages, rows
+
+
+@pytest.mark.parametrize("q", ["http", "ssh", "ftp"])
+async def test_search_puts_the_named_service_first(datasette, csv_line, q):
+    exact, prefix, rest = expected_search(csv_line, q)
+    assert exact  # each of these is a service name in the registry
+    pages, rows = await all_pages(datasette, f"/search.json?q={q}")
+    ids = [r["id"] for r in rows]
+    assert ids[: len(exact) + len(prefix)] == exact + prefix
+    assert sorted(ids[len(exact) + len(prefix):]) == sorted(rest)
+    assert all(p["count"] == len(ids) for p in pages)
+    assert [p["offset"] for p in pages] == list(range(0, len(ids), 50))
+    assert pages[0]["table_url"] == f"/iana/registrations?_search={q}"
+
+
+async def test_search_http_pages(datasette, csv_line):
+    exact, prefix, rest = expected_search(csv_line, "http")
+    count = len(exact) + len(prefix) + len(rest)
+    assert count > 100
+    first = await get_json(datasette, "/search.json?q=HTTP&transport=")
+    assert (first["q"], first["count"], first["offset"], len(first["rows"])) == ("HTTP", count, 0, 50)
+    assert first["next"] == "/search.json?q=HTTP&_next=50"
+    assert [r["id"] for r in first["rows"][:3]] == [171, 172, 177]  # http, lines 184, 185, 230
+    assert first["rows"][0]["name_html"] == "<mark>http</mark>"
+    page = (await datasette.client.get("/search?q=http&_next=50")).text
+    assert (f"{count} matching registry rows, 51–100 shown.") in text(page)
+    assert '<ol class="results" start="51">' in page
+    assert '<p class="more-results"><a href="/search?q=http&amp;_next=100">More results</a></p>' in page
+    assert '<a href="/iana/registrations?_search=http">Every full-text match as a table</a>' in page
+    assert '<a href="/search.json?q=http&amp;transport=&amp;_next=50">JSON</a>' in page
+    last = await get_json(datasette, "/search.json?q=http&_next=100")
+    assert (len(last["rows"]), last["next"]) == (count - 100, None)
+
+
+async def test_search_exact_json(datasette, csv_line):
+    # panquest-xact, lines 3712-3713: the only rows carrying either word.
+    rows = [
+        dict(csv_line[line], name_html="<mark>panquest-xact</mark>",
+             snippet="<mark>PanQuest XACT</mark>", notes_snippet=None)
+        for line in (3712, 3713)
+    ]
+    assert await get_json(datasette, "/search.json?q=panquest-xact") == {
+        "q": "panquest-xact",
+        "transport": "",
+        "count": 2,
+        "rows": rows,
+        "offset": 0,
+        "next": None,
+        "table_url": "/iana/registrations?_search=panquest-xact",
+    }
+    assert (await get_json(datasette, "/search.json?q=panquest-xact&transport=udp"))["rows"] == rows[1:]
+
+
+async def test_search_prefix_rows_without_a_word_match_are_plain_escaped(datasette, csv_line):
+    # sctp rows: http (line 230, description "HTTP") and https (line 905, "HTTPS"),
+    # which starts with "http" but has no word "http" in it.
+    body = await get_json(datasette, "/search.json?q=http&transport=sctp")
+    assert body["rows"] == [
+        dict(csv_line[230], name_html="<mark>http</mark>", snippet="<mark>HTTP</mark>", notes_snippet=None),
+        dict(csv_line[905], name_html="https", snippet=None, notes_snippet=None),
+    ]
+    assert (body["count"], body["next"]) == (2, None)
+
+
+@pytest.mark.parametrize("bad", ["x", "-1", "1.5", "9999999999"])
+async def test_bad_search_offset_is_400(datasette, bad):
+    body = await get_json(datasette, f"/search.json?q=http&_next={bad}", status=400)
+    assert body["error"] == "_next must be a whole number."
