@@ -19,7 +19,6 @@ import contextlib
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import free_port, serve_command  # noqa: E402
+
 from ingest.__main__ import main as ingest_main  # noqa: E402
 
 SNAPSHOT = ROOT.parent / "shared" / "data" / "iana" / "service-names-port-numbers-2026-02-25.csv"
@@ -64,21 +65,6 @@ async def hello_app(scope, receive, send):
         }
     )
     await send({"type": "http.response.body", "body": HELLO})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command(db: Path, port: int) -> list[str]:
-    out = subprocess.run(
-        ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    line = next(p for p in out.replace("\\\n", " ").splitlines() if "datasette serve" in p)
-    return shlex.split(line)
 
 
 @contextlib.contextmanager

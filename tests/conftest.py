@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -91,6 +92,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_command(db: Path, port: int) -> list[str]:
+    """The datasette command line `make serve` runs, read from make's dry run."""
+    out = subprocess.run(
+        ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(part for part in out.replace("\\\n", " ").splitlines() if "datasette serve" in part)
+    return shlex.split(line)
 
 
 @contextlib.contextmanager

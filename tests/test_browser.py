@@ -1,13 +1,11 @@
 """The real server (`make serve`'s own command line) driven by real Chromium."""
 
 import re
-import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SETTINGS, live_server
+from conftest import ROOT, SETTINGS, live_server, serve_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -19,16 +17,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def serve_command(db: Path, port: int) -> list[str]:
-    """The datasette command `make serve` runs (live_server runs it), from make's dry run."""
-    out = subprocess.run(
-        ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    line = next(part for part in out.replace("\\\n", " ").splitlines() if "datasette serve" in part)
-    return shlex.split(line)
 
 
 def test_make_serve_flags_match_the_test_settings(tmp_path):

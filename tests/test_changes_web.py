@@ -379,7 +379,7 @@ async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored, snap
     newest = max(r["fetched_at"] for r in stored)
     assert feed.findtext(f"{ATOM}updated") == newest.replace("+00:00", "Z")
     assert feed.findtext(f"{ATOM}author/{ATOM}name") == "iana-ports"
-    assert [(l.get("rel"), l.get("href")) for l in feed.findall(f"{ATOM}link")] == [
+    assert [(link.get("rel"), link.get("href")) for link in feed.findall(f"{ATOM}link")] == [
         ("self", "http://localhost/changes.atom"),
         ("alternate", "http://localhost/changes"),
     ]

@@ -222,7 +222,8 @@ def test_tacacss_assigned_on_300_tcp(replayed, snapshot_2025, snapshot_2026):
         }
     ]
     # The rest of IANA's rewrite around 300 reads as rows added.
-    assert [(c["kind"], c["summary"]) for c in change(replayed, "port_low between 288 and 307 and service_key is null")] == [
+    cut = change(replayed, "port_low between 288 and 307 and service_key is null")
+    assert [(c["kind"], c["summary"]) for c in cut] == [
         ("added", "added Unassigned on 288-299"),
         ("added", "added Reserved on 300/udp"),
         ("added", "added Unassigned on 301-307"),
@@ -396,7 +397,8 @@ def test_changes_table_schema(replayed):
         (r["from"], r["table"], r["to"]) for r in rows(replayed, "pragma foreign_key_list(changes)")
     ) == [("ingest", "ingests", "id"), ("previous_ingest", "ingests", "id")]
     assert sorted(
-        r["name"] for r in rows(replayed, "select name from sqlite_master where type = 'index' and tbl_name = 'changes'")
+        r["name"]
+        for r in rows(replayed, "select name from sqlite_master where type = 'index' and tbl_name = 'changes'")
     ) == [
         "idx_changes_ingest",
         "idx_changes_kind",

@@ -17,11 +17,12 @@ def free_on(snapshot_2026):
             if not port:
                 continue
             low, _, high = port.partition("-")
-            unassigned = not row["Service Name"] and row["Description"].lstrip("( ").lower().startswith("unassigned")
-            if unassigned:
+            words = row["Description"].lstrip("( ").lower()
+            if not row["Service Name"] and words.startswith("unassigned"):
                 continue
+            transports = [row["Transport Protocol"]] if row["Transport Protocol"] else TRANSPORTS
             for p in range(int(low), int(high or low) + 1):
-                taken.setdefault(p, set()).update([row["Transport Protocol"]] if row["Transport Protocol"] else TRANSPORTS)
+                taken.setdefault(p, set()).update(transports)
     return lambda port, transports: not (taken.get(port, set()) & set(transports))
 
 
@@ -33,7 +34,13 @@ async def rows(datasette, path):
 
 @pytest.mark.parametrize(
     "transports, meaning",
-    [("tcp,udp", ("tcp", "udp")), ("TCP, udp", ("tcp", "udp")), ("", TRANSPORTS), ("tpc", TRANSPORTS), ("dccp", ("dccp",))],
+    [
+        ("tcp,udp", ("tcp", "udp")),
+        ("TCP, udp", ("tcp", "udp")),
+        ("", TRANSPORTS),
+        ("tpc", TRANSPORTS),
+        ("dccp", ("dccp",)),
+    ],
 )
 async def test_unassigned_between(datasette, free_on, transports, meaning):
     got = await rows(

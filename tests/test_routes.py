@@ -569,7 +569,10 @@ async def test_table_pages_keep_the_project_look(datasette):
                " It is unassigned on tcp, sctp and dccp."),
         (24, "IANA has reserved port 24 on tcp and udp; the registry says “any private mail system”."
              " It is unassigned on sctp and dccp."),
-        (0, "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”. It is unassigned on sctp and dccp."),
+        (
+            0,
+            "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”. It is unassigned on sctp and dccp.",
+        ),
         (717, "IANA has not assigned port 717 to any service. Anyone may use it, but nothing reserves it for you:"
               " a service can apply for it and be assigned it later."),
     ],
@@ -609,7 +612,8 @@ async def test_status_table_gives_the_free_run_its_own_column(datasette):
 
 async def test_ephemeral_history_reads_without_nested_parentheses(datasette):
     page = (await datasette.client.get("/ports/60878")).text
-    items = [text(li) for li in re.findall(r"<li>.*?</li>", page.split("default ephemeral ranges")[1].split("</ul>")[0])]
+    listing = page.split("default ephemeral ranges")[1].split("</ul>")[0]
+    items = [text(li) for li in re.findall(r"<li>.*?</li>", listing)]
     assert items == [
         "Linux: 32768–60999 — since Linux 4.2 (2015); before: 32768–61000."
         " Check with sysctl net.ipv4.ip_local_port_range",
