@@ -9,6 +9,7 @@ the startup hooks in a loop of their own, before uvicorn starts its loop.
 """
 
 import asyncio
+import gc
 import hashlib
 import os
 import sqlite3
@@ -118,6 +119,11 @@ def _swap(ds, name: str, path: str, code: str) -> None:
     databases = dict(ds.databases)
     databases[name] = fresh
     ds.databases = databases  # one reference assignment: requests see old or new
+    del current
+    # Requests still on the old object keep it alive; once they finish, only
+    # reference cycles (tracebacks, frames) can, so collect them now rather
+    # than at the next full GC, releasing the replaced file's descriptor.
+    gc.collect()
 
 
 def _watch(ds, files: dict[str, str], code: str) -> None:
