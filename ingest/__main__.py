@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import IANA_URL, replay
-from .build import build, last_ingest
+from .build import build, last_ingest, registry_date
 from .errors import IngestError
 from .fetch import MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
@@ -46,13 +46,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def newest_date(ingest_row: dict | None) -> str | None:
-    if not ingest_row:
-        return None
-    dates = [ingest_row["newest_registration_date"], ingest_row["newest_modification_date"]]
-    return max(filter(None, dates), default=None)
-
-
 def ingest(args) -> str:
     last = last_ingest(args.db)
     previous = None if args.force else last
@@ -73,7 +66,7 @@ def ingest(args) -> str:
     records = parse(decode(got.data))
     row = build(args.db, got, records, history=carry)
     raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
-    new, old = newest_date(row), newest_date(last)
+    new, old = registry_date(row), registry_date(last)
     # Allowed (rolling back is a real need), but the history will read backwards.
     older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
     return (

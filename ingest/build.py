@@ -132,6 +132,14 @@ def last_ingest(db_path: Path) -> dict | None:
     return dict(row) if row else None
 
 
+def registry_date(ingest_row: dict | None) -> str | None:
+    """An ingest's registry date: the newest registration or modification date in it."""
+    if not ingest_row:
+        return None
+    dates = [ingest_row["newest_registration_date"], ingest_row["newest_modification_date"]]
+    return max(filter(None, dates), default=None)
+
+
 def build(db_path: Path, fetched: Fetched, records: list[dict], history=None) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
 

@@ -5,13 +5,15 @@ own data (file names and mtimes say nothing reliable about that), then each
 is ingested exactly as `python -m ingest --source PATH` would, so the
 history between consecutive snapshots is recorded on the way. Every file is
 read and parsed before the first one is ingested: a broken file stops the
-replay before it has changed anything.
+replay before it has changed anything. Files whose registry is not newer
+than the database's newest ingest are skipped (`--force` ingests them too).
 """
 
 import argparse
 import sys
 from pathlib import Path
 
+from .build import last_ingest, registry_date
 from .errors import IngestError
 from .fetch import read_local
 from .parse import decode, parse
@@ -45,14 +47,22 @@ def main(argv: list[str], ingest_one) -> int:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="registry CSV snapshots")
     parser.add_argument("--db", default="data/iana.db", type=Path, help="database to (re)build")
     parser.add_argument("--raw-dir", type=Path, help="where ingested files are kept")
-    parser.add_argument("--force", action="store_true", help="ingest a file even when it is the last one ingested")
+    parser.add_argument(
+        "--force", action="store_true", help="ingest every file, even those not newer than the database"
+    )
     args = parser.parse_args(argv)
     try:
         ordered = order(args.paths)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # Replaying onto a database that already has newer data would record the
+    # registry going backwards; such files are skipped unless forced.
+    since = None if args.force else registry_date(last_ingest(args.db))
     for date, path in ordered:
+        if since and date <= since:
+            print(f"skip {path}: registry of {date} is not newer than the database's ({since})")
+            continue
         print(f"replay {path} (newest registry date {date})")
         status = ingest_one(
             ["--source", path, "--db", str(args.db)]

@@ -267,18 +267,29 @@ async def _changes_atom(datasette, request):
         changes_url=datasette.absolute_url(request, datasette.urls.path("/changes")),
         updated=latest["fetched_at"] if latest else None,
         subtitle=", ".join(f"{k} {v}" for k, v in public.items()),
+        next_url=_absolute(datasette, request, _next_url(datasette.urls.path("/changes.atom"), filters, rows)),
     )
     return Response(body, content_type=ATOM_TYPE)
 
 
-def atom_feed(rows, *, feed_id, feed_url, page_url, changes_url, updated, subtitle="") -> bytes:
-    """Atom 1.0 (RFC 4287): one entry per change, ids stable across rebuilds and hosts."""
+def _absolute(datasette, request, path: str | None) -> str | None:
+    return datasette.absolute_url(request, path) if path else None
+
+
+def atom_feed(rows, *, feed_id, feed_url, page_url, changes_url, updated, subtitle="", next_url=None) -> bytes:
+    """Atom 1.0 (RFC 4287): one entry per change, ids stable across rebuilds and hosts.
+
+    An ingest with more changes than one feed page holds links on with
+    rel="next" (RFC 5005 paged feeds), so no change is out of a reader's reach.
+    """
     feed = ET.Element("feed", xmlns=ATOM_NS)
     _text(feed, "title", "IANA port registry changes" + (f": {subtitle}" if subtitle else ""))
     _text(feed, "id", feed_id)
     _text(feed, "updated", _rfc3339(updated))
     ET.SubElement(feed, "link", rel="self", type="application/atom+xml", href=feed_url)
     ET.SubElement(feed, "link", rel="alternate", type="text/html", href=page_url)
+    if next_url:
+        ET.SubElement(feed, "link", rel="next", type="application/atom+xml", href=next_url)
     author = ET.SubElement(feed, "author")
     _text(author, "name", "iana-ports")
     for row in rows:

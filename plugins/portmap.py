@@ -6,6 +6,7 @@ struct so the page needs no image library and no CDN.
 """
 
 import struct
+import sqlite3
 import weakref
 import zlib
 
@@ -58,11 +59,20 @@ def draw(conn) -> bytes:
     return encode_png(bytes(indexes))
 
 
+UNAVAILABLE = "The registry database is not loaded yet."
+
+
 async def portmap_view(datasette):
-    db = datasette.get_database(DATABASE)
+    db = datasette.databases.get(DATABASE)
+    if db is None:
+        return Response.text(UNAVAILABLE, status=503)
     png = _images.get(db)
     if png is None:
-        png = _images[db] = await db.execute_fn(draw)
+        try:
+            png = _images[db] = await db.execute_fn(draw)
+        except sqlite3.OperationalError:
+            # A file without the ports table: not a registry build.
+            return Response.text(UNAVAILABLE, status=503)
     return Response(png, content_type="image/png", headers={"Cache-Control": "max-age=300"})
 
 

@@ -92,7 +92,10 @@ def asgi_wrapper(datasette):
         async def cached(scope, receive, send):
             if not cache.cacheable(scope):
                 return await app(scope, receive, send)
-            key = (scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b""))
+            # Datasette writes absolute links from the Host header, so the host
+            # is part of what a response is: one forged Host must not reach others.
+            host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"")
+            key = (host, scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b""))
             generation = cache.generation
             entry = cache.get(key)
             if entry is not None:

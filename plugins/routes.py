@@ -5,6 +5,7 @@ Every page is read from the `iana` database in one trip to a worker thread
 it needs. Repeat hits are answered by plugins/response_cache.py.
 """
 
+import functools
 import html
 import json
 import re
@@ -542,6 +543,9 @@ async def lookup_view(datasette, request):
         found = await db.execute_fn(lambda conn: _one(conn, SERVICE_SQL, {"key": key}))
         if found:
             return Response.redirect(f"/services/{_path_name(found['key'])}")
+        # An old name's page says what it became (pearldoc-xact -> panquest-xact).
+        if await db.execute_fn(lambda conn: renamed_to(conn, key)):
+            return Response.redirect(f"/services/{_path_name(key)}")
     return Response.redirect("/search?" + urlencode({"q": q[:MAX_QUERY]}))
 
 
@@ -554,14 +558,36 @@ async def home_view(datasette, request):
     return Response.html(page, headers=_headers(datasette))
 
 
+def needs_database(view):
+    """No registry loaded (or a file without its tables): 503, as /-/healthz says."""
+
+    @functools.wraps(view)
+    async def guarded(datasette, request):
+        try:
+            if DATABASE in datasette.databases:
+                return await view(datasette, request)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        return await error(
+            datasette, request, 503, "The registry database is not loaded yet; try again shortly.",
+            _as_json(request), title="Service unavailable",
+        )
+
+    return guarded
+
+
 @hookimpl
 def register_routes():
     return [
-        (r"^/$", home_view),
-        (r"^/lookup$", lookup_view),
-        (r"^/ports/(?P<port>[^/]*?)(?P<format>\.json)?$", port_view),
-        (r"^/services/(?P<name>.+?)(?P<format>\.json)?$", service_view),
-        (r"^/search(?P<format>\.json)?$", search_view),
+        (pattern, needs_database(view))
+        for pattern, view in (
+            (r"^/$", home_view),
+            (r"^/lookup$", lookup_view),
+            (r"^/ports/(?P<port>[^/]*?)(?P<format>\.json)?$", port_view),
+            (r"^/services/(?P<name>.+?)(?P<format>\.json)?$", service_view),
+            (r"^/search(?P<format>\.json)?$", search_view),
+        )
     ]
 
 

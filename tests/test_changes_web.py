@@ -588,3 +588,21 @@ def test_port_filter_searches_both_sides_by_index(history_db):
         conn.close()
     assert "SEARCH changes USING COVERING INDEX idx_changes_old_port_low_old_port_high" in plan
     assert "SEARCH changes USING COVERING INDEX idx_changes_new_port_low_new_port_high" in plan
+
+
+async def test_atom_pages_link_on_so_no_change_is_out_of_reach(ds, stored):
+    first = parse_feed(await ds.client.get("/changes.atom?_size=50"))
+    links = {link.get("rel"): link.get("href") for link in first.findall(f"{ATOM}link")}
+    assert links["next"] == "http://localhost/changes.atom?_next=50&_size=50"
+    second = parse_feed(await ds.client.get("/changes.atom?_next=50&_size=50"))
+    titles = [e.findtext(f"{ATOM}title") for feed in (first, second) for e in feed.findall(f"{ATOM}entry")]
+    assert titles == [r["summary"] for r in stored]
+    assert "next" not in {link.get("rel") for link in second.findall(f"{ATOM}link")}
+
+
+async def test_lookup_of_a_renamed_name_leads_to_its_explanation(ds):
+    response = await ds.client.get("/lookup?q=PearlDoc-XACT")
+    assert (response.status_code, response.headers["location"]) == (302, "/services/pearldoc-xact")
+    page = await ds.client.get("/services/pearldoc-xact")
+    assert page.status_code == 404
+    assert "it was renamed to panquest-xact" in page.text

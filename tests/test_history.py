@@ -480,3 +480,17 @@ def test_derived_for_sides_the_snapshots_lack():
         "new_port_high": None,
         "old_service_key": None,
     }
+
+
+def test_replay_onto_a_database_that_has_them_records_nothing_new(tmp_path, snapshot_2025, snapshot_2026, capsys):
+    db = tmp_path / "iana.db"
+    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    assert main(["replay", str(snapshot_2026), str(snapshot_2025), "--db", str(db)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"skip {snapshot_2025}: registry of 2025-03-28 is not newer than the database's (2026-02-25)",
+        f"skip {snapshot_2026}: registry of 2026-02-25 is not newer than the database's (2026-02-25)",
+    ]
+    assert db.read_bytes() == before

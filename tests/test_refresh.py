@@ -211,3 +211,27 @@ def test_health_503_without_a_build(tmp_path):
     r = asyncio.run(get())
     assert r.status_code == 503
     assert r.json() == {"status": "unavailable", "error": "no iana database is loaded"}
+
+
+@pytest.mark.parametrize("tables", [False, True])
+def test_pages_are_503_without_a_registry(tmp_path, tables):
+    import asyncio
+    import sqlite3
+
+    from datasette.app import Datasette
+
+    files = []
+    if tables:
+        empty = tmp_path / "iana.db"
+        sqlite3.connect(empty).execute("create table t (x)").connection.close()
+        files = [str(empty)]
+    ds = Datasette([], immutables=files, plugins_dir=str(ROOT / "plugins"), template_dir=str(ROOT / "templates"))
+
+    async def statuses():
+        paths = ["/", "/ports/22", "/ports/22.json", "/services/ssh", "/search?q=ssh", "/lookup?q=ssh", "/portmap.png"]
+        return {p: (await ds.client.get(p)).status_code for p in paths}
+
+    got = asyncio.run(statuses())
+    assert got == dict.fromkeys(got, 503)
+    body = asyncio.run(ds.client.get("/ports/22.json")).json()
+    assert body["status"] == 503 and body["ok"] is False

@@ -97,3 +97,12 @@ def test_the_cache_stays_within_its_byte_budget():
     assert cache.total == 3 * len(body)
     cache.put(3, ({}, b"small"))
     assert cache.total == 2 * len(body) + 5
+
+
+async def test_a_forged_host_never_reaches_other_visitors(datasette):
+    path = "/iana/ports.json?status=unassigned&_size=7"
+    await datasette.client.get("/-/healthz")  # start-up done: the cache generation is settled
+    forged = await datasette.client.get(path, headers={"Host": "evil.example"})
+    assert forged.json()["next_url"].startswith("http://evil.example/")
+    honest = await datasette.client.get(path)
+    assert honest.json()["next_url"].startswith("http://localhost/")
