@@ -1,4 +1,4 @@
-"""Guards against bad input: Datasette 0.65.5's open redirect, and 500s for bad queries.
+"""Guards against bad input: Datasette 0.65.5's open redirect, writes, and 500s for bad queries.
 
 Open redirect (upstream #2680):
 Datasette's trailing-slash redirect turns GET /\\example.com/ into
@@ -15,6 +15,9 @@ from datasette.views.base import DatasetteError
 # Browsers drop tabs and newlines from URLs and treat "\" like "/".
 _IGNORED = str.maketrans("", "", "\t\r\n")
 NOT_FOUND = b"Not found"
+# Every database is immutable, so nothing here takes a write; Datasette 0.65.5
+# answers a POST to a read-only canned query with a 500, for one.
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def off_site(location: str, host: str = "") -> bool:
@@ -35,17 +38,22 @@ def _path_is_off_site(scope) -> bool:
 
 
 async def _not_found(send):
+    await _plain(send, 404, NOT_FOUND)
+
+
+async def _plain(send, status: int, body: bytes, headers=()):
     await send(
         {
             "type": "http.response.start",
-            "status": 404,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(NOT_FOUND)).encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
             ],
         }
     )
-    await send({"type": "http.response.body", "body": NOT_FOUND})
+    await send({"type": "http.response.body", "body": body})
 
 
 @hookimpl
@@ -56,6 +64,8 @@ def asgi_wrapper():
                 return await app(scope, receive, send)
             if _path_is_off_site(scope):
                 return await _not_found(send)
+            if scope["method"] not in READ_METHODS:
+                return await _plain(send, 405, b"Method not allowed", [(b"allow", b"GET, HEAD")])
             blocked = False
             host = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1")
 

@@ -89,3 +89,14 @@ async def test_refused_table_queries_are_400_not_500(datasette, path):
     assert response.status_code == 400, response.text[:200]
     if ".json" in path:
         assert response.json()["ok"] is False
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/ports/22", "/services/ssh.json", "/search", "/changes.json", "/-/healthz", "/iana/port_lookup"],
+)
+async def test_the_site_only_reads(datasette, method, path):
+    # A POST to a canned query is a 500 in plain Datasette 0.65.5.
+    response = await datasette.client.request(method, path, data={"port": "22"} if method == "POST" else None)
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD")
