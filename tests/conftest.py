@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "iana"
 SNAPSHOT_2025 = SHARED / "service-names-port-numbers-2025-03-28.csv"
 SNAPSHOT_2026 = SHARED / "service-names-port-numbers-2026-02-25.csv"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, and quiet: this network refuses Chromium's background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def snapshot(path: Path) -> Path:
@@ -45,6 +56,32 @@ def snapshot_2026() -> Path:
 def db_2026(tmp_path_factory, snapshot_2026) -> Path:
     """data/iana.db as `make data` builds it from the 2026-02-25 snapshot."""
     return build_db(snapshot_2026, tmp_path_factory.mktemp("db2026") / "iana.db")
+
+
+@pytest.fixture(scope="session")
+def history_db(tmp_path_factory, snapshot_2025, snapshot_2026) -> Path:
+    """A database that replayed both snapshots: it holds two ingests and their changes."""
+    from ingest.__main__ import main
+
+    db = tmp_path_factory.mktemp("history") / "iana.db"
+    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
+    return db
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright; missing Chromium fails, never skips.
+
+    Module-scoped: Playwright's sync API runs an event loop of its own, which
+    must be gone before the async tests of the next module start theirs.
+    """
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,11 @@
 """The real server (`make serve`'s own command line) driven by real Chromium."""
 
 import re
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SETTINGS, live_server, serve_command
+from conftest import ARTIFACTS, SETTINGS, live_server, serve_command
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 def test_make_serve_flags_match_the_test_settings(tmp_path):
@@ -32,17 +21,6 @@ def test_make_serve_flags_match_the_test_settings(tmp_path):
 def server(db_2026):
     with live_server(db_2026) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_lookup_box_leads_to_the_port_page(server, browser):
@@ -117,13 +95,9 @@ def test_phone_width_pages_fit(server, browser):
 
 
 @pytest.fixture(scope="module")
-def history_server(tmp_path_factory, snapshot_2025, snapshot_2026):
+def history_server(history_db):
     """`make serve` on a database that replayed two snapshots, so pages show history."""
-    from ingest.__main__ import main
-
-    db = tmp_path_factory.mktemp("browser-routes-history") / "iana.db"
-    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
-    with live_server(db) as base:
+    with live_server(history_db) as base:
         yield base
 
 

@@ -1,19 +1,14 @@
 """/changes and the history sections in real Chromium at phone width."""
 
 import pytest
-from conftest import live_server
-from test_browser import ARTIFACTS, browser  # noqa: F401 (the shared Chromium fixture)
-
-from ingest.__main__ import main
+from conftest import ARTIFACTS, live_server
 
 PHONE = {"width": 375, "height": 800}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, snapshot_2025, snapshot_2026):
-    db = tmp_path_factory.mktemp("browser-history") / "iana.db"
-    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
-    with live_server(db) as base:
+def server(history_db):
+    with live_server(history_db) as base:
         yield base
 
 
@@ -32,7 +27,7 @@ def check_badge(page):
     "path,shot",
     [("/changes", "changes-375.png"), ("/changes?kind=renamed", "changes-renamed-375.png")],
 )
-def test_changes_page_has_no_sideways_scroll_at_phone_width(server, browser, path, shot):  # noqa: F811
+def test_changes_page_has_no_sideways_scroll_at_phone_width(server, browser, path, shot):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport=PHONE)
     page.goto(server + path)
@@ -57,7 +52,7 @@ Math.max(...[...document.querySelectorAll('#history ~ ol.changes, #history ~ ol.
         ("/services/netconf-beep", "service-netconf-beep-history-375.png"),
     ],
 )
-def test_history_sections_fit_at_phone_width(server, browser, path, shot):  # noqa: F811
+def test_history_sections_fit_at_phone_width(server, browser, path, shot):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport=PHONE)
     page.goto(server + path)
@@ -69,7 +64,7 @@ def test_history_sections_fit_at_phone_width(server, browser, path, shot):  # no
     page.close()
 
 
-def test_wide_field_tables_stay_inside_their_box(server, browser):  # noqa: F811
+def test_wide_field_tables_stay_inside_their_box(server, browser):
     page = browser.new_page(viewport=PHONE)
     page.goto(server + "/changes?kind=released")
     box = page.locator(".change-fields-box").first.bounding_box()
@@ -78,7 +73,7 @@ def test_wide_field_tables_stay_inside_their_box(server, browser):  # noqa: F811
 
 
 @pytest.mark.parametrize("width", [375, 1280])
-def test_filter_labels_sit_above_their_controls_without_overlap(server, browser, width):  # noqa: F811
+def test_filter_labels_sit_above_their_controls_without_overlap(server, browser, width):
     page = browser.new_page(viewport={"width": width, "height": 800})
     page.goto(server + "/changes?kind=renamed&port=1980")
     controls = boxes(page, ["#changes-kind", "#changes-port", "#changes-service"])

@@ -16,13 +16,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture(scope="session")
-def history_db(tmp_path_factory, snapshot_2025, snapshot_2026):
-    db = tmp_path_factory.mktemp("web-history") / "iana.db"
-    assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0
-    return db
-
-
-@pytest.fixture(scope="session")
 def ds(history_db):
     """The conftest `datasette`, served on a database holding two ingests."""
     ds = make_datasette(history_db)

@@ -11,21 +11,8 @@ from pathlib import Path
 import pytest
 
 from ingest.__main__ import main
+from ingest.parse import FIELDS
 
-COLUMNS = (
-    "service_name",
-    "port",
-    "transport",
-    "description",
-    "assignee",
-    "contact",
-    "registration_date",
-    "modification_date",
-    "reference",
-    "service_code",
-    "unauthorized_use",
-    "assignment_notes",
-)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -36,7 +23,7 @@ def read_csv(path: Path) -> list[dict]:
         next(reader)
         start = reader.line_num + 1
         for values in reader:
-            row = {c: (v.strip() if i < 3 else v) or None for i, (c, v) in enumerate(zip(COLUMNS, values))}
+            row = {c: (v.strip() if i < 3 else v) or None for i, (c, v) in enumerate(zip(FIELDS, values))}
             row["port"] = row["port"] or ""
             row["transport"] = row["transport"].lower() if row["transport"] else None
             row["line"] = start
@@ -167,7 +154,7 @@ def test_831_to_833_released_to_reserved(replayed, snapshot_2025, snapshot_2026)
                     "summary": f"{name} released on {port}/{t} (now Reserved)",
                     "fields": [
                         {"field": c, "old": before[c], "new": after[c]}
-                        for c in COLUMNS
+                        for c in FIELDS
                         if before[c] != after[c]
                     ],
                     "old": before,
@@ -271,7 +258,7 @@ def plain_diff(old: list[dict], new: list[dict]):
     for r in new:
         if waiting[key(r)]:
             before = waiting[key(r)].pop(0)
-            if any(before[c] != r[c] for c in COLUMNS):
+            if any(before[c] != r[c] for c in FIELDS):
                 modified.append(r)
         else:
             added.append(r)
