@@ -106,12 +106,22 @@ def make_datasette(db_path: Path):
     )
 
 
-@pytest.fixture(scope="session")
-def datasette(db_2026):
-    ds = make_datasette(db_2026)
+def served(db_path: Path):
+    ds = make_datasette(db_path)
     yield ds
     for db in ds.databases.values():
         db.close()
+
+
+@pytest.fixture(scope="session")
+def datasette(db_2026):
+    yield from served(db_2026)
+
+
+@pytest.fixture(scope="session")
+def datasette_history(history_db):
+    """The same Datasette on a database holding two ingests and their changes."""
+    yield from served(history_db)
 
 
 # The settings `make serve` passes (SERVE_SETTINGS); keep in step with the Makefile.

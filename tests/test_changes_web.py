@@ -7,7 +7,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT, make_datasette
+from conftest import ROOT
 
 from ingest.__main__ import main
 from plugins import changes as plugin
@@ -16,12 +16,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture(scope="session")
-def ds(history_db):
-    """The conftest `datasette`, served on a database holding two ingests."""
-    ds = make_datasette(history_db)
-    yield ds
-    for db in ds.databases.values():
-        db.close()
+def ds(datasette_history):
+    return datasette_history
 
 
 @pytest.fixture(scope="session")
