@@ -1,6 +1,1 @@
-"""iana-ports ingest pipeline: fetch -> parse -> model -> build."""
-
-IANA_URL = (
-    "https://www.iana.org/assignments/service-names-port-numbers/"
-    "service-names-port-numbers.csv"
-)
+"""iana-ports ingest pipeline: fetch -> parse -> model -> diff -> build -> history."""

@@ -6,8 +6,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from . import IANA_URL, replay
-from .build import build, last_ingest, registry_date
+from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
+
+from . import common_uses, replay
+from .build import build, last_ingest
 from .errors import IngestError
 from .fetch import MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
@@ -23,8 +25,12 @@ def main(argv=None) -> int:
         description=__doc__,
         epilog="python -m ingest replay PATH... [--db D] ingests several snapshots in date order.",
     )
-    parser.add_argument("--source", default=IANA_URL, help="URL or local path of the registry CSV")
-    parser.add_argument("--db", default="data/iana.db", type=Path, help="database to (re)build")
+    parser.add_argument("--source", default=IANA_CSV_URL, help="URL or local path of the registry CSV")
+    parser.add_argument("--db", default=DEFAULT_DB, type=Path, help="database to (re)build")
+    parser.add_argument(
+        "--common-uses", default=COMMON_USES_CSV, type=Path,
+        help="the project's common-uses dataset built alongside (default: curated/common_uses.csv)",
+    )
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
@@ -48,7 +54,10 @@ def main(argv=None) -> int:
 
 def ingest(args) -> str:
     last = last_ingest(args.db)
-    previous = None if args.force else last
+    # Read first: a bad dataset fails before any download.
+    uses = common_uses.read(args.common_uses)
+    # A changed dataset is a reason to rebuild even when the registry is not.
+    previous = None if args.force or (last and last.get("common_uses_sha256") != uses[1]) else last
     if is_url(args.source):
         got = download(
             args.source,
@@ -64,7 +73,7 @@ def ingest(args) -> str:
     if isinstance(got, Unchanged):
         return f"unchanged: {got.reason}; {args.db} not rebuilt"
     records = parse(decode(got.data))
-    row = build(args.db, got, records, history=carry)
+    row = build(args.db, got, records, uses, history=carry)
     raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
     new, old = registry_date(row), registry_date(last)
     # Allowed (rolling back is a real need), but the history will read backwards.

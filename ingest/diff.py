@@ -34,7 +34,7 @@ between the two sides of a pair, as (field, old, new) in CSV column order.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .parse import FIELDS
+from iana_ports.facts import FIELDS
 
 KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
 

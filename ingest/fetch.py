@@ -25,6 +25,7 @@ class Fetched:
     sha256: str
     etag: str | None = None
     last_modified: str | None = None
+    final_url: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,40 +21,12 @@ from pathlib import Path
 
 import sqlite_utils
 
+from iana_ports.facts import FIELDS
+from iana_ports.schema import CHANGES
+
 from .diff import Change, diff, summary
 from .errors import IngestError
-from .parse import FIELDS, parse_port
-
-CHANGE_COLUMNS = {
-    "id": int,
-    "ingest": int,
-    "previous_ingest": int,
-    "kind": str,
-    "port": str,
-    "port_low": int,
-    "port_high": int,
-    "old_port_low": int,
-    "old_port_high": int,
-    "new_port_low": int,
-    "new_port_high": int,
-    "transport": str,
-    "service_name": str,
-    "service_key": str,
-    "old_service_key": str,
-    "summary": str,
-    "fields": str,
-    "old": str,
-    "new": str,
-}
-CHANGE_INDEXES = (
-    ["ingest"],
-    ["kind"],
-    # The port filter matches a change when either side covers the port.
-    ["old_port_low", "old_port_high"],
-    ["new_port_low", "new_port_high"],
-    ["service_key"],
-    ["old_service_key"],
-)
+from .parse import port_range
 
 RECORD_COLUMNS = (*FIELDS, "id", "line", "port_low", "port_high")
 RECORDS_SQL = f"select {', '.join(RECORD_COLUMNS)} from registrations order by id"
@@ -65,14 +37,10 @@ RENUMBER_INGEST_SQL = "update ingests set id = :new where id = :old"
 
 
 def create_changes_table(db: sqlite_utils.Database) -> None:
-    table = db["changes"]
-    table.create(
-        CHANGE_COLUMNS,
-        pk="id",
-        foreign_keys=[("ingest", "ingests", "id"), ("previous_ingest", "ingests", "id")],
-    )
-    for columns in CHANGE_INDEXES:
-        table.create_index(columns)
+    table = db[CHANGES.name]
+    table.create(CHANGES.types, pk=CHANGES.pk, foreign_keys=list(CHANGES.foreign_keys))
+    for columns in CHANGES.indexes:
+        table.create_index(list(columns))
 
 
 def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int) -> int:
@@ -143,7 +111,7 @@ def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:
 
 def carried_row(row: dict) -> dict:
     """A previous database's change row in this layout (see the module docstring)."""
-    kept = {k: v for k, v in row.items() if k in CHANGE_COLUMNS}
+    kept = {k: v for k, v in row.items() if k in CHANGES.columns}
     old, new = (json.loads(row[s]) if row[s] is not None else None for s in ("old", "new"))
     return {**kept, **derived(old, new)}
 
@@ -170,7 +138,7 @@ def derived(old: dict | None, new: dict | None) -> dict:
 def _bounds(side: dict | None) -> tuple[int | None, int | None]:
     if side is None:
         return None, None
-    return parse_port(side["port"] or "", side["line"])
+    return port_range(side["port"] or "", side["line"])
 
 
 def _side(rec: dict | None) -> str | None:

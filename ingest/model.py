@@ -5,9 +5,14 @@ Port status rules (also in README.md):
 - a nameless row whose description starts with "unassigned" (any case, also
   "(unassigned) ...") marks unassigned; any other nameless row (Reserved,
   De-registered, Removed, "any private mail system", ...) marks reserved;
-- a row with no transport speaks for all four transports;
+- a nameless row with no transport speaks for all four transports; a named
+  row with no transport (legacy assignments such as flex-lm) for tcp and udp
+  only (iana_ports.facts.row_transports);
 - when rows disagree, assigned beats reserved beats unassigned;
 - a port/transport no row covers is unassigned (so is all of 49152-65535).
+
+Each port also gets the project's verdict for running one's own tcp/udp
+service there (iana_ports.verdict), which weighs the common uses too.
 """
 
 import re
@@ -15,88 +20,24 @@ from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from .parse import MAX_PORT, TRANSPORTS
+from iana_ports import verdict
+from iana_ports.facts import (
+    EVERYDAY_TRANSPORTS,
+    MAX_PORT,
+    OS_EPHEMERAL,
+    PORT_COUNT,
+    RANGES,
+    STATUSES,
+    TRANSPORTS,
+    UNASSIGNED,
+    row_transports,
+)
+from iana_ports.schema import PORTS
 
-UNASSIGNED, RESERVED, ASSIGNED = 0, 1, 2
-STATUS_NAMES = ("unassigned", "reserved", "assigned")
+# Status codes, weakest first, so max() picks the winner (iana_ports.facts.STATUSES).
+UNASSIGNED_CODE, RESERVED_CODE, ASSIGNED_CODE = range(len(STATUSES))
 ALL = "all"  # the transport value of unassigned runs free on every transport
-
-RANGES = (
-    {
-        "name": "System Ports",
-        "common_name": "Well-known ports",
-        "first": 0,
-        "last": 1023,
-        "assignment": "IETF Review or IESG Approval",
-        "explanation": (
-            "The oldest and most tightly controlled block. IANA assigns these only "
-            "for protocols the IETF has reviewed, and on most Unix-like systems a "
-            "program needs root (or CAP_NET_BIND_SERVICE) to listen on one."
-        ),
-    },
-    {
-        "name": "User Ports",
-        "common_name": "Registered ports",
-        "first": 1024,
-        "last": 49151,
-        "assignment": "IETF Review, IESG Approval or Expert Review",
-        "explanation": (
-            "Ports IANA assigns to applications on request, after review by a "
-            "designated expert. Any program may listen on them; an assignment "
-            "says which service is expected there, not that nothing else may use it."
-        ),
-    },
-    {
-        "name": "Dynamic Ports",
-        "common_name": "Dynamic, private or ephemeral ports",
-        "first": 49152,
-        "last": 65535,
-        "assignment": "Never assigned (RFC 6335 section 8.1.2)",
-        "explanation": (
-            "IANA never assigns these. Operating systems hand them out as temporary "
-            "source ports for outgoing connections, and they are free for private "
-            "or short-lived use; a service listening here can collide with a client "
-            "connection that was given the same number."
-        ),
-    },
-)
-for _r in RANGES:
-    _r["size"] = _r["last"] - _r["first"] + 1
-
-OS_EPHEMERAL = (
-    {
-        "os": "linux",
-        "label": "Linux",
-        "first": 32768,
-        "last": 60999,
-        "history": "since Linux 4.2 (2015); before: 32768-61000",
-        "check": "sysctl net.ipv4.ip_local_port_range",
-    },
-    {
-        "os": "windows",
-        "label": "Windows",
-        "first": 49152,
-        "last": 65535,
-        "history": "since Windows Vista / Server 2008; before: 1025-5000",
-        "check": "netsh int ipv4 show dynamicport tcp",
-    },
-    {
-        "os": "macos",
-        "label": "macOS",
-        "first": 49152,
-        "last": 65535,
-        "history": "",
-        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
-    },
-    {
-        "os": "freebsd",
-        "label": "FreeBSD",
-        "first": 10000,
-        "last": 65535,
-        "history": "",
-        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
-    },
-)
+PORT_COLUMNS = tuple(PORTS.columns)
 
 _SERVICE_NAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:-?[A-Za-z0-9])*")
 # "an alias to" (whois++ -> whoispp) and "a duplicate of the" (www -> http).
@@ -124,31 +65,33 @@ def json_strings(items: list[str]) -> str:
 
 def row_status(rec: dict) -> int:
     if rec["service_name"]:
-        return ASSIGNED
+        return ASSIGNED_CODE
     words = (rec["description"] or "").lstrip("( ").lower()
-    return UNASSIGNED if words.startswith("unassigned") else RESERVED
+    return UNASSIGNED_CODE if words.startswith("unassigned") else RESERVED_CODE
 
 
-def port_space(records: list[dict]) -> list[tuple]:
-    """One row per port 0-65535; columns in PORT_COLUMNS order."""
-    size = MAX_PORT + 1
-    status = {t: bytearray(size) for t in TRANSPORTS}
-    listed = bytearray(size)
+def port_space(records: list[dict], uses: list[dict] = ()) -> list[tuple]:
+    """One row per port 0-65535; columns in PORT_COLUMNS order.
+
+    `uses` are the common-use entries (ingest.common_uses), which the verdict weighs.
+    """
+    status = {t: bytearray(PORT_COUNT) for t in TRANSPORTS}
+    listed = bytearray(PORT_COUNT)
     services: dict[int, list[str]] = {}
     words: dict[int, tuple[str, ...]] = {}
     ported = [(row_status(r), r) for r in records if r["port_low"] is not None]
     # Ascending status order lets a plain overwrite implement "higher wins";
     # a port keeps the registry's words only from rows of its final status.
-    top = bytearray(size)
-    has_words = bytearray(size)
+    top = bytearray(PORT_COUNT)
+    has_words = bytearray(PORT_COUNT)
     for st, rec in sorted(ported, key=itemgetter(0)):
         low, end = rec["port_low"], rec["port_high"] + 1
         n = end - low
         listed[low:end] = b"\x01" * n
         if st:
-            for t in (rec["transport"],) if rec["transport"] else TRANSPORTS:
+            for t in row_transports(rec["service_name"], rec["transport"]):
                 status[t][low:end] = bytes((st,)) * n
-        if st == ASSIGNED:
+        if st == ASSIGNED_CODE:
             name = rec["service_name"]
             for p in range(low, end):
                 names = services.setdefault(p, [])
@@ -172,10 +115,10 @@ def port_space(records: list[dict]) -> list[tuple]:
                 words[p] += (desc,)
     # Whole columns at once (map/zip run in C); a per-port Python loop was
     # most of the ingest's model time.
-    name_of = STATUS_NAMES.__getitem__
+    name_of = STATUSES.__getitem__
     overall = bytes(map(max, *(status[t] for t in TRANSPORTS)))
     service_json = {p: json_strings(names) for p, names in services.items()}
-    registry_words = {p: "; ".join(ws) for p, ws in words.items() if overall[p] != ASSIGNED}
+    registry_words = {p: "; ".join(ws) for p, ws in words.items() if overall[p] != ASSIGNED_CODE}
     range_names, common_names = [], []
     for r in RANGES:
         range_names += [r["name"]] * r["size"]
@@ -186,31 +129,29 @@ def port_space(records: list[dict]) -> list[tuple]:
     ]
     return list(
         zip(
-            range(size),
+            range(PORT_COUNT),
             map(name_of, overall),
             *(map(name_of, status[t]) for t in TRANSPORTS),
-            map(service_json.get, range(size)),
-            map(registry_words.get, range(size)),
+            map(service_json.get, range(PORT_COUNT)),
+            map(registry_words.get, range(PORT_COUNT)),
             range_names,
             common_names,
             listed,
             *ephemeral,
+            verdicts([status[t] for t in EVERYDAY_TRANSPORTS], uses),
             strict=True,
         )
     )
 
 
-PORT_COLUMNS = (
-    "port",
-    "status",
-    *TRANSPORTS,
-    "services",
-    "registry_words",
-    "range",
-    "range_common_name",
-    "listed",
-    *(o["os"] for o in OS_EPHEMERAL),
-)
+def verdicts(everyday: list[bytearray], uses: list[dict]) -> list[str]:
+    """iana_ports.verdict.level for every port, for tcp and udp (the status codes of each)."""
+    used = bytearray(PORT_COUNT)
+    for u in uses:
+        if set(u["transports"]) & set(EVERYDAY_TRANSPORTS):
+            used[u["first"] : u["last"] + 1] = b"\x01" * (u["last"] - u["first"] + 1)
+    name_of, level = STATUSES.__getitem__, verdict.level
+    return [level(p, [name_of(s[p]) for s in everyday], used[p]) for p in range(PORT_COUNT)]
 
 
 def unassigned_runs(ports: list[tuple]) -> list[dict]:
@@ -219,7 +160,7 @@ def unassigned_runs(ports: list[tuple]) -> list[dict]:
     `ports` is port_space()'s output: one row per port, in port order.
     """
     free = {
-        t: bytes([row[i] == "unassigned" for row in ports])
+        t: bytes([row[i] == UNASSIGNED for row in ports])
         for t, i in ((t, PORT_COLUMNS.index(t)) for t in TRANSPORTS)
     }
     free[ALL] = bytes(map(min, *free.values()))
@@ -269,8 +210,10 @@ def services(records: list[dict]) -> list[dict]:
             s["has_port"] = 1
             if port not in s["ports"]:
                 s["ports"].append(port)
-        if transport and transport not in s["transports"]:
-            s["transports"].append(transport)
+        if port:
+            for t in row_transports(name, transport):
+                if t not in s["transports"]:
+                    s["transports"].append(t)
         if notes:
             alias = _ALIAS_RE.search(notes)
             if alias:

@@ -4,41 +4,9 @@ import csv
 import io
 import re
 
+from iana_ports.facts import CSV_HEADER, FIELDS, MAX_PORT, TRANSPORTS
+
 from .errors import IngestError
-
-HEADER = (
-    "Service Name",
-    "Port Number",
-    "Transport Protocol",
-    "Description",
-    "Assignee",
-    "Contact",
-    "Registration Date",
-    "Modification Date",
-    "Reference",
-    "Service Code",
-    "Unauthorized Use Reported",
-    "Assignment Notes",
-)
-
-# Column names of the `registrations` table, in CSV order.
-FIELDS = (
-    "service_name",
-    "port",
-    "transport",
-    "description",
-    "assignee",
-    "contact",
-    "registration_date",
-    "modification_date",
-    "reference",
-    "service_code",
-    "unauthorized_use",
-    "assignment_notes",
-)
-
-TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
-MAX_PORT = 65535
 
 # [0-9], not \d: int() would accept other scripts' digits such as "٢٢".
 _PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
@@ -63,14 +31,14 @@ def check_header(first_line: str) -> None:
         header = next(csv.reader([first_line]))
     except (csv.Error, StopIteration):
         header = []
-    if tuple(header) != HEADER:
+    if tuple(header) != CSV_HEADER:
         shown = first_line.strip()[:80] or "(empty)"
         raise IngestError(
             f"not a registry CSV: line 1 must be the 12 registry columns, got {shown!r}"
         )
 
 
-def parse_port(text: str, line: int) -> tuple[int | None, int | None]:
+def port_range(text: str, line: int) -> tuple[int | None, int | None]:
     """'22' -> (22, 22); '6000-6063' -> (6000, 6063); '' -> (None, None)."""
     if text == "":
         return None, None
@@ -121,9 +89,9 @@ def parse(text: str) -> list[dict]:
             if not row:
                 line = reader.line_num + 1
                 continue
-            if len(row) != len(HEADER):
+            if len(row) != len(CSV_HEADER):
                 raise IngestError(
-                    f"line {line}: expected {len(HEADER)} columns, got {len(row)}"
+                    f"line {line}: expected {len(CSV_HEADER)} columns, got {len(row)}"
                 )
             records.append(_record(row, len(records) + 1, line))
             line = reader.line_num + 1
@@ -147,7 +115,7 @@ def _record(row: list[str], row_id: int, line: int) -> dict:
         )
     rec = dict(zip(FIELDS, [v or None for v in row]))
     rec["port"] = port
-    rec["port_low"], rec["port_high"] = parse_port(port, line)
+    rec["port_low"], rec["port_high"] = port_range(port, line)
     rec["registration_date"] = parse_date(row[6], line, "Registration Date")
     rec["modification_date"] = parse_date(row[7], line, "Modification Date")
     rec["id"] = row_id

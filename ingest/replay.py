@@ -13,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .build import last_ingest, registry_date
+from iana_ports.facts import DEFAULT_DB, registry_date
+
+from .build import last_ingest
 from .errors import IngestError
 from .fetch import read_local
 from .parse import decode, parse
@@ -45,7 +47,7 @@ def main(argv: list[str], ingest_one) -> int:
     """`ingest_one(argv) -> exit status` is the flat `python -m ingest` CLI."""
     parser = argparse.ArgumentParser(prog="python -m ingest replay", description=__doc__)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="registry CSV snapshots")
-    parser.add_argument("--db", default="data/iana.db", type=Path, help="database to (re)build")
+    parser.add_argument("--db", default=DEFAULT_DB, type=Path, help="database to (re)build")
     parser.add_argument("--raw-dir", type=Path, help="where ingested files are kept")
     parser.add_argument(
         "--force", action="store_true", help="ingest every file, even those not newer than the database"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from iana_ports.facts import COMMON_USES_CSV
 from ingest.__main__ import main
 from ingest.build import build
 from ingest.fetch import read_local
@@ -134,6 +135,7 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
     assert ingest == {
         "id": 1,
         "source": str(snapshot_2026),
+        "final_url": None,
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "etag": None,
@@ -141,7 +143,8 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         "row_count": len(rows),
         "newest_registration_date": max(r[6] for r in rows),
         "newest_modification_date": max(r[7] for r in rows),
-        "schema_version": 1,
+        "common_uses_sha256": hashlib.sha256(COMMON_USES_CSV.read_bytes()).hexdigest(),
+        "schema_version": 2,
     }
     # The snapshot's README names its newest registration date.
     assert ingest["newest_registration_date"] == "2026-02-25"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.diff import KINDS, Change, diff, summary
-from ingest.parse import FIELDS
+from iana_ports.facts import FIELDS
 
 _line = iter(range(2, 10**9))
 

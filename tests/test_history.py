@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ingest.__main__ import main
-from ingest.parse import FIELDS
+from iana_ports.facts import FIELDS
 
 
 

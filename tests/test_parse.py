@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import IngestError
-from ingest.parse import FIELDS, HEADER, decode, parse
+from iana_ports.facts import CSV_HEADER as HEADER, FIELDS
+from ingest.parse import decode, parse
 
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks.csv"
 HEADER_LINE = ",".join(HEADER)

@@ -1,0 +1,240 @@
+"""Facts about ports and the IANA registry, defined once for every part of iana-ports.
+
+The ingest pipeline, the read side, the web pages, the command line and the
+MCP tools all import these; nothing here does I/O or imports a framework.
+Sources: RFC 6335 (ranges, naming), the registry itself (CSV layout) and
+the operating systems' documentation (ephemeral ranges, listening commands),
+as summarised in ../shared/docs/registry-notes.md.
+"""
+
+import re
+from pathlib import Path
+
+IANA_CSV_URL = (
+    "https://www.iana.org/assignments/service-names-port-numbers/"
+    "service-names-port-numbers.csv"
+)
+IANA_REGISTRY_URL = "https://www.iana.org/assignments/service-names-port-numbers/"
+IANA_LICENSE_URL = "https://www.iana.org/help/licensing-terms"
+RFC6335_URL = "https://www.rfc-editor.org/rfc/rfc6335"
+RFC6335_DYNAMIC_URL = RFC6335_URL + "#section-8.1.2"
+
+# Where a database is built and read when nothing else is said.
+DEFAULT_DB = Path("data/iana.db")
+DB_ENV = "IANA_PORTS_DB"
+# The project's own dataset of software that uses ports by default (not from IANA).
+COMMON_USES_CSV = Path(__file__).resolve().parent.parent / "curated" / "common_uses.csv"
+COMMON_USES_HEADER = ("port", "transports", "software", "description", "category", "source")
+
+# The registry CSV: its exact header, and the `registrations` column each becomes.
+CSV_HEADER = (
+    "Service Name",
+    "Port Number",
+    "Transport Protocol",
+    "Description",
+    "Assignee",
+    "Contact",
+    "Registration Date",
+    "Modification Date",
+    "Reference",
+    "Service Code",
+    "Unauthorized Use Reported",
+    "Assignment Notes",
+)
+FIELDS = (
+    "service_name",
+    "port",
+    "transport",
+    "description",
+    "assignee",
+    "contact",
+    "registration_date",
+    "modification_date",
+    "reference",
+    "service_code",
+    "unauthorized_use",
+    "assignment_notes",
+)
+
+TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
+# What most people run a service on; the verdict and the free-port finder default to it.
+EVERYDAY_TRANSPORTS = ("tcp", "udp")
+MIN_PORT = 0
+MAX_PORT = 65535
+PORT_COUNT = MAX_PORT + 1
+
+# RFC 6335 port states, weakest first: when registry rows disagree, the stronger wins.
+UNASSIGNED, RESERVED, ASSIGNED = "unassigned", "reserved", "assigned"
+STATUSES = (UNASSIGNED, RESERVED, ASSIGNED)
+
+# RFC 6335 section 6.
+RANGES = (
+    {
+        "name": "System Ports",
+        "common_name": "Well-known ports",
+        "first": 0,
+        "last": 1023,
+        "size": 1024,
+        "assignment": "IETF Review or IESG Approval",
+        "explanation": (
+            "The oldest and most tightly controlled block. IANA assigns these only "
+            "for protocols the IETF has reviewed, and on most Unix-like systems a "
+            "program needs root (or CAP_NET_BIND_SERVICE) to listen on one."
+        ),
+    },
+    {
+        "name": "User Ports",
+        "common_name": "Registered ports",
+        "first": 1024,
+        "last": 49151,
+        "size": 48128,
+        "assignment": "IETF Review, IESG Approval or Expert Review",
+        "explanation": (
+            "Ports IANA assigns to applications on request, after review by a "
+            "designated expert. Any program may listen on them; an assignment "
+            "says which service is expected there, not that nothing else may use it."
+        ),
+    },
+    {
+        "name": "Dynamic Ports",
+        "common_name": "Dynamic, private or ephemeral ports",
+        "first": 49152,
+        "last": 65535,
+        "size": 16384,
+        "assignment": "Never assigned (RFC 6335 section 8.1.2)",
+        "explanation": (
+            "IANA never assigns these. Operating systems hand them out as temporary "
+            "source ports for outgoing connections, and they are free for private "
+            "or short-lived use; a service listening here can collide with a client "
+            "connection that was given the same number."
+        ),
+    },
+)
+SYSTEM_RANGE, USER_RANGE, DYNAMIC_RANGE = RANGES
+
+OS_LABELS = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "freebsd": "FreeBSD"}
+
+# Default ephemeral (client source) port ranges.
+OS_EPHEMERAL = (
+    {
+        "os": "linux",
+        "label": OS_LABELS["linux"],
+        "first": 32768,
+        "last": 60999,
+        "history": "since Linux 4.2 (2015); before: 32768-61000",
+        "check": "sysctl net.ipv4.ip_local_port_range",
+    },
+    {
+        "os": "windows",
+        "label": OS_LABELS["windows"],
+        "first": 49152,
+        "last": 65535,
+        "history": "since Windows Vista / Server 2008; before: 1025-5000",
+        "check": "netsh int ipv4 show dynamicport tcp",
+    },
+    {
+        "os": "macos",
+        "label": OS_LABELS["macos"],
+        "first": 49152,
+        "last": 65535,
+        "history": "",
+        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    },
+    {
+        "os": "freebsd",
+        "label": OS_LABELS["freebsd"],
+        "first": 10000,
+        "last": 65535,
+        "history": "",
+        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    },
+)
+
+# What is listening on a port, per OS; {port} is filled in. Anchored on the
+# ":" (Linux, Windows) or "." (macOS prints *.22) before the number and the
+# space after it, so 22 does not also match 220 or 10.0.0.22.
+LISTENING_COMMANDS = {
+    "linux": ("ss -tulpn 'sport = :{port}'", "netstat -tuln | grep ':{port} '", "lsof -i :{port}"),
+    "macos": ("lsof -nP -i :{port}", "netstat -an | grep '\\.{port} '"),
+    "windows": (
+        # findstr reads spaces in a plain search string as OR; /C: makes it one string.
+        'netstat -ano | findstr /R /C:":{port} "',
+        "Get-NetTCPConnection -LocalPort {port}",
+        "Get-NetUDPEndpoint -LocalPort {port}",
+    ),
+}
+
+# Categories of the project's own common-uses dataset (curated/common_uses.csv).
+CATEGORIES = {
+    "web-dev-server": "web and dev servers",
+    "database": "databases",
+    "search-engine": "search engines",
+    "cache": "caches",
+    "message-broker": "message brokers",
+    "observability": "monitoring and tracing",
+    "orchestration": "orchestration",
+    "containers": "containers",
+    "devops": "CI and developer tools",
+    "remote-access": "remote access",
+    "vpn": "VPNs",
+    "game": "game servers",
+    "media": "media servers",
+    "home-iot": "home automation and IoT",
+    "printing": "printing",
+    "file-sharing": "file sharing",
+    "mail": "mail",
+    "directory-auth": "directory and authentication",
+    "networking": "network services",
+    "voip-chat": "voice and chat",
+    "security": "security tools",
+}
+
+# A port as people write it in a URL: canonical decimal only ("0001" and "+1"
+# are other spellings, not ports). [0-9], not \d: other scripts' digits are not ports.
+PORT_TEXT_RE = re.compile(r"0|[1-9][0-9]{0,4}")
+
+
+def port_number(text: str) -> int | None:
+    """'22' -> 22; anything that is not a canonical port number 0-65535 -> None."""
+    if not PORT_TEXT_RE.fullmatch(text):
+        return None
+    port = int(text)
+    return port if port <= MAX_PORT else None
+
+
+def range_of(port: int) -> dict:
+    """The RFC 6335 range holding `port`."""
+    if port <= SYSTEM_RANGE["last"]:
+        return SYSTEM_RANGE
+    return USER_RANGE if port <= USER_RANGE["last"] else DYNAMIC_RANGE
+
+
+def ephemeral_of(port: int) -> list[dict]:
+    """The operating systems whose default ephemeral range holds `port`, in OS_EPHEMERAL order."""
+    return [o for o in OS_EPHEMERAL if o["first"] <= port <= o["last"]]
+
+
+def listening_commands(port: int) -> dict[str, list[str]]:
+    return {os_id: [c.format(port=port) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
+
+
+def registry_date(ingest: dict | None) -> str | None:
+    """An ingest's registry date: the newest registration or modification date in it."""
+    if not ingest:
+        return None
+    dates = (ingest["newest_registration_date"], ingest["newest_modification_date"])
+    return max(filter(None, dates), default=None)
+
+
+def row_transports(service_name: str | None, transport: str | None) -> tuple[str, ...]:
+    """The transports a registry row speaks for.
+
+    A row with a transport speaks for that one. A nameless row (Unassigned,
+    Reserved, ...) with none speaks for all four. A named row with none is a
+    legacy assignment made before SCTP and DCCP existed (flex-lm 27000-27009,
+    x11's neighbours vrml-multi-use, swx, ...): tcp and udp only, as IANA's
+    XML (no <protocol>) and nmap read them.
+    """
+    if transport:
+        return (transport,)
+    return EVERYDAY_TRANSPORTS if service_name else TRANSPORTS

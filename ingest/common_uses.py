@@ -1,0 +1,87 @@
+"""curated/common_uses.csv -> validated common-use entries. Pure apart from reading the file.
+
+The file is the project's own dataset (not IANA's): which software uses
+which port by default, each row citing that software's documentation. A bad
+row fails the whole build with the file's line number, like a bad registry
+row does.
+"""
+
+import csv
+import hashlib
+import io
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from iana_ports.facts import CATEGORIES, COMMON_USES_HEADER, TRANSPORTS
+
+from .errors import IngestError
+from .parse import port_range
+
+
+def read(path: Path) -> tuple[list[dict], str]:
+    """(entries, sha256 of the file) for `path`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise IngestError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
+    return parse(text, str(path)), hashlib.sha256(data).hexdigest()
+
+
+def parse(text: str, name: str = "common_uses.csv") -> list[dict]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or tuple(header) != COMMON_USES_HEADER:
+            raise IngestError(f"{name}: line 1 must be the header {','.join(COMMON_USES_HEADER)}")
+        entries, seen = [], {}
+        line = reader.line_num + 1
+        for row in reader:
+            if row:
+                entry = _entry(row, line, name)
+                key = (entry["first"], entry["last"], entry["software"].lower(), entry["description"].lower())
+                if key in seen:
+                    raise IngestError(f"{name}: line {line}: duplicates line {seen[key]}")
+                seen[key] = line
+                entry["id"] = len(entries) + 1
+                entries.append(entry)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise IngestError(f"{name}: line {line}: malformed CSV ({exc})") from None
+    return entries
+
+
+def _entry(row: list[str], line: int, name: str) -> dict:
+    where = f"{name}: line {line}"
+    if len(row) != len(COMMON_USES_HEADER):
+        raise IngestError(f"{where}: expected {len(COMMON_USES_HEADER)} columns, got {len(row)}")
+    port, transports, software, description, category, source = (v.strip() for v in row)
+    try:
+        first, last = port_range(port, line)
+    except IngestError:
+        raise IngestError(f"{where}: port must be a number or LOW-HIGH within 0-65535, got {port!r}") from None
+    if first is None:
+        raise IngestError(f"{where}: the port is empty")
+    listed = transports.split()
+    if not listed or any(t not in TRANSPORTS for t in listed) or len(set(listed)) != len(listed):
+        raise IngestError(f"{where}: transports must be some of {', '.join(TRANSPORTS)}, got {transports!r}")
+    if not software or not description:
+        raise IngestError(f"{where}: software and description must not be empty")
+    if category not in CATEGORIES:
+        raise IngestError(f"{where}: unknown category {category!r}")
+    parts = urlsplit(source)
+    if parts.scheme != "https" or not parts.netloc:
+        raise IngestError(f"{where}: source must be an https URL, got {source!r}")
+    return {
+        "first": first,
+        "last": last,
+        "transports": [t for t in TRANSPORTS if t in listed],
+        "software": software,
+        "description": description,
+        "category": category,
+        "source": source,
+        "line": line,
+    }
