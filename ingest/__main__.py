@@ -1,19 +1,38 @@
-"""python -m ingest: fetch -> parse -> build, with one-line errors."""
+"""python -m ingest: fetch -> parse -> build, with one-line errors.
+
+One ingest at a time per database (ingest/lock.py). Effects, in order: the
+raw copy is written beside raw/ as a temporary file, the database is built
+and checked beside the served one, the raw copy is renamed into place, then
+the database is swapped in; nothing that can fail comes after the swap, so
+an `error:` line always means the served database is unchanged.
+"""
 
 import argparse
+import contextlib
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
 
-from . import common_uses, replay
-from .build import build, last_ingest
+from . import common_uses, lock, replay
+from .build import build, fsync, last_ingest, remove_stale
 from .errors import IngestError
-from .fetch import MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
+from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
 from .parse import decode, parse
+
+OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv"
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -22,7 +41,7 @@ def main(argv=None) -> int:
         return replay.main(argv[1:], main)
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
-        description=__doc__,
+        description=__doc__.split("\n\n")[0],
         epilog="python -m ingest replay PATH... [--db D] ingests several snapshots in date order.",
     )
     parser.add_argument("--source", default=IANA_CSV_URL, help="URL or local path of the registry CSV")
@@ -33,48 +52,111 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
-    parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds one HTTP read may wait")
+    parser.add_argument(
+        "--deadline", type=seconds, default=DEADLINE, help="seconds the whole download may take, retries included"
+    )
     parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
-    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources")
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources (sent or decoded)")
+    parser.add_argument(
+        "--lock-wait", type=seconds, default=lock.LOCK_WAIT,
+        help="seconds to wait for another ingest of the same database to finish",
+    )
     args = parser.parse_args(argv)
+    interrupts = _HeldInterrupts()
     try:
-        print(ingest(args))
+        message = ingest(args, interrupts.hold)
+    except DownloadError as exc:
+        hint = OFFLINE_HINT if args.source == IANA_CSV_URL else ""
+        return _failed(interrupts, f"error: {exc}{hint}")
     except IngestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(interrupts, f"error: {exc}")
     except (OSError, sqlite3.Error) as exc:
         # An unwritable --db folder, a full disk: expected, so no traceback.
-        print(f"error: cannot write {args.db}: {exc}", file=sys.stderr)
-        return 1
+        return _failed(interrupts, f"error: cannot write {args.db}: {exc}")
     except KeyboardInterrupt:
-        print("error: interrupted; the previous database is unchanged", file=sys.stderr)
-        return 130
-    return 0
+        # Interrupts are held from before the swap, so this one came earlier.
+        return _failed(interrupts, "error: interrupted; the previous database is unchanged", 130)
+    with contextlib.suppress(OSError):  # stdout gone (a closed pipe): the work is done all the same
+        print(message)
+    return 130 if interrupts.release() else 0
 
 
-def ingest(args) -> str:
-    last = last_ingest(args.db)
-    # Read first: a bad dataset fails before any download.
+def _failed(interrupts: "_HeldInterrupts", line: str, status: int = 1) -> int:
+    interrupts.release()
+    print(line, file=sys.stderr)
+    return status
+
+
+class _HeldInterrupts:
+    """Ctrl-C from just before the swap until the line reporting it waits for that line.
+
+    Otherwise a KeyboardInterrupt landing right after the swap would be
+    reported as a failure with the new database already served.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self.previous = None
+        self.holding = False
+
+    def hold(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._note)
+            self.holding = True
+
+    def _note(self, signum, frame) -> None:
+        self.pending = True
+
+    def release(self) -> bool:
+        """Stop holding; True when an interrupt arrived meanwhile."""
+        if self.holding:
+            signal.signal(signal.SIGINT, self.previous)
+            self.holding = False
+        return self.pending
+
+
+def ingest(args, before_swap=lambda: None) -> str:
+    # Read first: a bad dataset or a bad file fails before waiting for the lock.
     uses = common_uses.read(args.common_uses)
-    # A changed dataset is a reason to rebuild even when the registry is not.
-    previous = None if args.force or (last and last.get("common_uses_sha256") != uses[1]) else last
-    if is_url(args.source):
-        got = download(
-            args.source,
-            previous,
-            timeout=args.timeout,
-            retries=args.retries,
-            max_bytes=args.max_bytes,
-        )
-    else:
-        got = read_local(args.source, args.max_bytes)
-        if previous and got.sha256 == previous["sha256"]:
+    local = None if is_url(args.source) else read_local(args.source, args.max_bytes)
+    raw_dir = args.raw_dir or args.db.parent / "raw"
+    with lock.hold(args.db, args.lock_wait):
+        remove_stale(args.db)
+        remove_stale_parts(raw_dir)
+        last = last_ingest(args.db)
+        # A changed dataset is a reason to rebuild even when the registry is not.
+        previous = None if args.force or (last and last.get("common_uses_sha256") != uses[1]) else last
+        if local is None:
+            got = download(
+                args.source,
+                previous,
+                timeout=args.timeout,
+                retries=args.retries,
+                max_bytes=args.max_bytes,
+                deadline=args.deadline,
+            )
+        elif previous and local.sha256 == previous["sha256"]:
             got = Unchanged("the file is identical to the last ingest (same sha256)")
-    if isinstance(got, Unchanged):
-        return f"unchanged: {got.reason}; {args.db} not rebuilt"
-    records = parse(decode(got.data))
-    row = build(args.db, got, records, uses, history=carry)
-    raw = keep_raw(got, args.raw_dir or args.db.parent / "raw")
+        else:
+            got = local
+        if isinstance(got, Unchanged):
+            return f"unchanged: {got.reason}; {args.db} not rebuilt"
+        records = parse(decode(got.data))
+        raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+        part = write_part(got, raw)
+
+        def keep_raw_then_swap():
+            if part is not None:
+                publish(part, raw)
+            before_swap()
+
+        try:
+            row = build(args.db, got, records, uses, history=carry, before_swap=keep_raw_then_swap)
+        finally:
+            if part is not None:
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
     new, old = registry_date(row), registry_date(last)
     # Allowed (rolling back is a real need), but the history will read backwards.
     older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
@@ -84,15 +166,54 @@ def ingest(args) -> str:
     )
 
 
-def keep_raw(got: Fetched, raw_dir: Path) -> Path:
-    """Keep the fetched bytes as raw/<date>-<sha256>.csv (written then renamed)."""
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    path = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
-    if not path.exists():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(got.data)
-        os.replace(tmp, path)
-    return path
+def write_part(got: Fetched, raw: Path) -> Path | None:
+    """Write the raw copy under a temporary name; None when it is already kept."""
+    if raw.exists():
+        return None
+    part = raw.with_name(f".{raw.name}.{os.getpid()}.part")
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "wb") as f:
+            f.write(got.data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
+    return part
+
+
+def publish(part: Path, raw: Path) -> None:
+    try:
+        os.replace(part, raw)
+        fsync(raw.parent)
+    except OSError as exc:
+        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
+
+
+def remove_stale_parts(raw_dir: Path) -> None:
+    """Remove raw copies left half-written by runs that died.
+
+    The writer's pid is in the name: a raw folder may be shared by several
+    databases (--raw-dir), whose locks are not ours.
+    """
+    if not raw_dir.is_dir():
+        return
+    for part in raw_dir.glob("*.part"):
+        pid = part.name.rsplit(".", 2)[-2]
+        if not (pid.isdigit() and _alive(int(pid))):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ The only write to the served path is the final os.replace(), so a failure at
 any step leaves the previous database byte-identical.
 """
 
+import contextlib
+import glob
 import os
 import sqlite3
 from operator import itemgetter
@@ -38,15 +40,17 @@ def last_ingest(db_path: Path) -> dict | None:
 
 
 def build(
-    db_path: Path, fetched: Fetched, records: list[dict], uses=((), None), history=None
+    db_path: Path, fetched: Fetched, records: list[dict], uses=((), None), history=None, before_swap=None
 ) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
 
     `uses` is (common-use entries, sha256 of their file). `history(db,
     previous_db_path, ingest_id)` (optional) carries earlier ingests and their
     changes into the new file before it is checked, and returns the new
-    ingest's id (it may renumber it after the carried ones). Returns the new
-    `ingests` row.
+    ingest's id (it may renumber it after the carried ones). `before_swap()`
+    (optional) runs once the file is built and checked: whatever it raises
+    leaves the database untouched. The swap is the last thing that can fail.
+    Returns the new `ingests` row.
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,13 +68,32 @@ def build(
             _check(db, len(records))
         finally:
             db.close()
-        _fsync(tmp)
+        fsync(tmp)
+        if before_swap is not None:
+            before_swap()
         os.replace(tmp, db_path)
-        _fsync(db_path.parent)  # make the rename itself durable
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    # The new file is served from here on: a failure now would be reported
+    # as a failed build that in fact happened. Making the rename durable is
+    # worth trying, not worth a lie.
+    with contextlib.suppress(OSError):
+        fsync(db_path.parent)
     return ingest
+
+
+def remove_stale(db_path: Path) -> list[Path]:
+    """Remove the temporary files of builds that died (kill -9, power loss).
+
+    Only safe while holding the database's lock (ingest/lock.py): no other
+    build of this database can be writing one.
+    """
+    db_path = Path(db_path)
+    stale = sorted(db_path.parent.glob(f".{glob.escape(db_path.name)}.*.building"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _create(db: sqlite_utils.Database, table: schema.Table, rows=None) -> None:
@@ -141,7 +164,7 @@ def _check(db: sqlite_utils.Database, expected_rows: int) -> None:
         raise IngestError(f"built database has {ports} ports, expected {PORT_COUNT}")
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

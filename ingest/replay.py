@@ -7,6 +7,9 @@ history between consecutive snapshots is recorded on the way. Every file is
 read and parsed before the first one is ingested: a broken file stops the
 replay before it has changed anything. Files whose registry is not newer
 than the database's newest ingest are skipped (`--force` ingests them too).
+
+The whole replay holds the database's lock (ingest/lock.py), so no other
+ingest lands between two of its steps or between the check above and them.
 """
 
 import argparse
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from iana_ports.facts import DEFAULT_DB, registry_date
 
+from . import lock
 from .build import last_ingest
 from .errors import IngestError
 from .fetch import read_local
@@ -52,12 +56,24 @@ def main(argv: list[str], ingest_one) -> int:
     parser.add_argument(
         "--force", action="store_true", help="ingest every file, even those not newer than the database"
     )
+    parser.add_argument(
+        "--lock-wait", type=float, default=lock.LOCK_WAIT,
+        help="seconds to wait for another ingest of the same database to finish",
+    )
     args = parser.parse_args(argv)
     try:
         ordered = order(args.paths)
+        with lock.hold(args.db, args.lock_wait):
+            return _replay(args, ordered, ingest_one)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"error: cannot write {args.db}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _replay(args, ordered: list[tuple[str, str]], ingest_one) -> int:
     # Replaying onto a database that already has newer data would record the
     # registry going backwards; such files are skipped unless forced.
     since = None if args.force else registry_date(last_ingest(args.db))
