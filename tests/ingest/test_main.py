@@ -1,24 +1,28 @@
-"""`python -m ingest --source FILE` on bad local files: one error line, exit 1, nothing lost."""
+"""ingest/__main__.py: `python -m ingest` as a process, its exit status, its one line, what it leaves.
 
+Bad local files, an unwritable database or raw folder, a raw copy that
+cannot be written, the hint when IANA cannot be reached: one error line,
+exit 1, the previous database byte-identical and no temporary file left.
+"""
+
+import datetime
 import gzip
+import hashlib
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support import Kept, environment, ingests, listing, run
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+from iana_ports.facts import COMMON_USES_CSV, IANA_CSV_URL
 
 
-def run_ingest(source: Path, db: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", "--source", str(source), "--db", str(db)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_ingest(source: Path, db: Path, *flags: str, **kwargs):
+    return run("--source", str(source), "--db", str(db), *flags, **kwargs)
 
 
 def line_of(data: bytes, needle: bytes) -> int:
@@ -157,3 +161,90 @@ def test_an_older_registry_is_built_with_a_warning(snapshot_2025, previous_db):
     assert result.stdout.count("\n") == 1
     assert result.stdout.startswith(f"built {previous_db}: 14474 registrations, newest registry date 2025-03-28, ")
     assert result.stdout.endswith("; warning: older than the last ingest's registry (2026-02-25)\n")
+
+
+def today_and_after(run_it):
+    """(result, possible fetch dates): the raw copy is named by the UTC date the file was read."""
+    before = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    result = run_it()
+    after = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    return result, {before, after}
+
+
+def test_raw_folder_that_cannot_be_created(snapshot_2025, previous_db, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the raw folder's parent should be\n")
+    raw_dir = blocker / "raw"
+    sha = hashlib.sha256(snapshot_2025.read_bytes()).hexdigest()
+    kept = Kept(previous_db)
+    result, dates = today_and_after(lambda: run_ingest(snapshot_2025, previous_db, "--raw-dir", str(raw_dir)))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr in {
+        f"error: cannot write raw copy {raw_dir}/{d}-{sha}.csv: [Errno 20] Not a directory: '{raw_dir}'\n"
+        for d in dates
+    }
+    kept.check()  # before, the database was swapped and then this was reported as a failure
+    assert listing(previous_db.parent) == ["iana.db"]
+
+
+def limited_file_size(limit: int) -> str:
+    """python -c code: run `python -m ingest` with files capped at `limit` bytes (RLIMIT_FSIZE)."""
+    return (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        "sys.argv[0] = 'ingest'; runpy.run_module('ingest', run_name='__main__', alter_sys=True)"
+    )
+
+
+def test_raw_copy_that_cannot_be_written(snapshot_2025, previous_db):
+    """A full raw folder, as writes beyond RLIMIT_FSIZE fail (Python ignores SIGXFSZ): nothing is swapped."""
+    sha = hashlib.sha256(snapshot_2025.read_bytes()).hexdigest()
+    kept = Kept(previous_db)
+    result, dates = today_and_after(
+        lambda: subprocess.run(
+            [sys.executable, "-c", limited_file_size(500_000), "--source", str(snapshot_2025)]
+            + ["--db", str(previous_db)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment(),
+        )
+    )
+    raw_dir = previous_db.parent / "raw"
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr in {
+        f"error: cannot write raw copy {raw_dir}/{d}-{sha}.csv: [Errno 27] File too large\n" for d in dates
+    }
+    assert Kept(previous_db).sha256 == kept.sha256 and previous_db.stat().st_mtime_ns == kept.mtime
+    assert listing(previous_db.parent) == ["iana.db", "raw"]  # and no .part in raw/
+
+
+def test_iana_unreachable_says_how_to_build_offline(previous_db):
+    """The default source, with the network gone: the line says what to do instead."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = closed.getsockname()[1]
+    kept = Kept(previous_db)
+    try:
+        # httpx goes through the proxy named in the environment: here, nowhere.
+        result = run("--db", str(previous_db), "--retries", "0", env=environment(HTTPS_PROXY=f"http://127.0.0.1:{port}"))
+    finally:
+        closed.close()
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: download failed after 1 attempt: {IANA_CSV_URL}: ConnectError: [Errno 111] Connection refused; "
+        "to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv\n"
+    )
+    kept.check()
+
+
+def test_a_changed_common_uses_file_forces_a_rebuild(snapshot_2026, previous_db, tmp_path):
+    uses = tmp_path / "common_uses.csv"
+    uses.write_bytes(COMMON_USES_CSV.read_bytes() + b"\n")  # the same entries, other bytes
+    result = run_ingest(snapshot_2026, previous_db, "--common-uses", str(uses))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"built {previous_db}: 14500 registrations, newest registry date 2026-02-25, ")
+    newest = ingests(previous_db)[-1]
+    assert (newest["id"], newest["common_uses_sha256"]) == (2, hashlib.sha256(uses.read_bytes()).hexdigest())
+    again = run_ingest(snapshot_2026, previous_db, "--common-uses", str(uses))
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == (
+        f"unchanged: the file is identical to the last ingest (same sha256); {previous_db} not rebuilt\n"
+    )
