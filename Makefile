@@ -11,10 +11,6 @@ DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
-# Keep in step with SETTINGS in tests/conftest.py.
-SERVE_SETTINGS = --setting suggest_facets off --setting facet_time_limit_ms 100 \
-	--setting default_facet_size 10 --setting sql_time_limit_ms 1000 \
-	--setting default_page_size 20 --setting truncate_cells_html 200
 
 .PHONY: all install data refresh serve test bench clean
 
@@ -37,9 +33,9 @@ refresh:
 
 serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
-	$(BIN)/datasette serve -i '$(DB)' --host '$(HOST)' --port '$(PORT)' \
-		--metadata metadata.yml --plugins-dir plugins --template-dir templates \
-		--static static:static --cors $(SERVE_SETTINGS)
+	@# The checkout is Datasette's configuration directory: settings.json,
+	@# metadata.yml, plugins/, templates/ and static/ are read from it.
+	$(BIN)/datasette serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
 
 test: install
 	$(BIN)/python -m pytest

@@ -14,3 +14,30 @@ def and_list(items) -> str:
 def en_dash(text: str) -> str:
     """"32768-61000" -> "32768–61000", matching how the pages write ranges."""
     return re.sub(r"(?<=[0-9])-(?=[0-9])", "–", text)
+
+
+def headline(facts: dict) -> dict:
+    """Who holds a port on which transports, for a page's first sentence.
+
+    `holders`: services grouped by the transports they are assigned on, in the
+    registry's order (port 80: http on tcp, udp, sctp; www and www-http on tcp,
+    udp). `reserved_on`: transports whose status is reserved. `others`: the
+    statuses of the transports the first sentence does not cover, each with
+    its transports.
+    """
+    transports = facts["transports"]
+    on = {s: [t for t, v in transports.items() if v["status"] == s] for s in ("assigned", "reserved", "unassigned")}
+    holders = []
+    for name in facts["services"]:
+        held = [t for t in on["assigned"] if name in transports[t]["services"]]
+        if not held:
+            continue
+        for group in holders:
+            if group["transports"] == held:
+                group["services"].append(name)
+                break
+        else:
+            holders.append({"services": [name], "transports": held})
+    main = facts["status"]
+    others = [{"status": s, "transports": ts} for s, ts in on.items() if s != main and ts]
+    return {"holders": holders, "reserved_on": on["reserved"], "others": others}

@@ -29,6 +29,8 @@ LEVELS = (GOOD, CAUTION, AVOID)
 
 # Every port from here up is Dynamic or inside some OS's default ephemeral range.
 FIRST_SHARED_PORT = min(DYNAMIC_RANGE["first"], *(o["first"] for o in OS_EPHEMERAL))
+# The only ports level() can call good, so a search for them can stop at the edges.
+GOOD_SPAN = (SYSTEM_RANGE["last"] + 1, FIRST_SHARED_PORT - 1)
 
 
 def level(port: int, statuses, used: bool) -> str:
@@ -56,11 +58,15 @@ def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSP
         reasons.append(
             "Port 0 cannot be listened on: asking for it makes the operating system pick a free port."
         )
+    # One sentence per (status, holders), naming its transports: "to ssh on tcp and udp".
+    held: dict[tuple, list[str]] = {}
     for t in wanted:
         v = transports[t]
         if v["status"] != UNASSIGNED:
-            held = f" to {', '.join(v['services'])}" if v["services"] else ""
-            reasons.append(f"IANA has {v['status']} it on {t}{held}.")
+            held.setdefault((v["status"], tuple(v["services"])), []).append(t)
+    for (status, services), on in held.items():
+        holders = f" to {and_list(services)}" if services else ""
+        reasons.append(f"IANA has {status} it{holders} on {and_list(on)}.")
     rng = range_of(port)
     if rng is SYSTEM_RANGE and port:
         reasons.append(

@@ -89,25 +89,23 @@ def db_2025(tmp_path_factory, snapshot_2025) -> Path:
     return build_db(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
 
 
-def make_datasette(db_path: Path):
-    """A real Datasette on db_path, configured as `make serve` configures it."""
+def make_datasette(db_path: Path, **settings):
+    """A real Datasette on db_path, configured as `make serve` configures it: the
+    checkout is its configuration directory (settings.json, metadata.yml, plugins/,
+    templates/, static/)."""
     from datasette.app import Datasette
-    import yaml
 
-    return Datasette(
-        [],
-        immutables=[str(db_path)],
-        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
-        plugins_dir=str(ROOT / "plugins"),
-        template_dir=str(ROOT / "templates"),
-        static_mounts=[("static", str(ROOT / "static"))],
-        settings=SETTINGS,
-        cors=True,
-    )
+    ds = Datasette([], immutables=[str(db_path)], config_dir=ROOT)
+    ds._settings.update(settings)
+    return ds
 
 
 def served(db_path: Path):
+    import asyncio
+
     ds = make_datasette(db_path)
+    # What `datasette serve` does before it accepts a request: load the build.
+    asyncio.run(ds.invoke_startup())
     yield ds
     for db in ds.databases.values():
         db.close()
@@ -122,17 +120,6 @@ def datasette(db_2026):
 def datasette_history(history_db):
     """The same Datasette on a database holding two ingests and their changes."""
     yield from served(history_db)
-
-
-# The settings `make serve` passes (SERVE_SETTINGS); keep in step with the Makefile.
-SETTINGS = {
-    "suggest_facets": False,
-    "facet_time_limit_ms": 100,
-    "default_facet_size": 10,
-    "sql_time_limit_ms": 1000,
-    "default_page_size": 20,
-    "truncate_cells_html": 200,
-}
 
 
 def free_port() -> int:

@@ -1,0 +1,365 @@
+"""The read side: a build -> the facts of a port, a service, a search, the home page, changes.
+
+Every front (the web pages and their JSON, the command line, the MCP tools,
+the exports) calls these functions, so they all answer the same. They take a
+Store (SQL) or a Snapshot (memory), return plain dicts and lists ready for
+JSON, and raise NotFound or BadQuery with a one-line message.
+"""
+
+import html
+import re
+
+from . import query
+from .facts import (
+    EVERYDAY_TRANSPORTS,
+    MAX_PORT,
+    RANGES,
+    STATUSES,
+    TRANSPORTS,
+    ephemeral_of,
+    listening_commands,
+    range_of,
+    row_transports,
+)
+from .query import BadQuery
+from .verdict import GOOD, GOOD_SPAN, assess, level
+
+SEARCH_PAGE = 50
+SUGGESTIONS = 8
+FREE_NEARBY = 3
+MAX_FREE = 100
+MAX_NAME = 64
+CHANGES_PAGE = 100
+MAX_CHANGES_PAGE = 1000
+CHANGE_KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
+
+# FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
+
+
+class NotFound(LookupError):
+    """Nothing by that name or number; `context` says what might help (suggestions, renames)."""
+
+    def __init__(self, message: str, **context):
+        super().__init__(message)
+        self.context = context
+
+
+# Ports
+
+
+def port(store, number: int) -> dict:
+    """Everything known about one port: the /ports/N.json shape."""
+    row = store.port_row(number)
+    registrations = store.registrations_at(number)
+    runs = store.runs_at(number)
+    transports = {}
+    for t in TRANSPORTS:
+        names = []
+        for reg in registrations:
+            name = reg["service_name"]
+            if name and name not in names and t in row_transports(name, reg["transport"]):
+                names.append(name)
+        transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
+    below, above = store.assigned_near(number)
+    uses = store.uses_at(number)
+    free_below, free_above = store.good_near(number, FREE_NEARBY)
+    return {
+        "port": number,
+        "status": row["status"],
+        "registry_words": row["registry_words"],
+        "range": range_of(number),
+        "transports": transports,
+        "services": row["services"],
+        "registrations": registrations,
+        "references": store.references_of([r["id"] for r in registrations]),
+        "ephemeral": ephemeral_of(number),
+        "unassigned_run": runs.get("all"),
+        "neighbours": {
+            "previous": number - 1 if number > 0 else None,
+            "next": number + 1 if number < MAX_PORT else None,
+            "assigned_below": below,
+            "assigned_above": above,
+        },
+        "commands": listening_commands(number),
+        "verdict": assess(number, transports, uses),
+        "common_uses": uses,
+        "free_nearby": {
+            "below": [{"port": p, "distance": number - p} for p in free_below],
+            "above": [{"port": p, "distance": p - number} for p in free_above],
+        },
+    }
+
+
+def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10) -> dict:
+    """The `count` ports nearest `near` (itself included) with a good verdict for `transports`."""
+    if not 1 <= count <= MAX_FREE:
+        raise BadQuery(f"count must be a whole number from 1 to {MAX_FREE}.")
+    wanted = tuple(t for t in TRANSPORTS if t in transports)
+    if not wanted or len(wanted) != len(set(transports)):
+        raise BadQuery(f"transports must be some of {', '.join(TRANSPORTS)}.")
+    if wanted == EVERYDAY_TRANSPORTS:
+        # The build's verdict column is this very rule for tcp and udp.
+        below, above = store.good_near(near, count)
+        if store.port_row(near)["verdict"] == GOOD:
+            below.insert(0, near)
+    else:
+        below, above = _scan_free(store, near, wanted, count)
+    nearest = sorted([*below, *above], key=lambda p: (abs(p - near), p))[:count]
+    return {
+        "near": near,
+        "transports": list(wanted),
+        "count": count,
+        "ports": [{"port": p, "distance": abs(p - near)} for p in nearest],
+    }
+
+
+def _scan_free(store, near: int, wanted: tuple, count: int) -> tuple[list[int], list[int]]:
+    first, last = GOOD_SPAN
+    columns = [TRANSPORTS.index(t) for t in wanted]
+    used = set()
+    for u in store.uses():
+        if set(u["transports"]) & set(wanted):
+            used.update(range(max(u["first"], first), min(u["last"], last) + 1))
+    statuses = store.statuses(first, last)
+
+    def good(p):
+        return level(p, [statuses[p - first][c] for c in columns], p in used) == GOOD
+
+    below = [p for p in range(min(near, last), first - 1, -1) if good(p)][:count]
+    above = [p for p in range(max(near + 1, first), last + 1) if good(p)][:count]
+    return below, above
+
+
+# Services
+
+
+def service(store, name: str) -> dict:
+    """Every registry row for a service name (case-insensitive): the /services/NAME.json shape."""
+    key = name.lower()
+    found = store.service(key) if len(name) <= MAX_NAME else None
+    if found is None:
+        renamed = store.renamed_to(key) if len(name) <= MAX_NAME else None
+        raise NotFound(
+            "No service by that name in the IANA registry" + (f": it was renamed to {renamed}." if renamed else "."),
+            title="No such service",
+            suggestions=suggestions(store, name),
+            renamed_to=renamed,
+            common_uses=uses_matching(store, name),
+        )
+    registrations = store.service_registrations(key)
+    return {
+        "service": found,
+        "registrations": registrations,
+        "references": store.references_of([r["id"] for r in registrations]),
+        "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
+        "aliases": store.aliases(key),
+        "common_uses": uses_matching(store, name),
+    }
+
+
+def suggestions(store, name: str) -> list[str]:
+    """Names near an unknown one: full-text matches first, then names it starts."""
+    name = _CONTROL.sub("", name[:MAX_NAME])
+    unique = []
+    for n in store.suggest(fts_query(name), name.lower()[:3], SUGGESTIONS):
+        if n.lower() not in (u.lower() for u in unique):
+            unique.append(n)
+    return unique[:SUGGESTIONS]
+
+
+def uses_matching(store, text: str) -> list[dict]:
+    """Common uses whose software or description has every word of `text` as a word
+    (`rdp` finds Remote Desktop's "RDP"; `minecraft` finds both Minecraft servers)."""
+    words = re.findall(r"\w+", text.lower())
+    if not words:
+        return []
+    patterns = [re.compile(rf"\b{re.escape(w)}") for w in words]
+    return [
+        u for u in store.uses()
+        if all(p.search(f"{u['software']} {u['description']}".lower()) for p in patterns)
+    ]
+
+
+# Search
+
+
+def fts_query(text: str) -> str:
+    """Text -> an FTS5 query matching its words as typed (quotes doubled, each word quoted)."""
+    words = _CONTROL.sub(" ", text).split()
+    return " ".join('"{}"'.format(w.replace('"', '""')) for w in words)
+
+
+def search(store, text: str, transport: str = "", offset: int = 0, url=None) -> dict:
+    """One page of registry rows matching `text`, read as ports or as words (iana_ports.query).
+
+    `url(params)` makes the link to another page of the same search (`next`);
+    each front knows its own paths.
+    """
+    if transport not in ("", *TRANSPORTS):
+        raise BadQuery(f"Transport must be one of {', '.join(TRANSPORTS)}.")
+    if offset < 0:
+        raise BadQuery("_next must be a whole number.")
+    q = query.parse(text.strip())
+    transport = q.transport or transport
+    result = {
+        "q": q.text,
+        "transport": transport,
+        "count": 0,
+        "rows": [],
+        "offset": offset,
+        "next": None,
+        "ports": [],
+        "common_uses": [],
+    }
+    if q.ports:
+        found = _port_rows(store, q.ports, transport)
+        result["ports"] = [_port_summary(store, p) for p in q.ports]
+        result["count"] = len(found)
+        page = found[offset : offset + SEARCH_PAGE]
+    elif fts_query(q.words):
+        name = _CONTROL.sub(" ", q.words).strip().lower()
+        params = {
+            "query": fts_query(q.words), "name": name, "transport": transport,
+            "limit": SEARCH_PAGE, "offset": offset,
+        }
+        rows, result["count"], marks = store.search(params)
+        page = []
+        for row in rows:
+            m = marks.get(row["id"], {})
+            row = {k: v for k, v in row.items() if k != "tier"}
+            # Rows found by name prefix alone have no word match to mark.
+            row["name_html"] = _marked(m.get("name_match")) or html.escape(row["service_name"] or "")
+            row["snippet"] = _marked(m.get("description_match"))
+            row["notes_snippet"] = _marked(m.get("notes_match"))
+            page.append(row)
+        result["common_uses"] = [
+            u for u in uses_matching(store, q.words) if not transport or transport in u["transports"]
+        ]
+    else:
+        return result
+    result["rows"] = page
+    if offset + len(page) < result["count"] and url is not None:
+        params = {"q": q.text, "transport": transport, "_next": offset + len(page)}
+        result["next"] = url({k: v for k, v in params.items() if v != ""})
+    return result
+
+
+def _port_rows(store, ports, transport: str) -> list[dict]:
+    seen, found = set(), []
+    for p in ports:
+        for reg in store.registrations_at(p):
+            if reg["id"] in seen:
+                continue
+            if transport and transport not in row_transports(reg["service_name"], reg["transport"]):
+                continue
+            seen.add(reg["id"])
+            found.append(
+                dict(reg, name_html=html.escape(reg["service_name"] or ""), snippet=None, notes_snippet=None)
+            )
+    return found
+
+
+def _port_summary(store, number: int) -> dict:
+    row = store.port_row(number)
+    return {"port": number, "status": row["status"], "services": row["services"], "verdict": row["verdict"]}
+
+
+def _marked(text: str | None) -> str | None:
+    """FTS output with char(2)/char(3) marks -> escaped HTML with <mark>; None if nothing matched."""
+    if not text or "\x02" not in text:
+        return None
+    escaped = html.escape(text, quote=False)
+    return escaped.replace("\x02", "<mark>").replace("\x03", "</mark>")
+
+
+def lookup(store, text: str) -> tuple[str, object]:
+    """Where the lookup box (and the command line) sends `text`:
+    ("port", number), ("service", key) or ("search", text)."""
+    text = text.strip()
+    q = query.parse(text)
+    if len(q.ports) == 1:
+        return "port", q.ports[0]
+    name = q.name or text
+    if not q.ports and len(name) <= MAX_NAME:
+        key = name.lower()
+        # An old name's page says what it became (pearldoc-xact -> panquest-xact).
+        if store.service(key) or store.renamed_to(key):
+            return "service", key
+    return "search", text
+
+
+# The whole space
+
+
+def home(store) -> dict:
+    range_counts, transport_counts, service_count = store.counts()
+    per_range = {r["name"]: dict.fromkeys(STATUSES, 0) for r in RANGES}
+    for r in range_counts:
+        per_range[r["range"]][r["status"]] = r["n"]
+    per_transport = {t: dict.fromkeys(STATUSES, 0) for t in TRANSPORTS}
+    for r in transport_counts:
+        per_transport[r["transport"]][r["status"]] = r["n"]
+    return {
+        "ingest": store.latest_ingest(),
+        "ranges": [dict(r, counts=per_range[r["name"]]) for r in RANGES],
+        "transports": per_transport,
+        "service_count": service_count,
+    }
+
+
+# Changes
+
+
+def change_filters(args) -> dict:
+    """Query-string or command-line filters -> Store.changes() filters; BadQuery names the bad one."""
+    kind = args.get("kind") or None
+    if kind is not None and kind not in CHANGE_KINDS:
+        raise BadQuery(f"kind must be one of {', '.join(CHANGE_KINDS)}")
+    since = args.get("since") or None
+    if since is not None and not _DATE.fullmatch(since):
+        raise BadQuery("since must be a date: YYYY-MM-DD (or YYYY-MM, YYYY)")
+    size = whole_number(args.get("_size"), "_size", 1, MAX_CHANGES_PAGE)
+    return {
+        "kind": kind,
+        "port": whole_number(args.get("port"), "port", 0, MAX_PORT),
+        "service": (args.get("service") or "").strip().lower() or None,
+        "ingest": whole_number(args.get("ingest"), "ingest", 1, 2**62),
+        "since": since,
+        "limit": CHANGES_PAGE if size is None else size,
+        "offset": whole_number(args.get("_next"), "_next", 0, 2**62) or 0,
+    }
+
+
+def whole_number(text, name: str, low: int, high: int) -> int | None:
+    if text is None or text == "":
+        return None
+    text = str(text)
+    # The length check keeps int() away from megabyte-long digit strings.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not low <= int(text) <= high:
+        raise BadQuery(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def changes(store, filters: dict) -> list[dict]:
+    """Change rows, newest ingest first, each with `change_date` (see change_date())."""
+    return [dict(c, change_date=change_date(c)) for c in store.changes(filters)]
+
+
+def change_date(change: dict) -> str | None:
+    """The row's own date for a change, when the row after carries a date newer than
+    the previous ingest's registry date; else None (the change is dated by its ingest)."""
+    after = change["new"]
+    if after is None:
+        return None
+    own = max(after["registration_date"] or "", after["modification_date"] or "")
+    # An older date is the row's history, not the date of this change.
+    return own if own and own > (change["previous_registry_date"] or "") else None
+
+
+def history(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+    """The changes touching a port or a service, for their pages."""
+    filters = change_filters({})
+    filters.update(port=port, service=service_key)
+    return changes(store, filters)

@@ -1,0 +1,236 @@
+"""One build of the registry held in memory, for the web server.
+
+A build is immutable and small (about 15 MB in memory), so the server loads
+it once when the build is swapped in and then answers a port or service
+page with dictionary lookups and bisection: no SQL and no hop to a worker
+thread per request. Snapshot answers every question a Store answers, with
+the same values in the same order (tests compare the two on every kind of
+port); full-text search stays in SQLite, through the inherited Store methods.
+
+The loaded structures are shared by every request and must not be mutated.
+"""
+
+import json
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from itertools import islice
+
+from .facts import ASSIGNED, PORT_COUNT, STATUSES, TRANSPORTS
+from .store import (
+    CHANGES_SQL,
+    INGESTS_SQL,
+    RANGE_COUNTS_SQL,
+    SERVICE_COUNT_SQL,
+    TRANSPORT_COUNTS_SQL,
+    Store,
+    decode_change,
+    decode_service,
+    decode_use,
+    rows,
+)
+from .verdict import GOOD
+
+PORT_COLUMNS_SQL = "select status, tcp, udp, sctp, dccp, services, registry_words, verdict from ports order by port"
+REGISTRATIONS_SQL = "select * from registrations order by id"
+REFERENCES_SQL = 'select * from "references" order by registration_id, position'
+RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
+SERVICES_SQL = "select * from services order by key"
+USES_SQL = "select * from common_uses order by id"
+# A change covering more ports than this is checked on every port lookup
+# rather than indexed under each of its ports.
+WIDE_CHANGE = 64
+
+_CODE = {s: i for i, s in enumerate(STATUSES)}
+
+
+class Snapshot(Store):
+    def __init__(self, uri: str):
+        super().__init__(uri)
+        conn = self.conn
+        self._ingests = rows(conn, INGESTS_SQL)
+        self._load_ports(conn)
+        self._load_registrations(conn)
+        self._load_runs(conn)
+        self._load_services(conn)
+        self._uses = [decode_use(u) for u in rows(conn, USES_SQL)]
+        self._load_changes(conn)
+        self._counts = (rows(conn, RANGE_COUNTS_SQL), rows(conn, TRANSPORT_COUNTS_SQL),
+                        conn.execute(SERVICE_COUNT_SQL).fetchone()[0])
+
+    # Loading
+    def _load_ports(self, conn) -> None:
+        columns = list(zip(*conn.execute(PORT_COLUMNS_SQL)))
+        assert len(columns[0]) == PORT_COUNT
+        self._status = {
+            name: bytes(map(_CODE.__getitem__, col))
+            for name, col in zip(("status", *TRANSPORTS), columns[:5])
+        }
+        self._services = {p: json.loads(s) for p, s in enumerate(columns[5]) if s}
+        self._words = {p: w for p, w in enumerate(columns[6]) if w is not None}
+        self._good = bytes(v == GOOD for v in columns[7])
+        self._verdict = columns[7]
+        self._assigned = [p for p, code in enumerate(self._status["status"]) if STATUSES[code] == ASSIGNED]
+
+    def _load_registrations(self, conn) -> None:
+        regs = rows(conn, REGISTRATIONS_SQL)
+        # The rows covering each stretch of ports between two range edges: a
+        # sweep over every row's first port and the port after its last.
+        events = defaultdict(list)
+        for r in regs:
+            if r["port_low"] is not None:
+                events[r["port_low"]].append((True, r))
+                events[r["port_high"] + 1].append((False, r))
+        active: dict[int, dict] = {}
+        self._starts, self._covering = [], []
+        for port in sorted(events):
+            for adding, r in events[port]:
+                if adding:
+                    active[r["id"]] = r
+                else:
+                    del active[r["id"]]
+            self._starts.append(port)
+            self._covering.append(tuple(active[i] for i in sorted(active)))
+        self._by_service = defaultdict(list)
+        for r in regs:
+            if r["service_key"]:
+                self._by_service[r["service_key"]].append(r)
+        self._refs = defaultdict(list)
+        for ref in rows(conn, REFERENCES_SQL):
+            self._refs[ref["registration_id"]].append(ref)
+
+    def _load_runs(self, conn) -> None:
+        runs = defaultdict(list)
+        for r in conn.execute(RUNS_SQL):
+            runs[r[0]].append((r[1], r[2]))
+        self._runs = {t: (runs[t], [last for _, last in runs[t]]) for t in (*TRANSPORTS, "all")}
+
+    def _load_services(self, conn) -> None:
+        self._service_rows = {s["key"]: decode_service(s) for s in rows(conn, SERVICES_SQL)}
+        self._aliases = defaultdict(list)
+        for s in self._service_rows.values():
+            if s["alias_of"]:
+                self._aliases[s["alias_of"]].append(s)
+
+    def _load_changes(self, conn) -> None:
+        unfiltered = {"kind": None, "port": None, "service": None, "ingest": None, "since": None,
+                      "limit": -1, "offset": 0}
+        self._changes = [decode_change(c) for c in rows(conn, CHANGES_SQL, unfiltered)]
+        # Positions in self._changes, per port, so a port's history costs no scan.
+        self._changes_at = defaultdict(list)
+        self._wide_changes = []
+        self._renamed_to = {}
+        for position, c in enumerate(self._changes):
+            spans = {
+                (c[f"{side}_port_low"], c[f"{side}_port_high"])
+                for side in ("old", "new")
+                if c[f"{side}_port_low"] is not None
+            }
+            if any(high - low >= WIDE_CHANGE for low, high in spans):
+                self._wide_changes.append(position)
+            else:
+                for p in {p for low, high in spans for p in range(low, high + 1)}:
+                    self._changes_at[p].append(position)
+            # Newest first, so the first rename seen away from a key is the newest.
+            if c["kind"] == "renamed" and c["old_service_key"] and c["service_name"]:
+                self._renamed_to.setdefault(c["old_service_key"], c["service_name"])
+
+    # The Store questions, answered from memory
+    def latest_ingest(self) -> dict:
+        return self._ingests[-1]
+
+    def ingests(self) -> list[dict]:
+        return self._ingests
+
+    def port_row(self, port: int) -> dict:
+        row = {name: STATUSES[codes[port]] for name, codes in self._status.items()}
+        row["services"] = self._services.get(port, [])
+        row["registry_words"] = self._words.get(port)
+        row["verdict"] = self._verdict[port]
+        return row
+
+    def registrations_at(self, port: int) -> list[dict]:
+        i = bisect_right(self._starts, port) - 1
+        return list(self._covering[i]) if i >= 0 else []
+
+    def references_of(self, registration_ids: list[int]) -> list[dict]:
+        return [ref for i in sorted(set(registration_ids)) for ref in self._refs.get(i, ())]
+
+    def runs_at(self, port: int) -> dict:
+        found = {}
+        for t, (runs, lasts) in self._runs.items():
+            i = bisect_left(lasts, port)
+            if i < len(runs) and runs[i][0] <= port:
+                found[t] = {"first": runs[i][0], "last": runs[i][1]}
+        return found
+
+    def assigned_near(self, port: int) -> tuple:
+        i = bisect_left(self._assigned, port)
+        below = self._assigned[i - 1] if i > 0 else None
+        j = bisect_right(self._assigned, port)
+        above = self._assigned[j] if j < len(self._assigned) else None
+        return tuple(
+            {"port": p, "services": self._services[p]} if p is not None else None for p in (below, above)
+        )
+
+    def good_near(self, port: int, count: int) -> tuple[list[int], list[int]]:
+        below, above, good = [], [], self._good
+        end = port
+        while len(below) < count and (end := good.rfind(1, 0, end)) != -1:
+            below.append(end)
+        start = port + 1
+        while len(above) < count and (start := good.find(1, start)) != -1:
+            above.append(start)
+            start += 1
+        return below, above
+
+    def statuses(self, first: int, last: int) -> list[tuple]:
+        columns = [self._status[t][first : last + 1] for t in TRANSPORTS]
+        return [tuple(STATUSES[c] for c in codes) for codes in zip(*columns)]
+
+    def uses_at(self, port: int) -> list[dict]:
+        return [u for u in self._uses if u["first"] <= port <= u["last"]]
+
+    def uses(self) -> list[dict]:
+        return self._uses
+
+    def service(self, key: str) -> dict | None:
+        return self._service_rows.get(key)
+
+    def service_registrations(self, key: str) -> list[dict]:
+        return list(self._by_service.get(key, ()))
+
+    def aliases(self, key: str) -> list[dict]:
+        return list(self._aliases.get(key, ()))
+
+    def renamed_to(self, key: str) -> str | None:
+        return self._renamed_to.get(key)
+
+    def counts(self) -> tuple[list[dict], list[dict], int]:
+        return self._counts
+
+    def changes(self, filters: dict) -> list[dict]:
+        port = filters["port"]
+        if port is None:
+            candidates = self._changes
+        else:
+            found = set(self._changes_at.get(port, ()))
+            found.update(i for i in self._wide_changes if _covers(self._changes[i], port))
+            candidates = [self._changes[i] for i in sorted(found)]
+        kind, service, ingest, since = filters["kind"], filters["service"], filters["ingest"], filters["since"]
+        matching = (
+            c for c in candidates
+            if (kind is None or c["kind"] == kind)
+            and (service is None or service in (c["service_key"], c["old_service_key"]))
+            and (ingest is None or c["ingest"] == ingest)
+            and (since is None or (c["registry_date"] or "") >= since)
+        )
+        limit = filters["limit"]
+        return list(islice(matching, filters["offset"], None if limit < 0 else filters["offset"] + limit))
+
+
+def _covers(change: dict, port: int) -> bool:
+    return any(
+        change[f"{side}_port_low"] is not None
+        and change[f"{side}_port_low"] <= port <= change[f"{side}_port_high"]
+        for side in ("old", "new")
+    )

@@ -1,0 +1,1 @@
+"""The web front: Datasette plugins' code. Everything else in iana_ports stays free of Datasette."""

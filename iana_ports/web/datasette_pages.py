@@ -1,0 +1,215 @@
+"""Datasette's own pages (tables, rows, SQL) as part of the site.
+
+- Metadata for the registry database, whatever it is called, from
+  iana_ports.schema (descriptions, facets, sort) and the canned queries below.
+- Errors on Datasette's pages answered by the site's one error path; input
+  Datasette 0.65.5 fails on with a 500 (a `_through` or `_facet` that is not
+  JSON, a short key on a compound-key row page, a static path too long for
+  the filesystem) is the request's fault on this read-only site: a 4xx.
+- Resource limits on the connections visitors' SQL runs on: SQLite's own
+  limits hold per function call, where Datasette's time limit cannot
+  (`printf('%.*c', 200000000, 'x')` is one call), and a byte budget bounds
+  what one query may return.
+"""
+
+import re
+import sqlite3
+import threading
+import traceback
+
+from datasette.utils.asgi import Forbidden, NotFound
+from datasette.views.base import DatasetteError
+
+from iana_ports import schema
+
+from . import builds
+
+# Longest value a visitor's SQL may make, and the most one query may return.
+MAX_VALUE = 1_000_000
+MAX_RESULT = 16_000_000
+LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: MAX_VALUE,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,
+    sqlite3.SQLITE_LIMIT_COLUMN: 100,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1_000,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200,
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 50,
+}
+# What Datasette raises when it reads a malformed parameter (see error_status()).
+BAD_INPUT = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+# Process-wide ceiling on SQLite's own memory (sorting, temporary tables).
+HEAP_LIMIT = 256 * 1024 * 1024
+
+CANNED_QUERIES = {
+    "port_lookup": {
+        "title": "Port lookup",
+        "description": "Status of one port and every registry row that covers it.",
+        "sql": """select ports.port, ports.status, ports.tcp, ports.udp, ports.sctp, ports.dccp,
+  ports.range, ports.verdict, registrations.service_name, registrations.transport,
+  registrations.description, registrations.id as registration
+from ports
+left join registrations
+  on registrations.port_low <= ports.port and registrations.port_high >= ports.port
+where ports.port = :port
+order by registrations.id""",
+    },
+    "service_lookup": {
+        "title": "Service lookup",
+        "description": "Every registry row for a service name (case-insensitive).",
+        "sql": "select * from registrations where service_key = lower(trim(:name)) order by id",
+    },
+    "unassigned_between": {
+        "title": "Unassigned ports between two numbers",
+        "description": (
+            "Ports from :first to :last that are unassigned on every transport listed in :transports "
+            "(comma-separated, e.g. tcp,udp); an empty list means all four, a list naming none of the "
+            "four finds nothing."
+        ),
+        "sql": """with listed as (
+  select
+    instr(',' || replace(lower(:transports), ' ', '') || ',', ',tcp,') > 0 as tcp,
+    instr(',' || replace(lower(:transports), ' ', '') || ',', ',udp,') > 0 as udp,
+    instr(',' || replace(lower(:transports), ' ', '') || ',', ',sctp,') > 0 as sctp,
+    instr(',' || replace(lower(:transports), ' ', '') || ',', ',dccp,') > 0 as dccp
+),
+wanted as (
+  select trim(:transports) = '' as every, tcp, udp, sctp, dccp from listed
+)
+select port, range, ports.tcp, ports.udp, ports.sctp, ports.dccp
+from ports, wanted
+where port between :first and :last
+  and (wanted.every or wanted.tcp or wanted.udp or wanted.sctp or wanted.dccp)
+  and (ports.tcp = 'unassigned' or not (wanted.tcp or wanted.every))
+  and (ports.udp = 'unassigned' or not (wanted.udp or wanted.every))
+  and (ports.sctp = 'unassigned' or not (wanted.sctp or wanted.every))
+  and (ports.dccp = 'unassigned' or not (wanted.dccp or wanted.every))
+order by port""",
+    },
+    "safe_ports": {
+        "title": "Safe port finder",
+        "description": (
+            "Ports from :start up whose verdict is good: unassigned for tcp and udp, in the User range, "
+            "outside every listed operating system's default ephemeral range, and no known common use."
+        ),
+        "sql": """select port, range from ports
+where verdict = 'good' and port >= coalesce(nullif(:start, ''), 0)
+order by port""",
+    },
+}
+
+
+def database_metadata() -> dict:
+    tables = {}
+    for t in schema.TABLES:
+        meta = {"description": t.description, "columns": {c: d for c, (_, d) in t.columns.items()}}
+        if t.facets:
+            meta["facets"] = list(t.facets)
+        if t.sort:
+            meta["sort"] = t.sort
+        if t.sort_desc:
+            meta["sort_desc"] = t.sort_desc
+        tables[t.name] = meta
+    return {
+        "description": "The registry as published (registrations), and tables derived from it for every port.",
+        "tables": tables,
+        "queries": CANNED_QUERIES,
+    }
+
+
+def metadata(datasette) -> dict:
+    build = builds.current(datasette)
+    return {"databases": {build.name: database_metadata()}} if build else {}
+
+
+class ResultTooLarge(sqlite3.DataError):
+    pass
+
+
+class ResultBudget:
+    """A row factory that gives up once one query has returned MAX_RESULT bytes.
+
+    It makes the sqlite3.Row objects Datasette expects; one per connection,
+    and a connection runs one query at a time.
+    """
+
+    def __init__(self):
+        self.cursor = None
+        self.used = 0
+
+    def __call__(self, cursor, row):
+        if cursor is not self.cursor:
+            self.cursor, self.used = cursor, 0
+        self.used += sum(len(v) for v in row if isinstance(v, (str, bytes))) + 8 * len(row)
+        if self.used > MAX_RESULT:
+            raise ResultTooLarge(f"the result is over {MAX_RESULT // 1_000_000} MB; ask for fewer or shorter rows")
+        return sqlite3.Row(cursor, row)
+
+
+# A printf conversion: flags, width, precision, type (SQLite's printf, a C printf dialect).
+_PRINTF_SPEC = re.compile(r"%[-+ #0,!]*(\*|[0-9]+)?(?:\.(\*|[0-9]+))?(.)")
+_printf = threading.local()
+
+
+class PrintfTooWide(ValueError):
+    pass
+
+
+def checked_printf(fmt, *args):
+    """SQLite's printf(), refusing a width or precision over MAX_VALUE.
+
+    SQLite 3.40 stops such a string at the length limit but still spins
+    through the whole count (0.8 s for 200,000,000) and then returns NULL as
+    if nothing were wrong; here the visitor gets an error at once instead.
+    """
+    if isinstance(fmt, str):
+        rest = list(args)
+        for width, precision, kind in _PRINTF_SPEC.findall(fmt):
+            if kind == "%":
+                continue
+            for part in (width, precision):
+                n = (rest.pop(0) if rest else 0) if part == "*" else (int(part) if part else 0)
+                if isinstance(n, (int, float)) and abs(n) > MAX_VALUE:
+                    raise PrintfTooWide(f"printf width or precision over {MAX_VALUE:,}")
+            if rest and kind != "%":
+                rest.pop(0)
+    conn = getattr(_printf, "conn", None)
+    if conn is None:
+        conn = _printf.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE)
+    placeholders = ", ".join("?" * (1 + len(args)))
+    return conn.execute(f"select printf({placeholders})", (fmt, *args)).fetchone()[0]
+
+
+def limit(conn: sqlite3.Connection) -> None:
+    for category, value in LIMITS.items():
+        conn.setlimit(category, value)
+    conn.execute(f"pragma hard_heap_limit = {HEAP_LIMIT}")
+    for name in ("printf", "format"):
+        conn.create_function(name, -1, checked_printf, deterministic=True)
+    conn.row_factory = ResultBudget()
+
+
+def error_status(exception: Exception) -> tuple[int, str] | None:
+    """(status, message) for an exception on one of Datasette's pages; None when it is a bug."""
+    if isinstance(exception, NotFound):
+        return 404, str(exception) or "Not found"
+    if isinstance(exception, Forbidden):
+        return 403, str(exception) or "Forbidden"
+    if isinstance(exception, DatasetteError):
+        # Raised with Datasette's default status 500 for input it refuses
+        # (`?_sort=nosuch`, a raw FTS query that does not parse).
+        status = 400 if exception.status == 500 else exception.status
+        return status, str(exception.message if hasattr(exception, "message") else exception)
+    if isinstance(exception, sqlite3.ProgrammingError):
+        # A row page of a table keyed on several columns, given fewer values.
+        return 404, "Not found: rows of this table are addressed by one value per key column, comma-separated."
+    if isinstance(exception, OSError):
+        # A static path the filesystem refuses (too long, a directory): never show the path.
+        return 404, "Not found"
+    if isinstance(exception, BAD_INPUT):
+        # Datasette 0.65.5 reads some parameters without checking them
+        # (`?_through=0` indexes into an integer); on this read-only site such
+        # a failure is the request's. Logged all the same, should it be a bug.
+        traceback.print_exception(exception)
+        return 400, "Bad request: a parameter of this URL cannot be read."
+    return None

@@ -1,0 +1,262 @@
+"""The site's own pages and their JSON twins: parse the request, call the read side, render.
+
+Each view takes a Page (the request, the build it started on, the format
+asked for) and returns a Response, or raises read.NotFound / BadQuery /
+Unavailable, which iana_ports.web.front turns into the one kind of error
+page. Views never touch Datasette's router: front.py answers them first.
+"""
+
+import asyncio
+import weakref
+from dataclasses import dataclass
+from urllib.parse import unquote, urlencode
+
+import orjson
+from datasette.utils.asgi import Request, Response
+
+from iana_ports import read
+from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number
+from iana_ports.query import MAX_TEXT, BadQuery
+
+from iana_ports.facts import registry_date
+from iana_ports.text import headline
+
+from . import feed, portmap
+from .builds import Build
+from .render import path_name
+
+JSON = "application/json; charset=utf-8"
+
+
+class Unavailable(Exception):
+    """No registry database is loaded (yet)."""
+
+
+@dataclass
+class Page:
+    datasette: object
+    request: Request
+    build: Build | None
+    render: object  # Renderer.render
+    vars: dict
+    fmt: str  # "", ".json" or ".atom"
+
+    @property
+    def store(self):
+        if self.build is None:
+            raise Unavailable()
+        return self.build.snapshot
+
+    @property
+    def urls(self):
+        return self.datasette.urls
+
+    def html(self, template: str, status: int = 200, **context) -> Response:
+        return Response.html(self.render(template, **context), status=status)
+
+    async def in_thread(self, fn, *args):
+        """For work that runs SQL (full-text search, ...), off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.datasette.executor, fn, *args)
+
+
+def json_response(data, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, content_type=JSON)
+
+
+def redirect(page: Page, path: str, query: dict | None = None) -> Response:
+    location = page.urls.path(path) + ("?" + urlencode(query) if query else "")
+    return Response.redirect(location)
+
+
+# The pages
+
+
+async def home(page: Page) -> Response:
+    return page.html("site/home.html", h=read.home(page.store))
+
+
+async def port(page: Page) -> Response:
+    number = port_number(page.vars["port"])
+    if number is None:
+        raise read.NotFound(
+            "Not a port number: ports are whole numbers from 0 to 65535, written without leading zeros.",
+            title="No such port",
+        )
+    facts = read.port(page.store, number)
+    if page.fmt:
+        return json_response(facts)
+    return page.html(
+        "site/port.html", p=facts, headline=headline(facts), history=read.history(page.store, port=number),
+        json_url=page.urls.path(f"/ports/{number}.json"),
+    )
+
+
+async def service(page: Page) -> Response:
+    facts = read.service(page.store, unquote(page.vars["name"]))
+    if page.fmt:
+        return json_response(facts)
+    key = facts["service"]["key"]
+    return page.html(
+        "site/service.html", s=facts, history=read.history(page.store, service_key=key),
+        json_url=page.urls.path("/services/{}.json".format(path_name(key))),
+    )
+
+
+async def search(page: Page) -> Response:
+    args = page.request.args
+    text = args.get("q") or ""
+    transport = args.get("transport") or ""
+    offset = read.whole_number(args.get("_next"), "_next", 0, 10**9) or 0
+    path = page.urls.path("/search" + page.fmt)
+
+    def url(params):
+        return f"{path}?{urlencode(params)}"
+
+    results = await page.in_thread(lambda: read.search(page.store, text, transport, offset, url))
+    if page.fmt:
+        return json_response(results)
+    table = page.urls.table(page.build.name, "registrations")
+    table_url = f"{table}?{urlencode({'_search': text, **({'transport': transport} if transport else {})})}"
+    return page.html("site/search.html", r=results, transports=TRANSPORTS, table_url=table_url)
+
+
+async def lookup(page: Page) -> Response:
+    text = (page.request.args.get("q") or "").strip()
+    if not text:
+        return redirect(page, "/")
+    kind, target = read.lookup(page.store, text)
+    if kind == "port":
+        return redirect(page, f"/ports/{target}")
+    if kind == "service":
+        return redirect(page, f"/services/{path_name(target)}")
+    return redirect(page, "/search", {"q": text[:MAX_TEXT]})
+
+
+async def free(page: Page) -> Response:
+    args = page.request.args
+    near = args.get("near")
+    # Repeated (the form's checkboxes) or comma-separated (links and scripts).
+    transports = [t for v in args.getlist("transports") for t in v.split(",") if t] or list(EVERYDAY_TRANSPORTS)
+    count = read.whole_number(args.get("count"), "count", 1, read.MAX_FREE) or 10
+    if near in (None, ""):
+        if page.fmt:
+            raise BadQuery("near must be a port number: /free.json?near=8000")
+        return page.html("site/free.html", f=None, transports=TRANSPORTS, wanted=transports, count=count)
+    number = port_number(near) if isinstance(near, str) else None
+    if number is None:
+        raise BadQuery("near must be a port number from 0 to 65535.")
+    found = read.free(page.store, number, transports, count)
+    if page.fmt:
+        return json_response(found)
+    return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)
+
+
+async def changes(page: Page) -> Response:
+    args = page.request.args
+    atom = page.fmt == ".atom"
+    try:
+        filters = read.change_filters(args)
+    except BadQuery as exc:
+        if page.fmt:
+            raise
+        # The page keeps its filter form, with the message above it.
+        return page.html("site/changes.html", status=400, **_changes_context(page, {}, [], error=str(exc)))
+    if atom and args.get("_size") is None:
+        filters["limit"] = FEED_SIZE
+    rows = read.changes(page.store, filters)
+    public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
+    next_url = _next_url(page.urls.path("/changes" + page.fmt), public, filters, rows)
+    if page.fmt == ".json":
+        return json_response({"ok": True, "filters": public, "changes": rows, "next": next_url})
+    if atom:
+        return _atom(page, public, rows, next_url)
+    return page.html("site/changes.html", **_changes_context(page, public, rows, next_url=next_url))
+
+
+FEED_SIZE = 100
+
+
+def _next_url(path: str, public: dict, filters: dict, rows: list) -> str | None:
+    if len(rows) < filters["limit"]:
+        return None
+    params = dict(public, _next=filters["offset"] + len(rows))
+    if filters["limit"] != read.CHANGES_PAGE:
+        params["_size"] = filters["limit"]
+    return f"{path}?{urlencode(params)}"
+
+
+def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=None) -> dict:
+    query = f"?{urlencode(public)}" if public else ""
+    return {
+        "changes": rows,
+        "kinds": read.CHANGE_KINDS,
+        "filters": public,
+        "error": error,
+        "atom_url": page.urls.path("/changes.atom") + query,
+        "json_url": page.urls.path("/changes.json") + query,
+        "next_url": next_url,
+    }
+
+
+def _atom(page: Page, public: dict, rows: list, next_url: str | None) -> Response:
+    query = f"?{urlencode(public)}" if public else ""
+
+    def absolute(path):
+        return page.datasette.absolute_url(page.request, path)
+
+    body = feed.atom(
+        rows,
+        feed_id=feed.TAG_PREFIX + "changes" + query,
+        feed_url=absolute(page.urls.path("/changes.atom") + query),
+        page_url=absolute(page.urls.path("/changes") + query),
+        changes_url=absolute(page.urls.path("/changes")),
+        updated=page.store.latest_ingest()["fetched_at"],
+        subtitle=", ".join(f"{k} {v}" for k, v in public.items()),
+        next_url=absolute(next_url) if next_url else None,
+    )
+    return Response(body, content_type=feed.CONTENT_TYPE)
+
+
+# One image per build; it goes when the build goes.
+_maps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+async def portmap_png(page: Page) -> Response:
+    store = page.store
+    png = _maps.get(page.build)
+    if png is None:
+        png = _maps[page.build] = portmap.draw(store)
+    return Response(png, content_type="image/png")
+
+
+async def healthz(page: Page) -> Response:
+    """For load balancers: 200 with the build being served, else the 503 every page gives."""
+    ingest = page.store.latest_ingest()
+    return json_response(
+        {
+            "status": "ok",
+            "database": page.build.name,
+            "sha256": ingest["sha256"],
+            "etag": page.build.etag,
+            "ingested_at": ingest["fetched_at"],
+            "source": ingest["source"],
+            "registrations": ingest["row_count"],
+            "newest_registry_date": registry_date(ingest),
+        }
+    )
+
+
+healthz.fmt = ".json"
+
+# Path (after base_url) -> view. The port pages come first: they are most of the traffic.
+ROUTES = (
+    (r"/ports/(?P<port>[^/]*?)(?P<fmt>\.json)?", port),
+    (r"/services/(?P<name>.+?)(?P<fmt>\.json)?", service),
+    (r"/", home),
+    (r"/lookup", lookup),
+    (r"/search(?P<fmt>\.json)?", search),
+    (r"/free(?P<fmt>\.json)?", free),
+    (r"/changes(?P<fmt>\.json|\.atom)?", changes),
+    (r"/portmap\.png", portmap_png),
+    (r"/-/healthz", healthz),
+)

@@ -1,0 +1,50 @@
+"""/portmap.png: all 65,536 ports as a 256x256 image, one pixel per port.
+
+Row r, column c is port r * 256 + c, so static/portmap.js can turn a click
+into a port number. The palette PNG is about 2 KB, encoded here with zlib and
+struct so the page needs no image library and no CDN.
+"""
+
+import struct
+import zlib
+
+from iana_ports.facts import DYNAMIC_RANGE, PORT_COUNT, UNASSIGNED
+
+SIDE = 256
+# Palette index per status (and the never-assigned Dynamic range); the colours match static/site.css.
+PALETTE = (
+    ("assigned", (0x1F, 0x5F, 0xA8)),
+    ("reserved", (0xD9, 0x8A, 0x1C)),
+    ("unassigned", (0xE3, 0xE8, 0xEE)),
+    ("dynamic", (0x9B, 0xD4, 0xB0)),
+)
+INDEX = {name: i for i, (name, _) in enumerate(PALETTE)}
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def encode_png(indexes: bytes) -> bytes:
+    """256x256 8-bit palette PNG from one palette index per port."""
+    raw = b"".join(b"\x00" + indexes[r * SIDE : (r + 1) * SIDE] for r in range(SIDE))
+    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 3, 0, 0, 0)
+    palette = b"".join(bytes(rgb) for _, rgb in PALETTE)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"PLTE", palette)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def draw(store) -> bytes:
+    """The map of one build, from the overall status of every port."""
+    indexes = bytearray(PORT_COUNT)
+    for port in range(PORT_COUNT):
+        status = store.port_row(port)["status"]
+        dynamic = status == UNASSIGNED and port >= DYNAMIC_RANGE["first"]
+        indexes[port] = INDEX["dynamic" if dynamic else status]
+    return encode_png(bytes(indexes))

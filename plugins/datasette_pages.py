@@ -1,0 +1,31 @@
+"""Datasette's own pages as part of the site: the registry's metadata under whatever name it is
+served, the site's header and footer, and the site's error page (iana_ports.web.datasette_pages)."""
+
+from datasette import hookimpl
+
+from iana_ports.web import builds, datasette_pages, front, render
+
+
+@hookimpl
+def get_metadata(datasette, key, database, table):
+    return datasette_pages.metadata(datasette)
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):
+    render.install(env, datasette)
+
+
+@hookimpl
+def extra_template_vars(datasette):
+    return {"site": front.site_vars(datasette, builds.current(datasette))}
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    known = datasette_pages.error_status(exception)
+    if known is None:
+        return None
+    status, message = known
+    fmt = ".json" if request.path.split("?")[0].endswith(".json") else ""
+    return front.error_for(datasette, status, message, fmt)

@@ -1,0 +1,929 @@
+"""iana_ports/web/pages.py: the site's pages and their JSON, through a real Datasette.
+
+Expected registry rows come from reading the snapshot with the standard
+library's csv module (line numbers looked up by hand), not from ingest/;
+expected common uses from curated/common_uses.csv read the same way.
+"""
+
+import csv
+import html
+import re
+import sqlite3
+import struct
+import zlib
+from urllib.parse import quote
+
+import pytest
+
+from conftest import SNAPSHOT_2026
+from iana_ports.facts import COMMON_USES_CSV, RANGES
+
+EXPLANATION = {r["name"]: r["explanation"] for r in RANGES}
+FIELDS = (
+    "service_name", "port", "transport", "description", "assignee", "contact",
+    "registration_date", "modification_date", "reference", "service_code",
+    "unauthorized_use", "assignment_notes",
+)
+
+
+def snapshot_rows() -> dict[int, dict]:
+    """CSV line number -> the whole registrations row it should become."""
+    rows = {}
+    with open(SNAPSHOT_2026, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader)
+        line = reader.line_num + 1
+        for row_id, values in enumerate(reader, 1):
+            rec = {k: (v or None) for k, v in zip(FIELDS, values)}
+            # The port column keeps its raw text, "" included.
+            rec["port"] = values[1]
+            low, _, high = rec["port"].partition("-")
+            rows[line] = {
+                "id": row_id,
+                "service_name": rec["service_name"],
+                "service_key": rec["service_name"].lower() if rec["service_name"] else None,
+                "port": rec["port"],
+                "port_low": int(low) if low else None,
+                "port_high": int(high or low) if low else None,
+                **{k: rec[k] for k in FIELDS[2:]},
+                "line": line,
+            }
+            line = reader.line_num + 1
+    return rows
+
+
+@pytest.fixture(scope="module")
+def csv_line():
+    return snapshot_rows()
+
+
+def rng(name, common_name, first, last, assignment):
+    return {
+        "name": name,
+        "common_name": common_name,
+        "first": first,
+        "last": last,
+        "size": last - first + 1,
+        "assignment": assignment,
+        "explanation": EXPLANATION[name],
+    }
+
+
+SYSTEM = ("System Ports", "Well-known ports", 0, 1023, "IETF Review or IESG Approval")
+USER = ("User Ports", "Registered ports", 1024, 49151, "IETF Review, IESG Approval or Expert Review")
+DYNAMIC = (
+    "Dynamic Ports", "Dynamic, private or ephemeral ports", 49152, 65535,
+    "Never assigned (RFC 6335 section 8.1.2)",
+)
+EPHEMERAL = {
+    "linux": {
+        "os": "linux", "label": "Linux", "first": 32768, "last": 60999,
+        "history": "since Linux 4.2 (2015); before: 32768-61000",
+        "check": "sysctl net.ipv4.ip_local_port_range",
+    },
+    "windows": {
+        "os": "windows", "label": "Windows", "first": 49152, "last": 65535,
+        "history": "since Windows Vista / Server 2008; before: 1025-5000",
+        "check": "netsh int ipv4 show dynamicport tcp",
+    },
+    "macos": {
+        "os": "macos", "label": "macOS", "first": 49152, "last": 65535, "history": "",
+        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    },
+    "freebsd": {
+        "os": "freebsd", "label": "FreeBSD", "first": 10000, "last": 65535, "history": "",
+        "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    },
+}
+
+
+def commands(n):
+    # Exact matches only: ":22 " (Linux, Windows) and ".22 " (macOS prints *.22),
+    # so port 22 does not also find 220, 2222 or 10.0.0.22.
+    return {
+        "linux": [f"ss -tulpn 'sport = :{n}'", f"netstat -tuln | grep ':{n} '", f"lsof -i :{n}"],
+        "macos": [f"lsof -nP -i :{n}", f"netstat -an | grep '\\.{n} '"],
+        "windows": [
+            f'netstat -ano | findstr /R /C:":{n} "',
+            f"Get-NetTCPConnection -LocalPort {n}",
+            f"Get-NetUDPEndpoint -LocalPort {n}",
+        ],
+    }
+
+
+def transport(status, services=(), run=None):
+    return {
+        "status": status,
+        "services": list(services),
+        "unassigned_run": {"first": run[0], "last": run[1]} if run else None,
+    }
+
+
+def rfc(registration_id, number, position=0):
+    return {
+        "registration_id": registration_id,
+        "position": position,
+        "reference": f"RFC{number}",
+        "kind": "rfc",
+        "url": f"https://www.rfc-editor.org/rfc/rfc{number}",
+    }
+
+
+def neighbours(n, below, above):
+    return {
+        "previous": n - 1 if n > 0 else None,
+        "next": n + 1 if n < 65535 else None,
+        "assigned_below": {"port": below[0], "services": below[1]} if below else None,
+        "assigned_above": {"port": above[0], "services": above[1]} if above else None,
+    }
+
+
+def uses_at(n: int) -> list[dict]:
+    """The common uses covering port n, straight from the curated CSV, in file order."""
+    with open(COMMON_USES_CSV, newline="", encoding="utf-8") as f:
+        found = []
+        for row in csv.DictReader(f):
+            low, _, high = row["port"].partition("-")
+            first, last = int(low), int(high or low)
+            if first <= n <= last:
+                found.append({
+                    "software": row["software"], "description": row["description"],
+                    "transports": [t for t in ("tcp", "udp", "sctp", "dccp") if t in row["transports"].split()],
+                    "first": first, "last": last, "category": row["category"], "source": row["source"],
+                })
+    return found
+
+
+def uses_named(word: str) -> list[dict]:
+    """Common uses with `word` starting a word of their software or description."""
+    return [
+        u for n in sorted({int(r.split(",")[0].split("-")[0]) for r in open(COMMON_USES_CSV).read().splitlines()[1:]})
+        for u in uses_at(n) if u["first"] == n
+        and re.search(rf"\b{re.escape(word)}", f"{u['software']} {u['description']}".lower())
+    ]
+
+
+def use_reasons(n: int) -> list[str]:
+    return [f"{u['software']} uses it by default ({u['description']})."
+            for u in uses_at(n) if {"tcp", "udp"} & set(u["transports"])]
+
+
+SYSTEM_REASON = (
+    "It is a System port: on Linux and other Unix-like systems, listening on it needs root or CAP_NET_BIND_SERVICE."
+)
+DYNAMIC_REASON = (
+    "It is in the Dynamic range, which operating systems use for temporary client ports: "
+    "an outgoing connection may already hold it."
+)
+
+
+@pytest.fixture(scope="module")
+def good_ports(db_2026) -> list[int]:
+    """Ports whose build verdict is good (the column itself is tested in tests/ingest/test_model.py)."""
+    conn = sqlite3.connect(db_2026)
+    try:
+        return [r[0] for r in conn.execute("select port from ports where verdict = 'good' order by port")]
+    finally:
+        conn.close()
+
+
+def free_nearby(good: list[int], n: int) -> dict:
+    below = [p for p in reversed(good) if p < n][:3]
+    above = [p for p in good if p > n][:3]
+    return {
+        "below": [{"port": p, "distance": n - p} for p in below],
+        "above": [{"port": p, "distance": p - n} for p in above],
+    }
+
+
+def text(fragment: str) -> str:
+    """What a reader sees of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def lede(page: str) -> str:
+    return text(re.search(r'<p class="lede">(.*?)</p>', page, re.S).group(1))
+
+
+async def get_json(datasette, path, status=200):
+    response = await datasette.client.get(path)
+    assert response.status_code == status, (path, response.text[:500])
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    return response.json()
+
+
+async def test_port_60878_json(datasette, good_ports):
+    assert await get_json(datasette, "/ports/60878.json") == {
+        "port": 60878,
+        "status": "unassigned",
+        "registry_words": None,
+        "range": rng(*DYNAMIC),
+        "transports": {t: transport("unassigned", run=(49152, 65535)) for t in ("tcp", "udp", "sctp", "dccp")},
+        "services": [],
+        "registrations": [],
+        "references": [],
+        "ephemeral": [EPHEMERAL[o] for o in ("linux", "windows", "macos", "freebsd")],
+        "unassigned_run": {"first": 49152, "last": 65535},
+        "neighbours": neighbours(60878, (49150, ["inspider"]), None),
+        "commands": commands(60878),
+        "verdict": {
+            "level": "caution",
+            "reasons": [
+                DYNAMIC_REASON,
+                "It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
+                *use_reasons(60878),
+            ],
+        },
+        "common_uses": uses_at(60878),
+        "free_nearby": free_nearby(good_ports, 60878),
+    }
+
+
+async def test_port_22_json(datasette, good_ports, csv_line):
+    assert await get_json(datasette, "/ports/22.json") == {
+        "port": 22,
+        "status": "assigned",
+        "registry_words": None,
+        "range": rng(*SYSTEM),
+        "transports": {
+            "tcp": transport("assigned", ["ssh"]),
+            "udp": transport("assigned", ["ssh"]),
+            "sctp": transport("assigned", ["ssh"]),
+            "dccp": transport("unassigned", run=(10, 50)),
+        },
+        "services": ["ssh"],
+        "registrations": [csv_line[50], csv_line[51], csv_line[52]],
+        "references": [rfc(49, 4251), rfc(50, 4251), rfc(51, 9260)],
+        "ephemeral": [],
+        "unassigned_run": None,
+        "neighbours": neighbours(22, (21, ["ftp"]), (23, ["telnet"])),
+        "commands": commands(22),
+        "verdict": {
+            "level": "avoid",
+            "reasons": [
+                "IANA has assigned it to ssh on tcp and udp.",
+                SYSTEM_REASON,
+                *use_reasons(22),
+            ],
+        },
+        "common_uses": uses_at(22),
+        "free_nearby": free_nearby(good_ports, 22),
+    }
+
+
+async def test_port_80_json(datasette, good_ports, csv_line):
+    names = ["http", "www", "www-http"]
+    assert await get_json(datasette, "/ports/80.json") == {
+        "port": 80,
+        "status": "assigned",
+        "registry_words": None,
+        "range": rng(*SYSTEM),
+        "transports": {
+            "tcp": transport("assigned", names),
+            "udp": transport("assigned", names),
+            "sctp": transport("assigned", ["http"]),
+            "dccp": transport("unassigned", run=(52, 224)),
+        },
+        "services": names,
+        "registrations": [csv_line[n] for n in (184, 185, 186, 187, 188, 209, 230)],
+        "references": [rfc(171, 9110), rfc(172, 9110), rfc(173, 9110), rfc(174, 9110), rfc(177, 9260)],
+        "ephemeral": [],
+        "unassigned_run": None,
+        "neighbours": neighbours(80, (79, ["finger"]), (82, ["xfer"])),
+        "commands": commands(80),
+        "verdict": {
+            "level": "avoid",
+            "reasons": [
+                "IANA has assigned it to http, www and www-http on tcp and udp.",
+                SYSTEM_REASON,
+                *use_reasons(80),
+            ],
+        },
+        "common_uses": uses_at(80),
+        "free_nearby": free_nearby(good_ports, 80),
+    }
+
+
+# 6400-6513 holds only legacy transport-less named rows, which no longer speak for sctp
+# or dccp (registry notes), so 6010's free runs there reach the next sctp/dccp row.
+SCTP_RUN_6010 = (5915, 6566)
+DCCP_RUN_6010 = (5006, 6513)
+
+
+async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_line):
+    assert await get_json(datasette, "/ports/6010.json") == {
+        "port": 6010,
+        "status": "assigned",
+        "registry_words": None,
+        "range": rng(*USER),
+        "transports": {
+            "tcp": transport("assigned", ["x11"]),
+            "udp": transport("assigned", ["x11"]),
+            "sctp": transport("unassigned", run=SCTP_RUN_6010),
+            "dccp": transport("unassigned", run=DCCP_RUN_6010),
+        },
+        "services": ["x11"],
+        "registrations": [csv_line[10225], csv_line[10226]],
+        "references": [],
+        "ephemeral": [],
+        "unassigned_run": None,
+        "neighbours": neighbours(6010, (6009, ["x11"]), (6011, ["x11"])),
+        "commands": commands(6010),
+        "verdict": {
+            "level": "avoid",
+            "reasons": [
+                "IANA has assigned it to x11 on tcp and udp.",
+                *use_reasons(6010),
+            ],
+        },
+        "common_uses": uses_at(6010),
+        "free_nearby": free_nearby(good_ports, 6010),
+    }
+    assert csv_line[10225]["unauthorized_use"] == "Known Unauthorized Use on port 6003"
+
+
+async def test_port_716_json_udp_only(datasette, good_ports, csv_line):
+    assert await get_json(datasette, "/ports/716.json") == {
+        "port": 716,
+        "status": "assigned",
+        "registry_words": None,
+        "range": rng(*SYSTEM),
+        "transports": {
+            "tcp": transport("unassigned", run=(716, 728)),
+            "udp": transport("assigned", ["pana"]),
+            "sctp": transport("unassigned", run=(660, 1010)),
+            "dccp": transport("unassigned", run=(660, 1010)),
+        },
+        "services": ["pana"],
+        "registrations": [csv_line[1459]],
+        "references": [rfc(1340, 5191)],
+        "ephemeral": [],
+        "unassigned_run": None,
+        "neighbours": neighbours(716, (715, ["iris-lwz"]), (729, ["netviewdm1"])),
+        "commands": commands(716),
+        "verdict": {
+            "level": "avoid",
+            "reasons": [
+                "IANA has assigned it to pana on udp.",
+                SYSTEM_REASON,
+                *use_reasons(716),
+            ],
+        },
+        "common_uses": uses_at(716),
+        "free_nearby": free_nearby(good_ports, 716),
+    }
+
+
+async def test_port_json_has_cors(datasette):
+    response = await datasette.client.get("/ports/22.json")
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+async def test_port_0_and_65535_have_one_neighbour(datasette):
+    first = await get_json(datasette, "/ports/0.json")
+    last = await get_json(datasette, "/ports/65535.json")
+    assert (first["status"], first["registry_words"]) == ("reserved", "Reserved")
+    assert first["neighbours"]["previous"] is None and first["neighbours"]["assigned_below"] is None
+    assert last["neighbours"]["next"] is None and last["neighbours"]["assigned_above"] is None
+    assert last["neighbours"]["previous"] == 65534
+
+
+async def test_port_60878_page_explains_range_and_commands(datasette):
+    response = await datasette.client.get("/ports/60878")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    page = response.text
+    assert "<h1>Port 60878</h1>" in page
+    assert "IANA has not assigned port 60878 and never will" in page
+    assert "ports <strong>49152</strong> to <strong>65535</strong>,\n    16,384 ports." in page
+    assert EXPLANATION["Dynamic Ports"] in page
+    for os_label in ("Linux: 32768–60999", "Windows: 49152–65535", "macOS: 49152–65535", "FreeBSD: 10000–65535"):
+        assert os_label in page
+    for command in ("ss -tulpn &#39;sport = :60878&#39;", "lsof -nP -i :60878",
+                    "netstat -tuln | grep &#39;:60878 &#39;", "netstat -an | grep &#39;\\.60878 &#39;",
+                    "netstat -ano | findstr /R /C:&#34;:60878 &#34;",
+                    "Get-NetTCPConnection -LocalPort 60878", "Get-NetUDPEndpoint -LocalPort 60878"):
+        assert f"<code>{command}</code>" in page
+    assert 'Nearest assigned port below: <a href="/ports/49150">49150</a> (inspider)' in page
+
+
+async def test_port_22_page_lists_registrations_with_linked_references(datasette):
+    page = (await datasette.client.get("/ports/22")).text
+    assert lede(page) == "IANA has assigned port 22 to ssh on tcp, udp and sctp. It is unassigned on dccp."
+    assert '<a href="https://www.rfc-editor.org/rfc/rfc4251" rel="nofollow">RFC4251</a>' in page
+    # Registry text is escaped, never markup.
+    assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
+    assert "<username>" not in page
+    assert "ports <strong>0</strong> to <strong>1023</strong>" in page
+    assert "outside the default ephemeral (client) port range" in page
+
+
+async def test_port_6010_page_shows_unauthorized_use(datasette):
+    page = (await datasette.client.get("/ports/6010")).text
+    assert '<dd class="warn">Known Unauthorized Use on port 6003</dd>' in page
+    assert "<dt>Port range</dt><dd>6000–6063 (64 ports)</dd>" in page
+
+
+async def test_unassigned_user_port_page_says_so(datasette):
+    page = (await datasette.client.get("/ports/717")).text
+    assert "IANA has not assigned port 717 to any service." in page
+    assert "The registry has no entry for port 717" not in page  # 717 is on an Unassigned row
+
+
+BAD_PORTS = ["65536", "-1", "abc", "0001", "99999999999999999999", "%00", "1.5", "%2F22", "22%20", "+22", "0x16"]
+
+
+@pytest.mark.parametrize("bad", BAD_PORTS)
+async def test_bad_port_is_404_html(datasette, bad):
+    response = await datasette.client.get(f"/ports/{bad}")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>No such port</h1>" in response.text
+
+
+@pytest.mark.parametrize("bad", BAD_PORTS)
+async def test_bad_port_is_404_json(datasette, bad):
+    assert await get_json(datasette, f"/ports/{bad}.json", status=404) == {
+        "ok": False,
+        "error": "Not a port number: ports are whole numbers from 0 to 65535, written without leading zeros.",
+        "status": 404,
+        "title": "No such port",
+    }
+
+
+JUNK = "<script>alert(1)</script>\"'&" * 70  # > 2 KB
+
+
+async def test_junk_service_name_is_404_and_escaped(datasette):
+    response = await datasette.client.get("/services/" + quote(JUNK, safe=""))
+    assert response.status_code == 404
+    assert "<script>alert(1)" not in response.text
+    body = await get_json(datasette, "/services/" + quote(JUNK, safe="") + ".json", status=404)
+    assert body["error"] == "No service by that name in the IANA registry."
+
+
+async def test_raw_junk_in_path_is_404(datasette):
+    response = await datasette.client.get("/services/%00%ff%fe..%2F..%2Fetc%2Fpasswd")
+    assert response.status_code == 404
+    assert "passwd" not in response.text
+
+
+async def test_unknown_service_suggests_names(datasette):
+    body = await get_json(datasette, "/services/kerbero.json", status=404)
+    assert body["title"] == "No such service"
+    assert "kerberos" in body["suggestions"]
+    page = await datasette.client.get("/services/kerberos-admin-typo")
+    assert page.status_code == 404
+    assert '<a href="/services/kerberos-adm">kerberos-adm</a>' in page.text
+
+
+async def test_service_json(datasette, csv_line):
+    body = await get_json(datasette, "/services/ssh.json")
+    assert body == {
+        "service": {
+            "key": "ssh",
+            "name": "ssh",
+            "description": "The Secure Shell (SSH) Protocol",
+            "ports": ["22"],
+            "transports": ["tcp", "udp", "sctp"],
+            "row_count": 4,
+            "has_port": 1,
+            "rfc6335_valid": 1,
+            "alias_of": None,
+            "historic": 0,
+        },
+        "registrations": [csv_line[50], csv_line[51], csv_line[52], csv_line[15153]],
+        "references": [rfc(49, 4251), rfc(50, 4251), rfc(51, 9260)],
+        "alias_of": None,
+        "aliases": [],
+        "common_uses": uses_named("ssh"),
+    }
+    assert [u["software"] for u in body["common_uses"]][0] == "OpenSSH"
+
+
+async def test_service_names_are_case_insensitive(datasette):
+    assert await get_json(datasette, "/services/SSH.json") == await get_json(datasette, "/services/ssh.json")
+    page = await datasette.client.get("/services/Ssh")
+    assert page.status_code == 200 and "<title>Service ssh · IANA ports</title>" in page.text
+
+
+async def test_historic_alias_links_both_ways(datasette):
+    old = await get_json(datasette, "/services/" + quote("whois++", safe="") + ".json")
+    assert old["service"]["historic"] == 1
+    assert old["alias_of"]["key"] == "whoispp"
+    new = await get_json(datasette, "/services/whoispp.json")
+    assert [a["key"] for a in new["aliases"]] == ["whois++"]
+    page = (await datasette.client.get("/services/whoispp")).text
+    assert '<a href="/services/whois%2B%2B">whois++</a> (historic)' in page
+
+
+async def test_service_with_slash_in_its_name(datasette):
+    body = await get_json(datasette, "/services/cl%2F1.json")
+    assert body["service"]["name"] == "cl/1"
+
+
+async def test_search_ranks_and_highlights(datasette):
+    body = await get_json(datasette, "/search.json?q=kerberos&transport=udp")
+    assert body["q"] == "kerberos" and body["transport"] == "udp"
+    assert body["count"] == len(body["rows"]) > 3
+    assert all(row["transport"] == "udp" for row in body["rows"])
+    assert body["rows"][0]["name_html"] == "<mark>kerberos</mark>"
+    assert all("<mark>" in (row["name_html"] + (row["snippet"] or "") + (row["notes_snippet"] or ""))
+               for row in body["rows"])
+
+
+async def test_search_escapes_registry_text_and_query(datasette):
+    body = await get_json(datasette, "/search.json?q=username")
+    snippets = [row["notes_snippet"] for row in body["rows"] if row["notes_snippet"]]
+    assert "Defined TXT keys: u=&lt;<mark>username</mark>&gt; p=&lt;password&gt;" in snippets
+    for snippet in snippets:
+        bare = snippet.replace("<mark>", "").replace("</mark>", "")
+        assert "<" not in bare and ">" not in bare
+    page = await datasette.client.get("/search?q=" + quote('<b>"unbalanced'))
+    assert page.status_code == 200
+    assert "<b>" not in page.text and "&lt;b&gt;" in page.text
+
+
+@pytest.mark.parametrize("query", ["transport=http", "q=x&transport=<b>", "q=" + "a" * 201])
+async def test_bad_search_is_400(datasette, query):
+    response = await datasette.client.get("/search?" + query)
+    assert response.status_code == 400
+    assert "<b>" not in response.text
+
+
+@pytest.mark.parametrize(
+    "q, location",
+    [("60878", "/ports/60878"), ("022", "/ports/22"), ("SSH", "/services/ssh"),
+     ("whois++", "/services/whois%2B%2B"), ("web server", "/search?q=web+server"),
+     ("22/tcp", "/ports/22"), ("22/udp", "/ports/22"), (" 22 ", "/ports/22"), ("443 / SCTP", "/ports/443"),
+     ("0", "/ports/0"), ("65535", "/ports/65535"), ("22/icmp", "/search?q=22%2Ficmp"), ("+22", "/search?q=%2B22")],
+)
+async def test_lookup_redirects(datasette, q, location):
+    response = await datasette.client.get("/lookup?q=" + quote(q))
+    assert response.status_code == 302
+    assert response.headers["location"] == location
+
+
+async def test_home_page(datasette):
+    page = (await datasette.client.get("/")).text
+    assert '<form class="lookup" action="/lookup" method="get" role="search">' in page
+    assert '<label for="lookup-q">Look up a port number or service name</label>' in page
+    assert '<img id="portmap" src="/portmap.png"' in page
+    assert "<dt>Registry rows</dt><dd>14,500</dd>" in page
+    assert "<dt>Newest registry date</dt><dd>2026-02-25</dd>" in page
+    assert str(SNAPSHOT_2026.name) in page
+    # Dynamic range: 16,384 ports, all unassigned.
+    assert "<td>0</td><td>0</td><td>16,384</td>" in page
+    assert '<a href="/changes">Changes</a>' in page
+
+
+def png_pixels(png: bytes) -> tuple[int, int, bytes, bytes]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        chunks[kind] = chunks.get(kind, b"") + png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 3)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    rows = [raw[r * (width + 1) : (r + 1) * (width + 1)] for r in range(height)]
+    assert all(row[0] == 0 for row in rows)
+    return width, height, b"".join(row[1:] for row in rows), chunks[b"PLTE"]
+
+
+async def test_port_map_png(datasette):
+    response = await datasette.client.get("/portmap.png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    width, height, pixels, palette = png_pixels(response.content)
+    assert (width, height) == (256, 256)
+
+    def colour(port):
+        i = pixels[port]
+        return palette[i * 3 : i * 3 + 3].hex()
+
+    assert colour(22) == colour(80) == "1f5fa8"  # assigned
+    assert colour(0) == "d98a1c"  # reserved
+    assert colour(717) == "e3e8ee"  # unassigned
+    assert colour(60878) == colour(65535) == "9bd4b0"  # Dynamic
+
+
+async def test_every_table_and_column_is_described(datasette):
+    metadata = (await datasette.client.get("/-/metadata.json")).json()
+    described = metadata["databases"]["iana"]["tables"]
+    tables = (await datasette.client.get("/iana.json")).json()["tables"]
+    visible = [t for t in tables if not t["hidden"]]
+    assert {t["name"] for t in visible} == set(described)
+    for t in visible:
+        assert described[t["name"]]["description"], t["name"]
+        assert set(described[t["name"]]["columns"]) == set(t["columns"]), t["name"]
+    assert {t["name"] for t in tables if t["hidden"]} >= {"registrations_fts", "registrations_fts_data"}
+
+
+async def test_table_facets(datasette):
+    body = (await datasette.client.get("/iana/ports.json?_size=0")).json()
+    assert set(body["facet_results"]) == {"range", "status", "verdict"}
+    assert {r["value"]: r["count"] for r in body["facet_results"]["range"]["results"]} == {
+        "User Ports": 48128, "Dynamic Ports": 16384, "System Ports": 1024,
+    }
+    body = (await datasette.client.get("/iana/registrations.json?_size=0")).json()
+    assert set(body["facet_results"]) == {"transport"}
+    assert body["suggested_facets"] == []
+
+
+async def test_canned_port_and_service_lookup(datasette):
+    rows = (await datasette.client.get("/iana/port_lookup.json?port=716&_shape=array")).json()
+    assert rows == [{
+        "port": 716, "status": "assigned", "tcp": "unassigned", "udp": "assigned", "sctp": "unassigned",
+        "dccp": "unassigned", "range": "System Ports", "verdict": "avoid", "service_name": "pana", "transport": "udp",
+        "description": "PANA Messages", "registration": 1340,
+    }]
+    rows = (await datasette.client.get("/iana/service_lookup.json?name=+SSH+&_shape=array")).json()
+    assert [(r["id"], r["transport"]) for r in rows] == [(49, "tcp"), (50, "udp"), (51, "sctp"), (14320, "tcp")]
+
+
+async def test_canned_unassigned_between(datasette):
+    rows = (await datasette.client.get(
+        "/iana/unassigned_between.json?first=700&last=730&transports=tcp&_shape=array")).json()
+    assert [r["port"] for r in rows] == [703, 708, *range(716, 729)]
+    rows = (await datasette.client.get(
+        "/iana/unassigned_between.json?first=700&last=730&transports=tcp,udp&_shape=array")).json()
+    assert [r["port"] for r in rows] == [703, 708, *range(717, 729)]
+
+
+async def test_canned_safe_ports(datasette):
+    body = (await datasette.client.get("/iana/safe_ports.json?start=1024")).json()
+    ports = [row[0] for row in body["rows"]]
+    assert ports[:10] == [1491, 1895, 2194, 2195, 2196, 2693, 2825, 2925, 3092, 3126]
+    # FreeBSD's ephemeral range starts at 10000, so nothing at or above it is safe.
+    assert max(ports) < 10000 and len(ports) == 1000 and body["truncated"]
+    body = (await datasette.client.get("/iana/safe_ports.json?start=9990&_shape=array")).json()
+    assert all(9990 <= r["port"] < 10000 for r in body)
+
+
+async def test_table_pages_keep_the_project_look(datasette):
+    page = (await datasette.client.get("/iana/registrations?_search=kerberos")).text
+    assert '<a class="site-name" href="/">IANA ports</a>' in page
+    assert '<link rel="stylesheet" href="/static/site.css">' in page
+
+
+# Headlines: who holds the port on which transport, read off the CSV rows
+# (port 80: lines 184-188, 209 and 230; 300: 624-625; 716: 1459; 1008: 1663-1665;
+# 24: 55-56; 0: 2-3). No sctp or dccp row means unassigned there.
+@pytest.mark.parametrize(
+    "port, expected",
+    [
+        (80, "IANA has assigned port 80 to http on tcp, udp and sctp; www and www-http on tcp and udp."
+             " It is unassigned on dccp."),
+        (300, "IANA has assigned port 300 to tacacss on tcp. It is reserved on udp and unassigned on sctp and dccp."),
+        (716, "IANA has assigned port 716 to pana on udp. It is unassigned on tcp, sctp and dccp."),
+        (1008, "IANA has reserved port 1008 on udp; the registry says “Possibly used by Sun Solaris????”."
+               " It is unassigned on tcp, sctp and dccp."),
+        (24, "IANA has reserved port 24 on tcp and udp; the registry says “any private mail system”."
+             " It is unassigned on sctp and dccp."),
+        (
+            0,
+            "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”. It is unassigned on sctp and dccp.",
+        ),
+        (717, "IANA has not assigned port 717 to any service. Anyone may use it, but nothing reserves it for you:"
+              " a service can apply for it and be assigned it later."),
+    ],
+)
+async def test_port_headline_per_service_and_transport(datasette, port, expected):
+    page = (await datasette.client.get(f"/ports/{port}")).text
+    assert lede(page) == expected
+    assert "held back from assignment" not in page
+
+
+def status_rows(page: str) -> list[str]:
+    table = re.search(r'<table class="transports">.*?</table>', page, re.S).group(0)
+    return [
+        " | ".join(text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
+        for row in re.findall(r"<tr>.*?</tr>", table, re.S)
+    ]
+
+
+async def test_status_table_gives_the_free_run_its_own_column(datasette):
+    page = (await datasette.client.get("/ports/1008")).text
+    # tcp: 1002-1007 and 1009 are Unassigned rows and 1008 has only a udp row.
+    assert status_rows(page) == [
+        "Transport | Status | Services | Unassigned run",
+        "tcp | unassigned | — | 1002–1009",
+        "udp | reserved | — | —",
+        "sctp | unassigned | — | 660–1010",
+        "dccp | unassigned | — | 660–1010",
+    ]
+    assert '<td><a href="/ports/1002">1002</a>–<a href="/ports/1009">1009</a></td>' in page
+    assert status_rows((await datasette.client.get("/ports/80")).text)[1:] == [
+        "tcp | assigned | http, www, www-http | —",
+        "udp | assigned | http, www, www-http | —",
+        "sctp | assigned | http | —",
+        "dccp | unassigned | — | 52–224",
+    ]
+
+
+async def test_ephemeral_history_reads_without_nested_parentheses(datasette):
+    page = (await datasette.client.get("/ports/60878")).text
+    listing = page.split("default ephemeral ranges")[1].split("</ul>")[0]
+    items = [text(li) for li in re.findall(r"<li>.*?</li>", listing)]
+    assert items == [
+        "Linux: 32768–60999 — since Linux 4.2 (2015); before: 32768–61000."
+        " Check with sysctl net.ipv4.ip_local_port_range",
+        "Windows: 49152–65535 — since Windows Vista / Server 2008; before: 1025–5000."
+        " Check with netsh int ipv4 show dynamicport tcp",
+        "macOS: 49152–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+        "FreeBSD: 10000–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+    ]
+
+
+def listening_section(page: str) -> str:
+    return re.search(r'<section aria-labelledby="commands">.*?</section>', page, re.S).group(0)
+
+
+async def test_listening_commands_match_only_that_port(datasette):
+    section = listening_section((await datasette.client.get("/ports/22")).text)
+    assert re.findall(r"<code>(.*?)</code>", section) == [
+        "sudo",
+        "ss -tulpn &#39;sport = :22&#39;", "netstat -tuln | grep &#39;:22 &#39;", "lsof -i :22",
+        "lsof -nP -i :22", "netstat -an | grep &#39;\\.22 &#39;",
+        "netstat -ano | findstr /R /C:&#34;:22 &#34;", "Get-NetTCPConnection -LocalPort 22",
+        "Get-NetUDPEndpoint -LocalPort 22",
+    ]
+
+
+async def test_port_0_says_nothing_listens_there(datasette):
+    section = listening_section((await datasette.client.get("/ports/0")).text)
+    assert text(section) == (
+        "What is listening on port 0? Nothing listens on port 0. A program that asks to bind port 0 is given"
+        " a free ephemeral port chosen by the operating system, so look for the port it actually got."
+    )
+    assert "<code>" not in section
+
+
+async def test_portless_service_wording_is_neutral(datasette, csv_line):
+    # Line 14171: netconf-beep with an empty port column.
+    assert csv_line[14171]["service_name"] == "netconf-beep" and csv_line[14171]["port"] == ""
+    page = (await datasette.client.get("/services/netconf-beep")).text
+    assert "<dt>Ports</dt><dd>none: no port in the current registry</dd>" in page
+    assert "DNS-SD" not in page
+
+
+async def test_duplicate_names_link_both_ways(datasette, csv_line):
+    # Lines 186-188 and 209: www and www-http are 'a duplicate of the "http" service'.
+    lines = (186, 187, 188, 209)
+    assert [csv_line[n]["service_name"] for n in lines] == ["www", "www", "www-http", "www-http"]
+    assert all('duplicate of the "http" service' in csv_line[n]["assignment_notes"] for n in lines)
+    for name in ("www", "www-http"):
+        body = await get_json(datasette, f"/services/{name}.json")
+        assert body["service"]["alias_of"] == "http"
+        assert (body["alias_of"]["key"], body["alias_of"]["name"]) == ("http", "http")
+        page = (await datasette.client.get(f"/services/{name}")).text
+        assert '<dt>Alias of</dt><dd><a href="/services/http">http</a></dd>' in page
+    http = await get_json(datasette, "/services/http.json")
+    assert [a["key"] for a in http["aliases"]] == ["www", "www-http"]
+    page = (await datasette.client.get("/services/http")).text
+    assert ('<dt>Other names for it</dt><dd><a href="/services/www">www</a>, '
+            '<a href="/services/www-http">www-http</a></dd>') in page
+
+
+@pytest.fixture(scope="module")
+def history_datasette(datasette_history):
+    return datasette_history
+
+
+async def test_renamed_service_404_links_to_the_new_name(history_datasette):
+    # 2025-03-28 lines 3709-3710: pearldoc-xact on 1980; 2026-02-25 lines 3712-3713: panquest-xact.
+    assert await get_json(history_datasette, "/services/pearldoc-xact.json", status=404) == {
+        "ok": False,
+        "error": "No service by that name in the IANA registry: it was renamed to panquest-xact.",
+        "status": 404,
+        "title": "No such service",
+        "suggestions": [],
+        "renamed_to": "panquest-xact",
+        "common_uses": [],
+    }
+    response = await history_datasette.client.get("/services/PearlDoc-XACT")
+    assert response.status_code == 404
+    assert ('<p class="renamed">Go to the service now named '
+            '<a href="/services/panquest-xact">panquest-xact</a>.</p>') in response.text
+
+
+async def test_unknown_service_404_has_no_rename(history_datasette):
+    body = await get_json(history_datasette, "/services/no-such-name-at-all.json", status=404)
+    assert body["renamed_to"] is None
+    assert body["error"] == "No service by that name in the IANA registry."
+
+
+@pytest.mark.parametrize("q", ["70000", "65536", "-5", "-0", "99999999999999999999999999", "70000/tcp"])
+async def test_lookup_out_of_range_number_says_so(datasette, q):
+    response = await datasette.client.get("/lookup?q=" + quote(q))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    number = q.split("/")[0][:20]
+    message = f"Not a port number: {number}. Ports are whole numbers from 0 to 65535."
+    assert f'<p class="error-message">{message}</p>' in response.text
+    assert '<form class="lookup" action="/lookup"' in response.text
+
+
+def tokens(value):
+    # FTS5's unicode61 tokenizer: runs of letters and digits, case-folded.
+    return set(re.findall(r"[^\W_]+", (value or "").lower()))
+
+
+def expected_search(csv_line, q):
+    """Registry rows for q in the promised order, worked out from the CSV.
+
+    First the service named q, then services whose names start with q (shortest
+    name first, registry order within one), then the other word matches (FTS
+    rank decides their order, so only the set is known here).
+    """
+    rows = sorted(csv_line.values(), key=lambda r: r["id"])
+    exact = [r["id"] for r in rows if r["service_key"] == q]
+    prefix = [r for r in rows if r["service_key"] and r["service_key"].startswith(q) and r["service_key"] != q]
+    prefix = [r["id"] for r in sorted(prefix, key=lambda r: (len(r["service_key"]), r["service_key"], r["id"]))]
+    words = {
+        r["id"] for r in rows
+        if q in tokens(r["service_name"]) | tokens(r["description"]) | tokens(r["assignment_notes"])
+    }
+    return exact, prefix, words - set(exact) - set(prefix)
+
+
+async def all_pages(datasette, path):
+    rows, pages = [], []
+    while path:
+        body = await get_json(datasette, path)
+        pages.append(body)
+        rows += body["rows"]
+        path = body["next"]
+    return pages, rows
+
+
+@pytest.mark.parametrize("q", ["http", "ssh", "ftp"])
+async def test_search_puts_the_named_service_first(datasette, csv_line, q):
+    exact, prefix, rest = expected_search(csv_line, q)
+    assert exact  # each of these is a service name in the registry
+    pages, rows = await all_pages(datasette, f"/search.json?q={q}")
+    ids = [r["id"] for r in rows]
+    assert ids[: len(exact) + len(prefix)] == exact + prefix
+    assert sorted(ids[len(exact) + len(prefix):]) == sorted(rest)
+    assert all(p["count"] == len(ids) for p in pages)
+    assert [p["offset"] for p in pages] == list(range(0, len(ids), 50))
+    assert (pages[0]["ports"], pages[0]["common_uses"]) == ([], uses_named(q))
+
+
+async def test_search_http_pages(datasette, csv_line):
+    exact, prefix, rest = expected_search(csv_line, "http")
+    count = len(exact) + len(prefix) + len(rest)
+    assert count > 100
+    first = await get_json(datasette, "/search.json?q=HTTP&transport=")
+    assert (first["q"], first["count"], first["offset"], len(first["rows"])) == ("HTTP", count, 0, 50)
+    assert first["next"] == "/search.json?q=HTTP&_next=50"
+    assert [r["id"] for r in first["rows"][:3]] == [171, 172, 177]  # http, lines 184, 185, 230
+    assert first["rows"][0]["name_html"] == "<mark>http</mark>"
+    page = (await datasette.client.get("/search?q=http&_next=50")).text
+    assert (f"{count} matching registry rows, 51–100 shown.") in text(page)
+    assert '<ol class="results" start="51">' in page
+    assert '<p class="more-results"><a href="/search?q=http&amp;_next=100">More results</a></p>' in page
+    assert '<a href="/iana/registrations?_search=http">Every full-text match as a table</a>' in page
+    assert '<a href="/search.json?q=http&amp;transport=&amp;_next=50">JSON</a>' in page
+    last = await get_json(datasette, "/search.json?q=http&_next=100")
+    assert (len(last["rows"]), last["next"]) == (count - 100, None)
+
+
+async def test_search_exact_json(datasette, csv_line):
+    # panquest-xact, lines 3712-3713: the only rows carrying either word.
+    rows = [
+        dict(csv_line[line], name_html="<mark>panquest-xact</mark>",
+             snippet="<mark>PanQuest XACT</mark>", notes_snippet=None)
+        for line in (3712, 3713)
+    ]
+    assert await get_json(datasette, "/search.json?q=panquest-xact") == {
+        "q": "panquest-xact",
+        "transport": "",
+        "count": 2,
+        "rows": rows,
+        "offset": 0,
+        "next": None,
+        "ports": [],
+        "common_uses": [],
+    }
+    assert (await get_json(datasette, "/search.json?q=panquest-xact&transport=udp"))["rows"] == rows[1:]
+
+
+async def test_search_prefix_rows_without_a_word_match_are_plain_escaped(datasette, csv_line):
+    # sctp rows: http (line 230, description "HTTP") and https (line 905, "HTTPS"),
+    # which starts with "http" but has no word "http" in it.
+    body = await get_json(datasette, "/search.json?q=http&transport=sctp")
+    assert body["rows"] == [
+        dict(csv_line[230], name_html="<mark>http</mark>", snippet="<mark>HTTP</mark>", notes_snippet=None),
+        dict(csv_line[905], name_html="https", snippet=None, notes_snippet=None),
+    ]
+    assert (body["count"], body["next"]) == (2, None)
+
+
+@pytest.mark.parametrize("bad", ["x", "-1", "1.5", "9999999999"])
+async def test_bad_search_offset_is_400(datasette, bad):
+    body = await get_json(datasette, f"/search.json?q=http&_next={bad}", status=400)
+    assert body["error"] == "_next must be a whole number from 0 to 1000000000"
