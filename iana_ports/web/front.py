@@ -28,7 +28,7 @@ from datasette.utils.asgi import Request, Response
 from iana_ports.query import BadQuery
 from iana_ports.read import NotFound
 
-from . import builds, pages
+from . import builds, crawlers, exports, pages
 from .render import Renderer
 
 MAX_URL = 4096
@@ -246,7 +246,9 @@ class Finisher:
 
 
 # Every page the site answers itself: each web module's ROUTES, (pattern, view), in order.
-ROUTES = tuple((re.compile(pattern), view) for pattern, view in pages.ROUTES)
+ROUTES = tuple(
+    (re.compile(pattern), view) for module in (pages, exports, crawlers) for pattern, view in module.ROUTES
+)
 
 
 def match(path: str):
