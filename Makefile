@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8001
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install data refresh serve test bench clean
+.PHONY: all install tools data refresh serve test bench clean
 
 all: install data serve
 
@@ -37,11 +37,20 @@ serve: install
 	@# metadata.yml, plugins/, templates/ and static/ are read from it.
 	$(BIN)/datasette serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
 
-test: install
+# What the tests and benchmarks need beyond Python: Debian's chromium (browser
+# tests), wrk (load tests), nginx (replicas behind a cache) and npm, which
+# installs axe-core (accessibility tests) as pinned in package-lock.json.
+TOOLS = /usr/bin/chromium=chromium /usr/bin/wrk=wrk /usr/sbin/nginx=nginx-light /usr/bin/npm=npm
+
+tools:
+	scripts/tools $(TOOLS)
+	@if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
+
+test: install tools
 	$(BIN)/python -m pytest
 
-bench: install
+bench: install tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data/*.db data/.*.building test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules data/*.db data/.*.building test-artifacts .pytest_cache .hypothesis
