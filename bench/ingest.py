@@ -16,18 +16,16 @@ import contextlib
 import io
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from ingest.__main__ import main as ingest_main  # noqa: E402
-from ingest.model import PORT_COLUMNS, port_space  # noqa: E402
-from ingest.parse import FIELDS, decode, parse  # noqa: E402
+from bench.support import SNAPSHOT_2026 as SNAPSHOT
+from iana_ports.facts import FIELDS
+from ingest.__main__ import main as ingest_main
+from ingest.model import PORT_COLUMNS, port_space
+from ingest.parse import decode, parse
 
-SNAPSHOT = ROOT.parent / "shared" / "data" / "iana" / "service-names-port-numbers-2026-02-25.csv"
 RUNS = 7
 TARGET = 3.0
 

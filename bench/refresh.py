@@ -18,9 +18,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import SNAPSHOT_2025, SNAPSHOT_2026, build_db, live_server  # noqa: E402
+from bench.support import ROOT, SNAPSHOT_2025, SNAPSHOT_2026, build, live_server
 
 WRK_SECONDS = 10
 SNAPSHOTS = (SNAPSHOT_2026, SNAPSHOT_2025)
@@ -43,7 +41,7 @@ def rebuild(source: Path, db: Path) -> None:
 def main() -> None:
     shas = {s: hashlib.sha256(s.read_bytes()).hexdigest() for s in SNAPSHOTS}
     with tempfile.TemporaryDirectory() as tmp:
-        db = build_db(SNAPSHOT_2025, Path(tmp) / "iana.db")
+        db = build(SNAPSHOT_2025, Path(tmp) / "iana.db")
         with live_server(db) as base:
             latencies = []
             for i in range(6):

@@ -1,21 +1,13 @@
 """Shared fixtures: the real registry snapshots and a database built once per session."""
 
-import contextlib
-import os
-import shlex
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+# The snapshots and real servers, shared with the benchmarks.
+from bench.support import SNAPSHOT_2025, SNAPSHOT_2026, build, free_port, live_server, serve_command  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data" / "iana"
-SNAPSHOT_2025 = SHARED / "service-names-port-numbers-2025-03-28.csv"
-SNAPSHOT_2026 = SHARED / "service-names-port-numbers-2026-02-25.csv"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, and quiet: this network refuses Chromium's background connections.
@@ -35,13 +27,6 @@ def snapshot(path: Path) -> Path:
     return path
 
 
-def build_db(source: Path, db_path: Path) -> Path:
-    from ingest.__main__ import main
-
-    assert main(["--source", str(source), "--db", str(db_path), "--force"]) == 0
-    return db_path
-
-
 @pytest.fixture(scope="session")
 def snapshot_2025() -> Path:
     return snapshot(SNAPSHOT_2025)
@@ -55,7 +40,7 @@ def snapshot_2026() -> Path:
 @pytest.fixture(scope="session")
 def db_2026(tmp_path_factory, snapshot_2026) -> Path:
     """data/iana.db as `make data` builds it from the 2026-02-25 snapshot."""
-    return build_db(snapshot_2026, tmp_path_factory.mktemp("db2026") / "iana.db")
+    return build(snapshot_2026, tmp_path_factory.mktemp("db2026") / "iana.db")
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +71,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def db_2025(tmp_path_factory, snapshot_2025) -> Path:
-    return build_db(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
+    return build(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
 
 
 def make_datasette(db_path: Path, **settings):
@@ -121,51 +106,3 @@ def datasette_history(history_db):
     """The same Datasette on a database holding two ingests and their changes."""
     yield from served(history_db)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command(db: Path, port: int) -> list[str]:
-    """The datasette command line `make serve` runs, read from make's dry run."""
-    out = subprocess.run(
-        ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    line = next(part for part in out.replace("\\\n", " ").splitlines() if "datasette serve" in part)
-    return shlex.split(line)
-
-
-@contextlib.contextmanager
-def live_server(db_path: Path, timeout: float = 30.0):
-    """`make serve` on db_path and a free 127.0.0.1 port; yields the base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "-s", "serve", f"DB={db_path}", f"PORT={port}"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert proc.poll() is None, f"server exited: {proc.stderr.read().decode()[-2000:]}"
-            try:
-                if httpx.get(f"{base}/-/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
-        yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

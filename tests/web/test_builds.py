@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, build_db, live_server
+from conftest import ROOT, build, live_server
 
 LOAD_SECONDS = 16
 
@@ -34,7 +34,7 @@ def served_300(base) -> str:
 
 
 def test_rebuilds_under_load_fail_no_request(tmp_path, snapshot_2025, snapshot_2026):
-    db = build_db(snapshot_2025, tmp_path / "iana.db")
+    db = build(snapshot_2025, tmp_path / "iana.db")
     bad_header = tmp_path / "bad-header.csv"
     bad_header.write_text("<html><body>Service Unavailable</body></html>\n")
     truncated = tmp_path / "truncated.csv"
@@ -96,7 +96,7 @@ def open_replaced_files(db) -> list[str]:
 
 
 def test_replaced_files_are_released(tmp_path, snapshot_2025, snapshot_2026):
-    db = build_db(snapshot_2025, tmp_path / "iana.db")
+    db = build(snapshot_2025, tmp_path / "iana.db")
     with live_server(db) as base:
         for i, source in enumerate([snapshot_2026, snapshot_2025] * 4):
             assert ingest(source, db).returncode == 0

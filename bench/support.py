@@ -1,0 +1,84 @@
+"""What the benchmarks and the tests share: the real registry snapshots, a build of them,
+and real servers on 127.0.0.1 (`make serve` as a newcomer runs it)."""
+
+import contextlib
+import io
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# Real IANA snapshots beside the checkout (never copied into it); see their README.
+SHARED = ROOT.parent / "shared" / "data" / "iana"
+SNAPSHOT_2025 = SHARED / "service-names-port-numbers-2025-03-28.csv"
+SNAPSHOT_2026 = SHARED / "service-names-port-numbers-2026-02-25.csv"
+
+
+def build(source: Path, db: Path) -> Path:
+    """`python -m ingest --source SOURCE --db DB --force`, in this process, quietly."""
+    from ingest.__main__ import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(["--source", str(source), "--db", str(db), "--force"])
+    if status != 0:
+        raise RuntimeError(f"ingest of {source} into {db} exited {status}")
+    return db
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(db: Path, port: int) -> list[str]:
+    """The datasette command line `make serve` runs, read from make's dry run."""
+    out = subprocess.run(
+        ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(part for part in out.replace("\\\n", " ").splitlines() if "datasette serve" in part)
+    return shlex.split(line)
+
+
+@contextlib.contextmanager
+def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0):
+    """Run `command` (a server on 127.0.0.1:port) until the block ends; yields its base URL."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {shlex.join(command)}: {proc.stderr.read().decode()[-2000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base + ready_path, timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {timeout} s: {shlex.join(command)}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def live_server(db_path: Path, timeout: float = 30.0):
+    """`make serve` on db_path and a free 127.0.0.1 port; yields the base URL."""
+    port = free_port()
+    command = ["make", "--no-print-directory", "-s", "serve", f"DB={db_path}", f"PORT={port}"]
+    with running(command, port, timeout=timeout) as base:
+        yield base
