@@ -17,6 +17,7 @@ serves it as the database `x`, and every page links to that name.
 import asyncio
 import gc
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -69,8 +70,11 @@ class Build(Database):
         self.identity = (st.st_dev, st.st_ino)
         self.snapshot = Snapshot(self._uri)
         ingests = self.snapshot.ingests()
-        # The build is its registry history plus the common-uses file built with it.
-        state = [f"{i['sha256']}:{i['common_uses_sha256']}" for i in ingests]
+        # The build is its registry history plus the common-uses file built with it:
+        # every ingest row whole, since pages show more of it than the sha256s (the
+        # home page its fetch time, Datasette's ingests table every column), so two
+        # separate ingests of one registry file are two builds, and copies of one file one.
+        state = [json.dumps(i, sort_keys=True) for i in ingests]
         self.etag = 'W/"{}"'.format(hashlib.sha256("\n".join([*state, code]).encode()).hexdigest()[:32])
         self.loaded_at = time.time()
         conn = sqlite3.connect(self._uri, uri=True)
