@@ -8,6 +8,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,22 +51,30 @@ def serve_command(db: Path, port: int) -> list[str]:
 @contextlib.contextmanager
 def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0):
     """Run `command` (a server on 127.0.0.1:port) until the block ends; yields its base URL."""
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+    with process(command, port, ready_path, timeout) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0):
+    """Like running(), yielding (base URL, the server's Popen) for a look at the process itself."""
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-request.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {shlex.join(command)}: {proc.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"server exited: {shlex.join(command)}: {log.read().decode()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(base + ready_path, timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready after {timeout} s: {shlex.join(command)}")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -73,6 +82,7 @@ def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeo
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
 
 
 @contextlib.contextmanager
