@@ -36,8 +36,8 @@ REFERENCES_SQL = 'select * from "references" order by registration_id, position'
 RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
 SERVICES_SQL = "select * from services order by key"
 USES_SQL = "select * from common_uses order by id"
-# A change covering more ports than this is checked on every port lookup
-# rather than indexed under each of its ports.
+# A change or common use covering more ports than this is checked on every
+# port lookup rather than indexed under each of its ports.
 WIDE_CHANGE = 64
 
 _CODE = {s: i for i, s in enumerate(STATUSES)}
@@ -52,7 +52,7 @@ class Snapshot(Store):
         self._load_registrations(conn)
         self._load_runs(conn)
         self._load_services(conn)
-        self._uses = [decode_use(u) for u in rows(conn, USES_SQL)]
+        self._load_uses(conn)
         self._load_changes(conn)
         self._counts = (rows(conn, RANGE_COUNTS_SQL), rows(conn, TRANSPORT_COUNTS_SQL),
                         conn.execute(SERVICE_COUNT_SQL).fetchone()[0])
@@ -110,6 +110,19 @@ class Snapshot(Store):
         for s in self._service_rows.values():
             if s["alias_of"]:
                 self._aliases[s["alias_of"]].append(s)
+
+    def _load_uses(self, conn) -> None:
+        self._uses = [decode_use(u) for u in rows(conn, USES_SQL)]
+        # Positions in self._uses per port; the few wide ranges (Kubernetes'
+        # NodePorts, Mosh) are checked on every lookup instead.
+        self._uses_at = defaultdict(list)
+        self._wide_uses = []
+        for position, u in enumerate(self._uses):
+            if u["last"] - u["first"] >= WIDE_CHANGE:
+                self._wide_uses.append(position)
+            else:
+                for p in range(u["first"], u["last"] + 1):
+                    self._uses_at[p].append(position)
 
     def _load_changes(self, conn) -> None:
         unfiltered = {"kind": None, "port": None, "service": None, "ingest": None, "since": None,
@@ -188,7 +201,9 @@ class Snapshot(Store):
         return [tuple(STATUSES[c] for c in codes) for codes in zip(*columns)]
 
     def uses_at(self, port: int) -> list[dict]:
-        return [u for u in self._uses if u["first"] <= port <= u["last"]]
+        found = self._uses_at.get(port, [])
+        wide = [i for i in self._wide_uses if self._uses[i]["first"] <= port <= self._uses[i]["last"]]
+        return [self._uses[i] for i in (sorted(found + wide) if wide else found)]
 
     def uses(self) -> list[dict]:
         return self._uses
