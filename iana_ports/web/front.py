@@ -125,6 +125,8 @@ class Front:
         if found is None:
             return await self.app(scope, receive, finish)
         view, url_vars = found
+        # A view whose answer never changes (a content-addressed export) may say so for longer.
+        finish.cache_control = getattr(view, "cache_control", CACHE_BUILD)
         request = Request(scope, receive)
         # A view that only ever answers in one format (healthz: JSON) says so, for its errors too.
         fmt = url_vars.pop("fmt", None) or getattr(view, "fmt", "")
@@ -193,6 +195,8 @@ def site_vars(datasette, build) -> dict:
 class Finisher:
     """The send() every answer goes through (step 5 of the module docstring)."""
 
+    cache_control = CACHE_BUILD
+
     def __init__(self, send, build, path: str, conditional: bytes | None, host: str):
         self.send = send
         self.build = build
@@ -234,7 +238,7 @@ class Finisher:
         )
         if status == 200 and cacheable:
             etag = self.build.etag.encode()
-            headers += [(b"cache-control", CACHE_BUILD), (b"etag", etag)]
+            headers += [(b"cache-control", self.cache_control), (b"etag", etag)]
             if self.conditional is not None and _matches(self.conditional, etag):
                 kept = [(k, v) for k, v in headers if k in KEPT_ON_304 or k.startswith(b"access-control-")]
                 return {"type": "http.response.start", "status": 304, "headers": kept}
