@@ -10,9 +10,11 @@ IANA_CSV ?=
 DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
+# Where `make exports` writes the build's exports (git-ignored).
+EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve test bench clean
+.PHONY: all install tools data refresh serve exports test bench clean
 
 all: install data serve
 
@@ -36,6 +38,11 @@ serve: install
 	@# The checkout is Datasette's configuration directory: settings.json,
 	@# metadata.yml, plugins/, templates/ and static/ are read from it.
 	$(BIN)/datasette serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
+
+# The build as files: services (/etc/services), ports.json, ports.csv, iana.db
+# and SHA256SUMS, as /exports/ serves them (iana_ports/exports.py).
+exports: install
+	$(BIN)/iana-ports export --db '$(DB)' --out '$(EXPORTS)'
 
 # What the tests and benchmarks need beyond Python: Debian's chromium (browser
 # tests), wrk (load tests), nginx (replicas behind a cache) and npm, which
