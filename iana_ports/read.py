@@ -176,10 +176,7 @@ def uses_matching(store, text: str) -> list[dict]:
     if not words:
         return []
     patterns = [re.compile(rf"\b{re.escape(w)}") for w in words]
-    return [
-        u for u in store.uses()
-        if all(p.search(f"{u['software']} {u['description']}".lower()) for p in patterns)
-    ]
+    return [u for text, u in store.use_texts() if all(p.search(text) for p in patterns)]
 
 
 # Search

@@ -215,6 +215,7 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self._local = threading.local()
+        self._use_texts = None
         conn = self.conn
         tables = {r[0] for r in conn.execute(TABLES_SQL)}
         if not {"ports", "registrations", "ingests", "common_uses"} <= tables:
@@ -288,6 +289,12 @@ class Store:
 
     def uses(self) -> list[dict]:
         return [decode_use(u) for u in rows(self.conn, USES_SQL)]
+
+    def use_texts(self) -> list[tuple[str, dict]]:
+        """(lower-case "software description", use) for every common use, read once."""
+        if self._use_texts is None:
+            self._use_texts = [(f"{u['software']} {u['description']}".lower(), u) for u in self.uses()]
+        return self._use_texts
 
     # Services
     def service(self, key: str) -> dict | None:

@@ -1,0 +1,238 @@
+"""iana_ports.read on a real build: verdicts, free ports, what people type, the legacy transport rule.
+
+The oracles are the build's own tables read with plain SQL (which
+tests/ingest checks against the CSV), never the read side itself.
+"""
+
+import sqlite3
+
+import pytest
+
+from iana_ports import read
+from iana_ports.query import BadQuery
+from iana_ports.snapshot import Snapshot
+from iana_ports.store import Store
+
+SYSTEM = (
+    "It is a System port: on Linux and other Unix-like systems, listening on it needs root or CAP_NET_BIND_SERVICE."
+)
+GOOD = "Unassigned on tcp and udp, in the User range, outside every listed ephemeral range, with no known common use."
+
+
+@pytest.fixture(scope="module")
+def snapshot(db_2026):
+    store = Store.open(db_2026)
+    snap = Snapshot(store.uri)
+    yield snap
+    snap.close()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def sql(db_2026):
+    conn = sqlite3.connect(db_2026)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def no_common_use(sql, port: int) -> bool:
+    found = sql.execute("select count(*) from common_uses where first <= ? and last >= ?", (port, port))
+    return found.fetchone()[0] == 0
+
+
+# A port of each kind (issue 11), with the whole verdict it gets.
+@pytest.mark.parametrize(
+    "port, level, reasons",
+    [
+        (22, "avoid", ["IANA has assigned it to ssh on tcp and udp.", SYSTEM, "OpenSSH uses it by default"
+                       " (SSH server (sshd) for remote shell and file transfer)."]),
+        (5432, "avoid", ["IANA has assigned it to postgresql on tcp and udp.", "PostgreSQL uses it by default"
+                         " (client connections (frontend/backend protocol))."]),
+        (1024, "avoid", ["IANA has reserved it on tcp and udp."]),
+        (1008, "avoid", ["IANA has reserved it on udp.", SYSTEM]),
+        (1491, "good", [GOOD]),
+        (20004, "caution", ["It is inside the default ephemeral port range of FreeBSD."]),
+        (32778, "caution", ["It is inside the default ephemeral port range of Linux and FreeBSD."]),
+        (60878, "caution", [
+            "It is in the Dynamic range, which operating systems use for temporary client ports:"
+            " an outgoing connection may already hold it.",
+            "It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
+            "Mosh uses it by default (mosh-server mobile shell sessions).",
+        ]),
+        (5173, "caution", ["Vite uses it by default (dev server with hot module replacement)."]),
+    ],
+)
+def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons):
+    if level in ("good", "caution") and port not in (5173, 60878):
+        assert no_common_use(sql, port), f"{port} gained a common use: pick another port for this kind"
+    assert read.port(snapshot, port)["verdict"] == {"level": level, "reasons": reasons}
+
+
+def test_port_0_is_never_good(snapshot):
+    verdict = read.port(snapshot, 0)["verdict"]
+    assert verdict["level"] == "avoid"
+    assert verdict["reasons"][0] == (
+        "Port 0 cannot be listened on: asking for it makes the operating system pick a free port."
+    )
+
+
+def test_the_verdict_column_is_the_read_side_verdict_for_every_port(snapshot, sql):
+    column = [r[0] for r in sql.execute("select verdict from ports order by port")]
+    assert [read.port(snapshot, p)["verdict"]["level"] for p in range(65536)] == column
+
+
+def good_ports(sql) -> list[int]:
+    return [r[0] for r in sql.execute("select port from ports where verdict = 'good' order by port")]
+
+
+def nearest(ports: list[int], near: int, count: int) -> list[dict]:
+    chosen = sorted(ports, key=lambda p: (abs(p - near), p))[:count]
+    return [{"port": p, "distance": abs(p - near)} for p in chosen]
+
+
+@pytest.mark.parametrize("near, count", [(8000, 10), (1491, 3), (0, 5), (65535, 4), (30000, 2)])
+def test_free_ports_on_both_sides_and_at_the_edges(snapshot, sql, near, count):
+    found = read.free(snapshot, near, count=count)
+    assert found == {"near": near, "transports": ["tcp", "udp"], "count": count,
+                     "ports": nearest(good_ports(sql), near, count)}
+    sides = {p["port"] > near for p in found["ports"] if p["port"] != near}
+    if near == 0:
+        assert sides == {True}
+    if near == 65535:
+        assert sides == {False}
+    if near == 8000:
+        assert sides == {True, False}
+
+
+def test_free_ports_for_one_transport(snapshot, sql):
+    # Good for tcp alone: unassigned on tcp, 1024-9999 (User range, outside every
+    # ephemeral range), no common use on tcp.
+    tcp_free = [
+        r[0] for r in sql.execute(
+            "select port from ports where tcp = 'unassigned' and port between 1024 and 9999 and not exists"
+            " (select 1 from common_uses u where ports.port between u.first and u.last"
+            " and u.transports like '%\"tcp\"%') order by port"
+        )
+    ]
+    found = read.free(snapshot, 4000, ("tcp",), 6)
+    assert found == {"near": 4000, "transports": ["tcp"], "count": 6, "ports": nearest(tcp_free, 4000, 6)}
+    # A udp-only port free for tcp: 716 is pana on udp only, but System, so never good.
+    assert set(tcp_free) > set(good_ports(sql))
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"count": 0}, "count must be a whole number from 1 to 100."),
+    ({"count": 101}, "count must be a whole number from 1 to 100."),
+    ({"transports": ("icmp",)}, "transports must be some of tcp, udp, sctp, dccp."),
+    ({"transports": ()}, "transports must be some of tcp, udp, sctp, dccp."),
+])
+def test_free_refuses_bad_arguments(snapshot, args, message):
+    with pytest.raises(BadQuery) as raised:
+        read.free(snapshot, 8000, **args)
+    assert str(raised.value) == message
+
+
+def registration_ids(sql, where: str, params=()) -> list[int]:
+    return [r[0] for r in sql.execute(f"select id from registrations where {where} order by id", params)]
+
+
+def row_ids(result: dict) -> list[int]:
+    return [r["id"] for r in result["rows"]]
+
+
+def test_port_22_is_port_22_not_c1222(snapshot, sql):
+    # Full-text "port 22" used to find c1222-acse on 1153 ("ANSI C12.22").
+    for text in ("port 22", "22", "022", "Port 22"):
+        result = read.search(snapshot, text)
+        assert row_ids(result) == registration_ids(sql, "port_low <= 22 and port_high >= 22"), text
+        assert [p["port"] for p in result["ports"]] == [22]
+        assert result["ports"][0] == {"port": 22, "status": "assigned", "services": ["ssh"], "verdict": "avoid"}
+
+
+@pytest.mark.parametrize("text", ["22/tcp", "tcp 22", "tcp/22", "22 / TCP"])
+def test_port_with_a_transport(snapshot, sql, text):
+    result = read.search(snapshot, text)
+    assert result["transport"] == "tcp"
+    assert row_ids(result) == registration_ids(sql, "port_low <= 22 and port_high >= 22 and transport = 'tcp'")
+
+
+def test_name_with_a_transport(snapshot, sql):
+    result = read.search(snapshot, "ssh/tcp")
+    assert result["transport"] == "tcp"
+    assert row_ids(result)[0] == registration_ids(sql, "service_key = 'ssh' and transport = 'tcp'")[0]
+    assert all(r["transport"] in ("tcp", None) for r in result["rows"])
+
+
+@pytest.mark.parametrize("text, ports", [
+    ("8080,8443", [8080, 8443]),
+    ("8080, 8443", [8080, 8443]),
+    ("8080 8443", [8080, 8443]),
+    ("6000-6010", list(range(6000, 6011))),
+    ("ports 6000–6010", list(range(6000, 6011))),
+])
+def test_lists_and_ranges_of_ports(snapshot, sql, text, ports):
+    result = read.search(snapshot, text)
+    assert [p["port"] for p in result["ports"]] == ports
+    where = " or ".join(f"(port_low <= {p} and port_high >= {p})" for p in ports)
+    expected = registration_ids(sql, where)
+    # Registrations of the first port first, each row once.
+    assert sorted(row_ids(result)) == expected and len(set(row_ids(result))) == len(expected)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("70000", "Not a port number: 70000. Ports are whole numbers from 0 to 65535."),
+    ("6010-6000", "A port range goes from the lower number to the higher: 6010-6000?"),
+    ("1-5000", "A port range may hold at most 1,024 ports."),
+])
+def test_impossible_port_queries_say_why(snapshot, text, message):
+    with pytest.raises(BadQuery) as raised:
+        read.search(snapshot, text)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("word, port, software", [
+    ("minecraft", 25565, "Paper (Minecraft: Java Edition server)"),
+    ("rdp", 3389, "Microsoft Remote Desktop"),
+    ("elasticsearch", 9200, "Elasticsearch"),
+    ("grafana", 3000, "Grafana"),
+    ("vite", 5173, "Vite"),
+    ("kubernetes", 6443, "Kubernetes"),
+])
+def test_words_find_common_use_software(snapshot, word, port, software):
+    uses = read.search(snapshot, word)["common_uses"]
+    assert any(u["first"] == port and u["software"] == software for u in uses), uses
+
+
+def test_transport_filter_keeps_rows_without_a_transport(snapshot, sql):
+    # flex-lm 27000-27009 has no transport: a legacy tcp/udp assignment.
+    [flex] = registration_ids(sql, "service_key = 'flex-lm'")
+    for transport in ("tcp", "udp"):
+        assert flex in row_ids(read.search(snapshot, "flex-lm", transport)), transport
+    for transport in ("sctp", "dccp"):
+        assert flex not in row_ids(read.search(snapshot, "flex-lm", transport)), transport
+
+
+def test_legacy_named_rows_without_a_transport_assign_tcp_and_udp_only(snapshot, sql):
+    legacy = sql.execute(
+        "select service_key, port_low, port_high from registrations"
+        " where service_name is not null and port_low is not null and transport is null"
+    ).fetchall()
+    assert len(legacy) == 16
+    for key, low, high in legacy:
+        assert snapshot.service(key)["transports"] == ["tcp", "udp"], key
+        for port in (low, high):
+            facts = read.port(snapshot, port)
+            assert facts["transports"]["tcp"]["status"] == facts["transports"]["udp"]["status"] == "assigned"
+            for t in ("sctp", "dccp"):
+                assert key not in [s.lower() for s in facts["transports"][t]["services"]], (key, port, t)
+    # Of 199 dccp assignments the old rule made, 190 came from these rows.
+    assert sql.execute("select count(*) from ports where dccp = 'assigned'").fetchone()[0] == 9
+
+
+@pytest.mark.parametrize("text, where", [
+    ("22", ("port", 22)), ("22/tcp", ("port", 22)), ("port 22", ("port", 22)), ("SSH", ("service", "ssh")),
+    ("ssh/tcp", ("service", "ssh")), ("minecraft", ("search", "minecraft")), ("8080,8443", ("search", "8080,8443")),
+])
+def test_lookup_goes_where_people_mean(snapshot, text, where):
+    assert read.lookup(snapshot, text) == where
