@@ -32,6 +32,8 @@ import os
 import sqlite3
 import tempfile
 from collections import defaultdict
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -59,9 +61,15 @@ PORTS_SQL = f"select {', '.join(PORTS.columns)} from ports order by port"
 FILES = ("services", "ports.json", "ports.csv", "iana.db")
 
 
-def entries(store) -> list[tuple]:
+def entries(store, linked: dict) -> list[tuple]:
     """(port, transport, name, key, description) for every name on every port and transport
-    it is registered on, in the services file's order; the first row wins a repeat."""
+    it is registered on, in the services file's order; a name's first row there wins a repeat.
+
+    Order: port, then tcp, udp, sctp, dccp, then registry order, except that a
+    name which is an alias or duplicate of another name on the same port and
+    transport comes after the others there: the first name at a place is the
+    one a lookup by port finds (getservbyport) and the one ports.json gives.
+    """
     found, seen = [], set()
     for row_id, name, key, low, high, transport, description in store.conn.execute(NAMED_ROWS_SQL):
         for t in row_transports(name, transport):
@@ -70,7 +78,13 @@ def entries(store) -> list[tuple]:
                     seen.add((port, t, key))
                     found.append((port, TRANSPORTS.index(t), row_id, name, key, description))
     found.sort()
-    return [(port, TRANSPORTS[t], name, key, description) for port, t, _, name, key, description in found]
+    ordered = []
+    for _, group in groupby(found, key=itemgetter(0, 1)):
+        group = list(group)
+        here = {e[4] for e in group}
+        group.sort(key=lambda e: linked.get(e[4], (None, 0))[0] in here)  # stable: registry order otherwise
+        ordered += [(port, TRANSPORTS[t], name, key, description) for port, t, _, name, key, description in group]
+    return ordered
 
 
 def links(store) -> dict[str, tuple[str | None, int]]:
@@ -91,14 +105,14 @@ def services_file(store) -> str:
     def service_of(key):
         return linked.get(key, (None, 0))[0] or key
 
-    all_entries = entries(store)
+    all_entries = entries(store, linked)
     by_place = defaultdict(list)
     for port, t, name, key, _ in all_entries:
         by_place[(port, t)].append((name, key))
     lines, skipped = [], set()
     for port, t, name, key, description in all_entries:
         if not _writable(name):
-            skipped.add(name)
+            skipped.add(key)
             continue
         aliases = [
             other for other, other_key in by_place[(port, t)]
@@ -125,7 +139,7 @@ def services_file(store) -> str:
         f"# {len(lines)} lines, {names - len(skipped)} names.",
     ]
     if skipped:
-        header.append(f"# Left out, not writable in this format: {len(skipped)} names.")
+        header.append(f"# Names left out (a blank or # in the name cannot be written here): {len(skipped)}")
     return "\n".join([*header, *lines]) + "\n"
 
 
@@ -148,20 +162,13 @@ def ports_json(store) -> bytes:
 
     Where several names share a port and transport, the first the registry
     lists wins, passing over a name that is an alias or duplicate of another
-    name there (80/tcp: http, not www; 63/tcp: whoispp, not the historic whois++).
+    name there (80/tcp: http, not www; 63/tcp: whoispp, not the historic
+    whois++): the name the services file gives first there (entries()).
     Descriptions are the winning row's, as IANA wrote them ("" when it has none).
     """
-    linked = links(store)
-    by_place: dict[str, list] = {}
-    for port, t, name, key, description in entries(store):
-        by_place.setdefault(f"{port}/{t}", []).append((name, key, description))
     result = {}
-    for place, names in by_place.items():
-        keys = {key for _, key, _ in names}
-        name, _, description = next(
-            (n for n in names if linked.get(n[1], (None, 0))[0] not in keys), names[0]
-        )
-        result[place] = [name, description or ""]
+    for port, t, name, _, description in entries(store, links(store)):
+        result.setdefault(f"{port}/{t}", [name, description or ""])
     return orjson.dumps(result)
 
 

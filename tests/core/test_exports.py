@@ -381,3 +381,91 @@ def test_export_command_writes_every_file(db_2026, store, services_text, tmp_pat
     assert result.stdout.decode().split("\n") == [
         f"{name:<12} {len(content):>11,} bytes  sha256 {sums[name]}" for name, content in files.items()
     ] + [""]
+
+
+# A crafted registry, built by the real ingest: what the 2026 snapshot does not exercise
+
+
+CRAFTED = (
+    "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,"
+    "Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n"
+    # The duplicate listed before the name it duplicates (the snapshot never does this).
+    'www,80,tcp,World Wide Web HTTP,,,,,,,,"This is a duplicate of the ""http"" service and should not be used."\n'
+    "http,80,tcp,World Wide Web HTTP,,,2024-05-01,,,,,\n"
+    # A name services(5) cannot hold.
+    "bad name,81,tcp,A name with a blank,,,,,,,,\n"
+    "legacy,100-102,,Legacy # with a hash,,,,,,,,\n"
+    "dnssd,,,A DNS-SD name without a port,,,,,,,,\n"
+    # Cut inside the two bytes of "é": the cut keeps whole characters.
+    "long,200,udp," + "x" * 93 + "é" + "yyyy,,,,,,,,\n"
+    'Old_Name,300,tcp,Old service,,,,,,,,"This entry is an alias to ""old-name"".\n'
+    'This entry is now historic, not usable for use with many\ncommon service discovery mechanisms."\n'
+    "old-name,300,tcp,Old service,,,,,,,,\n"
+    ",400,tcp,Reserved,,,,,,,,\n"
+)
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory):
+    from conftest import build
+
+    folder = tmp_path_factory.mktemp("crafted")
+    (folder / "registry.csv").write_text(CRAFTED, encoding="utf-8")
+    s = Store.open(build(folder / "registry.csv", folder / "iana.db"))
+    yield s
+    s.close()
+
+
+def test_crafted_services_file(crafted):
+    sha256 = hashlib.sha256(CRAFTED.encode()).hexdigest()
+    legacy = [f"legacy          {p}/{t}    # Legacy # with a hash" for p in (100, 101, 102) for t in ("tcp", "udp")]
+    assert exports.services_file(crafted).split("\n") == [
+        "# /etc/services: IANA's Service Name and Transport Protocol Port Number Registry",
+        "# Registry date: 2024-05-01 (its newest registration or modification date)",
+        "# Source: https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv",
+        f"# Registry CSV sha256: {sha256}",
+        "# IANA's terms of use: https://www.iana.org/help/licensing-terms",
+        "# Written by iana-ports (iana-ports export, or /exports/services of the site).",
+        "#",
+        "# services(5): name port/protocol [aliases ...] # description",
+        "# One line per service name, port and transport; ranges are written port by port.",
+        "# Aliases are the names the registry links to the same service (alias, duplicate).",
+        "# [historic] marks names IANA calls historic, replaced by a well-formed name.",
+        "# Descriptions are cut so each line fits in 127 bytes (musl reads 128-byte lines).",
+        "# 11 lines, 6 names.",
+        "# Names left out (a blank or # in the name cannot be written here): 1",
+        # The name duplicated first: a lookup of port 80 finds http.
+        "http            80/tcp     www # World Wide Web HTTP",
+        "www             80/tcp     http # World Wide Web HTTP",
+        *legacy,
+        "long            200/udp    # " + "x" * 93 + "...",
+        "old-name        300/tcp    Old_Name # Old service",
+        "Old_Name        300/tcp    old-name # [historic] Old service",
+        "",
+    ]
+    read_services(exports.services_file(crafted))
+
+
+def test_crafted_ports_json(crafted):
+    legacy = {f"{p}/{t}": ["legacy", "Legacy # with a hash"] for p in (100, 101, 102) for t in ("tcp", "udp")}
+    assert list(json.loads(exports.ports_json(crafted)).items()) == list({
+        "80/tcp": ["http", "World Wide Web HTTP"],
+        "81/tcp": ["bad name", "A name with a blank"],
+        **legacy,
+        "200/udp": ["long", "x" * 93 + "éyyyy"],
+        "300/tcp": ["old-name", "Old service"],
+    }.items())
+
+
+def test_crafted_services_file_through_glibc(crafted, tmp_path):
+    path = tmp_path / "services"
+    path.write_text(exports.services_file(crafted), encoding="utf-8")
+    result = getent(path, "80/tcp", "www/tcp", "Old_Name/tcp", "101/udp", "200/udp")
+    assert (result.returncode, result.stdout.split("\n")) == (0, [
+        glibc("http", 80, "tcp", ["www"]),
+        glibc("http", 80, "tcp", ["www"]),
+        glibc("old-name", 300, "tcp", ["Old_Name"]),
+        glibc("legacy", 101, "udp"),
+        glibc("long", 200, "udp"),
+        "",
+    ])
