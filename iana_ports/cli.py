@@ -12,7 +12,8 @@ would load the whole build before answering. `--json` prints the bytes the
 page's JSON would be for the same database. Nothing here imports Datasette,
 httpx or Jinja2: a lookup has to start about as fast as Python itself.
 
-Exit status: 0 answered, 1 nothing found, 2 bad input, 3 no usable database.
+Exit status: 0 answered, 1 nothing found, 2 bad input, 3 no usable database,
+4 the exports could not be written.
 """
 
 import argparse
@@ -30,7 +31,7 @@ from .store import NotABuild, Store
 from .text import and_list
 
 PROG = "iana-ports"
-NOT_FOUND, BAD_INPUT, NO_DATABASE = 1, 2, 3
+NOT_FOUND, BAD_INPUT, NO_DATABASE, CANNOT_WRITE = 1, 2, 3, 4
 # sys.platform -> the OS whose listening commands a summary shows (facts.LISTENING_COMMANDS).
 PLATFORMS = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}
 # Descriptions in lists are cut to this many characters; --json has them whole.
@@ -55,7 +56,8 @@ class Parser(argparse.ArgumentParser):
 
 EPILOG = (
     f"A first word that is not a command is looked up: `{PROG} 22`, `{PROG} 22/tcp`, `{PROG} ssh`. "
-    f"Exit status: 0 answered, {NOT_FOUND} nothing found, {BAD_INPUT} bad input, {NO_DATABASE} no usable database."
+    f"Exit status: 0 answered, {NOT_FOUND} nothing found, {BAD_INPUT} bad input, {NO_DATABASE} no usable database, "
+    f"{CANNOT_WRITE} exports not written."
 )
 
 
@@ -335,7 +337,10 @@ def changes_next_url(public: dict, filters: dict, rows: list) -> str | None:
 def export(store, out_dir: str, out: Output) -> int:
     from . import exports  # only this command needs it
 
-    written = exports.write_all(store, out_dir)
+    try:
+        written = exports.write_all(store, out_dir)
+    except OSError as exc:
+        raise Failure(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}", CANNOT_WRITE) from None
     if out.as_json:
         out.json({"out": os.fspath(out_dir), "files": written})
     else:

@@ -537,6 +537,18 @@ def test_build_that_cannot_answer(script, db_2026, tmp_path):
     )
 
 
+def test_exports_that_cannot_be_written(script, db_2026, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way\n")
+    assert one_line(run(script, "export", "--out", blocker, db=db_2026)) == (
+        4, f"iana-ports: cannot write {blocker}: File exists"
+    )
+    assert one_line(run(script, "export", "--out", blocker / "exports", db=db_2026)) == (
+        4, f"iana-ports: cannot write {blocker / 'exports'}: Not a directory"
+    )
+    assert blocker.read_text() == "in the way\n"
+
+
 def test_a_reader_that_leaves_early(script, db_2026):
     """`iana-ports search http --json | head -c 1`: no traceback, no complaint."""
     proc = subprocess.Popen(
