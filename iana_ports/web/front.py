@@ -5,7 +5,7 @@ Every HTTP request goes through Front, in this order:
 1. refuse what a read-only public site never answers: an over-long URL
    (414), a path a browser would read as another host (Datasette 0.65.5's
    open redirect, upstream #2680: 404), a method other than GET, HEAD and
-   OPTIONS (405; POST only to the MCP endpoint);
+   OPTIONS (405); the MCP endpoint takes POST and OPTIONS only;
 2. drop Cookie and Authorization: the site is anonymous, so no answer may
    depend on them and none has to say `Vary` on them;
 3. answer CORS preflights;
@@ -45,7 +45,8 @@ BUILD_PREFIXES = ("/-/static/",)
 # Every answer may be read by other sites' scripts; the MCP endpoint's headers included.
 CORS = [
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers", b"Content-Type, Mcp-Protocol-Version, Mcp-Session-Id"),
+    # Mcp-Method and Mcp-Name: MCP 2026-07-28 clients send them on every message.
+    (b"access-control-allow-headers", b"Content-Type, Mcp-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name"),
     (b"access-control-expose-headers", b"ETag, Link, Mcp-Session-Id"),
 ]
 # Headers a 304 keeps from the 200 it stands for (RFC 9110 15.4.5), plus CORS.
@@ -111,7 +112,14 @@ class Front:
             return await _plain(send, 404, b"Not found")
         # Routed on the raw path, as Datasette does: "cl%2F1" is one service name, not two segments.
         route = self._route_path(raw_path.decode("latin-1"))
-        if method not in READ_METHODS and not (method == b"POST" and route == MCP_PATH):
+        if route == MCP_PATH:
+            # Stateless MCP (iana_ports.web.mcp): every message is a POST. A GET would open an
+            # event stream nothing is ever sent on, held open until the client leaves; 405 is
+            # the MCP spec's answer for it, as for DELETE (no session to end). CORS, so a
+            # browser-based client reads the status.
+            if method not in (b"POST", b"OPTIONS"):
+                return await _plain(send, 405, b"Method not allowed", [*CORS, (b"allow", b"POST")])
+        elif method not in READ_METHODS:
             return await _plain(send, 405, b"Method not allowed", [(b"allow", b"GET, HEAD")])
         headers = scope.get("headers", ())
         scope = dict(scope, headers=[(k, v) for k, v in headers if k not in (b"cookie", b"authorization")])
