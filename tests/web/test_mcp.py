@@ -1,0 +1,465 @@
+"""The MCP endpoint at /-/mcp: datasette-mcp's server with the registry's tools (iana_ports.web.mcp),
+driven by the mcp package's own streamable-HTTP client against real `make serve` processes.
+
+Each registry tool is compared, byte for byte, with the page JSON the same server answers;
+each error with the page's error JSON, or with the whole value the read side gives. Both ways
+a client may speak are used: the 2025 initialize handshake ("legacy", what most clients speak
+today) and MCP 2026-07-28 (no handshake, "auto" finds it). The endpoint is stateless: a client
+whose requests a load balancer spreads over two replicas works, and no answer names a session.
+"""
+
+import itertools
+import json
+import time
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, live_server
+from iana_ports import read
+from iana_ports.web import mcp as registry_tools
+
+OURS = ["find_free_ports", "lookup_port", "lookup_service", "registry_changes", "search_registry"]
+DATASETTE_MCPS = ["execute_sql", "get_database_schema", "list_databases"]
+MODES = ["legacy", "auto"]
+LEGACY_VERSION = "2025-11-25"
+MODERN_VERSION = "2026-07-28"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+}
+MCP_ACCEPT = {"accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def server(history_db):
+    """Two ingests, so registry_changes has changes to answer."""
+    with live_server(history_db) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def replica(history_db):
+    """A second replica of the same build."""
+    with live_server(history_db) as base:
+        yield base
+
+
+def connect(base: str, mode: str = "legacy", http_client=None) -> Client:
+    return Client(streamable_http_client(base + "/-/mcp", http_client=http_client), mode=mode)
+
+
+async def page(base: str, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base) as web:
+        return await web.get(path)
+
+
+# Listing
+
+
+async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(server):
+    async with connect(server, "legacy") as client:
+        init = client.session.initialize_result
+        assert (init.protocol_version, init.server_info.name) == (LEGACY_VERSION, "datasette")
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert sorted(tools) == sorted(OURS + DATASETTE_MCPS)
+    arguments = {
+        name: (list(tools[name].input_schema["properties"]), tools[name].input_schema.get("required", []))
+        for name in OURS
+    }
+    assert arguments == {
+        "lookup_port": (["port", "transport"], ["port"]),
+        "lookup_service": (["name"], ["name"]),
+        "search_registry": (["query", "transport"], ["query"]),
+        "find_free_ports": (["near", "transports", "count"], ["near"]),
+        "registry_changes": (["kind", "port", "service", "since"], []),
+    }
+    port = tools["lookup_port"].input_schema["properties"]["port"]
+    assert (port["type"], port["minimum"], port["maximum"]) == ("integer", 0, 65535)
+    for name in OURS:
+        hints = tools[name].annotations
+        assert (hints.read_only_hint, hints.idempotent_hint, hints.open_world_hint) == (True, True, False), name
+        assert tools[name].title and tools[name].description, name
+    # What a model must not mistake for IANA's word.
+    for name in ("lookup_port", "lookup_service", "search_registry"):
+        assert "this project's own reading, not IANA's" in tools[name].description, name
+    assert "this project's reading, not IANA's" in tools["find_free_ports"].description
+
+
+async def test_the_2026_protocol_lists_the_same_tools_without_a_handshake(server):
+    async with connect(server, "auto") as client:
+        assert client.session.protocol_version == MODERN_VERSION
+        assert client.session.initialize_result is None
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+    assert names == sorted(OURS + DATASETTE_MCPS)
+
+
+# Each tool answers the page's JSON
+
+SAME_AS_PAGE = [
+    ("lookup_port", {"port": 22}, "/ports/22.json"),
+    ("lookup_port", {"port": 60878}, "/ports/60878.json"),
+    ("lookup_port", {"port": 0}, "/ports/0.json"),
+    ("lookup_port", {"port": 65535}, "/ports/65535.json"),
+    ("lookup_service", {"name": "ssh"}, "/services/ssh.json"),
+    ("lookup_service", {"name": "HTTP"}, "/services/HTTP.json"),
+    ("lookup_service", {"name": "cl/1"}, "/services/cl%2F1.json"),
+    ("lookup_service", {"name": "panquest-xact"}, "/services/panquest-xact.json"),
+    ("search_registry", {"query": "kerberos"}, "/search.json?q=kerberos"),
+    # More than a page of rows: `next` links the site's next page.
+    ("search_registry", {"query": "http"}, "/search.json?q=http"),
+    ("search_registry", {"query": "ssh", "transport": "udp"}, "/search.json?q=ssh&transport=udp"),
+    ("search_registry", {"query": "22/tcp"}, "/search.json?q=22%2Ftcp"),
+    ("search_registry", {"query": "6000-6010"}, "/search.json?q=6000-6010"),
+    ("search_registry", {"query": "minecraft"}, "/search.json?q=minecraft"),
+    ("find_free_ports", {"near": 8000}, "/free.json?near=8000"),
+    (
+        "find_free_ports",
+        {"near": 8000, "transports": ["tcp"], "count": 5},
+        "/free.json?near=8000&transports=tcp&count=5",
+    ),
+    (
+        "find_free_ports",
+        {"near": 30000, "transports": ["sctp", "dccp"], "count": 100},
+        "/free.json?near=30000&transports=sctp,dccp&count=100",
+    ),
+    ("registry_changes", {}, "/changes.json"),
+    ("registry_changes", {"kind": "renamed"}, "/changes.json?kind=renamed"),
+    ("registry_changes", {"port": 11434}, "/changes.json?port=11434"),
+    ("registry_changes", {"service": "pearldoc-xact"}, "/changes.json?service=pearldoc-xact"),
+    ("registry_changes", {"kind": "modified", "since": "2026"}, "/changes.json?kind=modified&since=2026"),
+    ("registry_changes", {"since": "2027-01-01"}, "/changes.json?since=2027-01-01"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("tool, arguments, path", SAME_AS_PAGE)
+async def test_each_tool_answers_the_pages_json(server, mode, tool, arguments, path):
+    expected = await page(server, path)
+    assert expected.status_code == 200, path
+    async with connect(server, mode) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error is False, result.content
+    assert [c.type for c in result.content] == ["text"]
+    assert result.content[0].text == expected.text
+    assert result.structured_content == expected.json()
+
+
+async def test_the_cases_have_something_to_compare(server):
+    # The comparisons above mean little on empty answers.
+    assert (await page(server, "/search.json?q=http")).json()["next"] == "/search.json?q=http&_next=50"
+    assert [c["summary"] for c in (await page(server, "/changes.json?port=11434")).json()["changes"]] == [
+        "ollama assigned on 11434/tcp (was Unassigned 11431-11488)", "added Reserved on 11434/udp",
+    ]
+    assert [c["kind"] for c in (await page(server, "/changes.json?service=pearldoc-xact")).json()["changes"]] == [
+        "renamed", "renamed",
+    ]
+    assert (await page(server, "/search.json?q=minecraft")).json()["common_uses"]
+    assert len((await page(server, "/free.json?near=30000&transports=sctp,dccp&count=100")).json()["ports"]) == 100
+
+
+@pytest.mark.parametrize(
+    "port, transport, rows, references",
+    [
+        (22, "tcp", [("ssh", "tcp")], ["RFC4251"]),
+        (22, "sctp", [("ssh", "sctp")], ["RFC9260"]),
+        (22, "dccp", [], []),
+        # flex-lm's row has no transport: a legacy assignment, for tcp and udp only.
+        (27000, "udp", [("flex-lm", None)], []),
+        (27000, "sctp", [], []),
+    ],
+)
+async def test_a_transport_narrows_the_port_to_it(server, port, transport, rows, references):
+    whole = (await page(server, f"/ports/{port}.json")).json()
+    async with connect(server) as client:
+        result = (await client.call_tool("lookup_port", {"port": port, "transport": transport})).structured_content
+    assert [(r["service_name"], r["transport"]) for r in result["registrations"]] == rows
+    assert [r["reference"] for r in result["references"]] == references
+    kept = {r["id"] for r in result["registrations"]}
+    assert result == dict(
+        whole,
+        transports={transport: whole["transports"][transport]},
+        registrations=[r for r in whole["registrations"] if r["id"] in kept],
+        references=[r for r in whole["references"] if r["registration_id"] in kept],
+    )
+
+
+def test_the_changes_envelope_links_a_full_page_to_the_next_as_the_page_does():
+    # The build here has 78 changes, under a page: the link is checked on the envelope itself.
+    filters = read.change_filters({"kind": "added", "since": "2026"})
+    rows = [{"id": n} for n in range(read.CHANGES_PAGE)]
+    assert registry_tools.changes_page("/changes.json", filters, rows) == {
+        "ok": True,
+        "filters": {"kind": "added", "since": "2026"},
+        "changes": rows,
+        "next": "/changes.json?kind=added&since=2026&_next=100",
+    }
+    assert registry_tools.changes_page("/changes.json", filters, rows[:-1])["next"] is None
+
+
+# Errors
+
+
+def bad(message: str) -> dict:
+    return {"ok": False, "error": message, "status": 400, "title": None}
+
+
+PORT_RANGE = "port must be a whole number from 0 to 65535"
+TRANSPORT = "Transport must be one of tcp, udp, sctp, dccp."
+# The tool error is the page's error JSON: the path of that page, or its whole value.
+ERRORS = [
+    ("lookup_port", {"port": 70000}, bad(PORT_RANGE)),
+    ("lookup_port", {"port": -1}, bad(PORT_RANGE)),
+    ("lookup_port", {"port": 22, "transport": "ipx"}, bad(TRANSPORT)),
+    ("lookup_port", {"port": 22, "transport": "TCP"}, bad(TRANSPORT)),
+    ("lookup_service", {"name": "no-such-service"}, "/services/no-such-service.json"),
+    ("lookup_service", {"name": "pearldoc-xact"}, "/services/pearldoc-xact.json"),
+    ("lookup_service", {"name": "minecraft"}, "/services/minecraft.json"),
+    ("lookup_service", {"name": "x" * 100}, "/services/" + "x" * 100 + ".json"),
+    ("search_registry", {"query": "ssh", "transport": "ipx"}, "/search.json?q=ssh&transport=ipx"),
+    ("search_registry", {"query": "70000"}, "/search.json?q=70000"),
+    ("search_registry", {"query": "a" * 201}, "/search.json?q=" + "a" * 201),
+    ("find_free_ports", {"near": 70000}, bad("near must be a whole number from 0 to 65535")),
+    ("find_free_ports", {"near": 8000, "transports": ["tcp", "ipx"]}, "/free.json?near=8000&transports=tcp,ipx"),
+    ("find_free_ports", {"near": 8000, "transports": []}, bad("transports must be some of tcp, udp, sctp, dccp.")),
+    ("find_free_ports", {"near": 8000, "count": 0}, "/free.json?near=8000&count=0"),
+    ("find_free_ports", {"near": 8000, "count": 101}, "/free.json?near=8000&count=101"),
+    ("registry_changes", {"since": "yesterday"}, "/changes.json?since=yesterday"),
+    ("registry_changes", {"since": "25-02-2026"}, "/changes.json?since=25-02-2026"),
+    ("registry_changes", {"kind": "deleted"}, "/changes.json?kind=deleted"),
+    ("registry_changes", {"port": 70000}, "/changes.json?port=70000"),
+    ("registry_changes", {"port": -1}, "/changes.json?port=-1"),
+]
+
+
+@pytest.mark.parametrize("tool, arguments, expected", ERRORS)
+async def test_bad_arguments_are_tool_errors_with_the_pages_error_json(server, tool, arguments, expected):
+    async with connect(server) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error is True
+    assert result.structured_content is None
+    [content] = result.content
+    if isinstance(expected, dict):
+        assert json.loads(content.text) == expected
+    else:
+        error_page = await page(server, expected)
+        assert error_page.json()["status"] == error_page.status_code
+        assert content.text == error_page.text
+
+
+async def test_unknown_names_carry_what_the_page_offers(server):
+    async with connect(server) as client:
+        renamed = json.loads((await client.call_tool("lookup_service", {"name": "pearldoc-xact"})).content[0].text)
+        game = json.loads((await client.call_tool("lookup_service", {"name": "minecraft"})).content[0].text)
+    assert (renamed["status"], renamed["renamed_to"]) == (404, "panquest-xact")
+    assert renamed["error"] == "No service by that name in the IANA registry: it was renamed to panquest-xact."
+    assert (game["status"], game["error"]) == (404, "No service by that name in the IANA registry.")
+    assert {(u["first"], tuple(u["transports"])) for u in game["common_uses"]} >= {(25565, ("tcp",))}
+
+
+@pytest.mark.parametrize(
+    "tool, arguments",
+    [
+        ("lookup_port", {"port": "ssh"}),
+        ("lookup_port", {}),
+        ("lookup_service", {}),
+        ("find_free_ports", {"near": 8000, "transports": 7}),
+        ("registry_changes", {"port": "443/tcp"}),
+    ],
+)
+async def test_arguments_of_the_wrong_type_are_tool_errors_not_crashes(server, tool, arguments):
+    async with connect(server) as client:
+        result = await client.call_tool(tool, arguments)
+        # The server answers the next call as usual.
+        after = await client.call_tool("lookup_port", {"port": 22})
+    assert result.is_error is True
+    first_line = result.content[0].text.splitlines()[0]
+    assert first_line == f"Error executing tool {tool}: 1 validation error for {tool}Arguments"
+    assert after.is_error is False
+
+
+# datasette-mcp's SQL tools, within the site's limits
+
+
+async def test_execute_sql_reads_the_served_build(server):
+    async with connect(server) as client:
+        databases = await client.call_tool("list_databases", {})
+        count = await client.call_tool("execute_sql", {"database": "iana", "sql": "select count(*) as n from ports"})
+    assert databases.structured_content == {"databases": ["iana"]}
+    assert count.structured_content == {
+        "database": "iana", "columns": ["n"], "rows": [{"n": 65536}], "truncated": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "sql, message, seconds",
+    [
+        # One function call SQLite would spin on for most of a second, then answer NULL.
+        ("select printf('%.*c', 200000000, 'x')", "SQL error: user-defined function raised exception", 0.5),
+        ("select format('%200000000d', 1)", "SQL error: user-defined function raised exception", 0.5),
+        ("select zeroblob(200000000)", "SQL error: string or blob too big", 0.5),
+        ("select length(replace(hex(zeroblob(400000)), '0', 'aaaa'))", "SQL error: string or blob too big", 0.5),
+        # Datasette's own time limit (settings.json: 1 s).
+        (
+            "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n",
+            "SQL query exceeded the configured time limit.",
+            3,
+        ),
+    ],
+)
+async def test_hostile_sql_through_execute_sql_fails_fast(server, sql, message, seconds):
+    async with connect(server) as client:
+        start = time.monotonic()
+        result = await client.call_tool("execute_sql", {"database": "iana", "sql": sql})
+        elapsed = time.monotonic() - start
+    assert (result.is_error, result.content[0].text) == (True, f"Error executing tool execute_sql: {message}")
+    assert elapsed < seconds
+
+
+# The endpoint within the site: methods, caching, CORS
+
+
+async def test_mcp_answers_are_never_cached_name_no_session_and_carry_cors(server):
+    async with httpx.AsyncClient() as http:
+        etag = (await http.get(server + "/ports/22.json")).headers["etag"]
+        # An If-None-Match that would match any answer from the build.
+        for condition in (etag, "*"):
+            response = await http.post(
+                server + "/-/mcp", json=INITIALIZE, headers={**MCP_ACCEPT, "if-none-match": condition}
+            )
+            assert response.status_code == 200
+            assert response.json()["result"]["serverInfo"]["name"] == "datasette"
+            assert response.headers["cache-control"] == "no-store"
+            assert "etag" not in response.headers
+            assert "mcp-session-id" not in response.headers
+            assert response.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE", "PUT", "PATCH"])
+async def test_the_mcp_endpoint_takes_only_post(server, method):
+    # A GET is what a client sends for a server-to-client event stream; a stateless server
+    # has nothing to send on one, and the spec's answer is 405 (also for DELETE: no session).
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.request(method, server + "/-/mcp", headers={**MCP_ACCEPT, "mcp-session-id": "abc"})
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/ports/22.json", "/-/mcp/", "/-/mcpx", "/-/mcp.json", "/-/healthz", "/iana", "/iana/port_lookup"]
+)
+async def test_a_post_anywhere_else_is_still_405(server, path):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(server + path, json=INITIALIZE, headers=MCP_ACCEPT)
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD")
+
+
+async def test_a_browser_preflight_for_the_mcp_headers_passes(server):
+    requested = ["content-type", "mcp-protocol-version", "mcp-method", "mcp-name"]
+    async with httpx.AsyncClient() as http:
+        response = await http.options(
+            server + "/-/mcp",
+            headers={
+                "origin": "https://agent.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": ",".join(requested),
+            },
+        )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in [m.strip() for m in response.headers["access-control-allow-methods"].split(",")]
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert set(requested) <= allowed
+
+
+# What a page on another origin runs: both protocols' messages, as the SDK's client sends them.
+BROWSER_CLIENT = """async ([url, legacy, modern]) => {
+  const post = async (headers, body) => {
+    const r = await fetch(url, {method: "POST", headers: {"content-type": "application/json",
+      "accept": "application/json, text/event-stream", ...headers}, body: JSON.stringify(body)});
+    return {status: r.status, body: await r.json()};
+  };
+  const meta = {"io.modelcontextprotocol/protocolVersion": modern,
+    "io.modelcontextprotocol/clientInfo": {name: "browser", version: "1"},
+    "io.modelcontextprotocol/clientCapabilities": {}};
+  const call = {name: "lookup_port", arguments: {port: 22}};
+  return [
+    await post({}, {jsonrpc: "2.0", id: 1, method: "initialize", params: {protocolVersion: legacy,
+      capabilities: {}, clientInfo: {name: "browser", version: "1"}}}),
+    await post({"mcp-protocol-version": legacy}, {jsonrpc: "2.0", id: 2, method: "tools/call", params: call}),
+    await post({"mcp-protocol-version": modern, "mcp-method": "tools/call", "mcp-name": "lookup_port"},
+      {jsonrpc: "2.0", id: 3, method: "tools/call", params: {...call, _meta: meta}}),
+  ];
+}"""
+
+
+async def test_a_browser_on_another_origin_calls_a_tool(server):
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium"
+    from playwright.async_api import async_playwright
+
+    # The same server under another name is another origin: every call below is cross-origin,
+    # its non-simple headers preflighted.
+    elsewhere = server.replace("127.0.0.1", "localhost")
+    expected = (await page(server, "/ports/22.json")).text
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            tab = await browser.new_page()
+            await tab.goto(elsewhere + "/-/healthz")
+            answers = await tab.evaluate(BROWSER_CLIENT, [server + "/-/mcp", LEGACY_VERSION, MODERN_VERSION])
+        finally:
+            await browser.close()
+    initialized, legacy_call, modern_call = answers
+    assert initialized["status"] == 200
+    assert initialized["body"]["result"]["serverInfo"]["name"] == "datasette"
+    for answer in (legacy_call, modern_call):
+        assert answer["status"] == 200
+        assert answer["body"]["result"]["isError"] is False
+        assert answer["body"]["result"]["content"][0]["text"] == expected
+
+
+# Stateless: any replica answers any request
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in the client: each HTTP request goes to the next replica in turn."""
+
+    def __init__(self, ports: list[int]):
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.ports = itertools.cycle(ports)
+        self.seen = []  # (replica port, session id sent, status, session id answered)
+
+    async def handle_async_request(self, request):
+        port = next(self.ports)
+        request.url = request.url.copy_with(port=port)
+        request.headers["host"] = f"127.0.0.1:{port}"
+        response = await self.inner.handle_async_request(request)
+        self.seen.append(
+            (port, request.headers.get("mcp-session-id"), response.status_code, response.headers.get("mcp-session-id"))
+        )
+        return response
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_spread_over_two_replicas_works(server, replica, mode):
+    ports = [httpx.URL(server).port, httpx.URL(replica).port]
+    balancer = RoundRobin(ports)
+    expected = {n: (await page(server, f"/ports/{n}.json")).text for n in (22, 443, 8080)}
+    async with httpx2.AsyncClient(transport=balancer) as http, connect(server, mode, http) as client:
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+        answers = {n: (await client.call_tool("lookup_port", {"port": n})).content[0].text for n in expected}
+    assert names == sorted(OURS + DATASETTE_MCPS)
+    assert answers == expected
+    assert {port for port, *_ in balancer.seen} == set(ports)
+    assert all(status in (200, 202) for _, _, status, _ in balancer.seen), balancer.seen
+    # No session to pin a client to a replica: none asked for, none given.
+    assert {(sent, given) for _, sent, _, given in balancer.seen} == {(None, None)}
