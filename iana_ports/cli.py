@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import orjson
 
 from . import read
-from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORTS, port_number, row_transports
+from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORTS, row_transports
 from .query import BadQuery
 from .store import NotABuild, Store
 from .text import and_list
@@ -298,12 +298,9 @@ def search_url(params: dict) -> str:
 
 
 def free(store, near: str, transports: str, count, out: Output) -> int:
-    number = port_number(near)
-    if number is None:
-        raise BadQuery("near must be a port number from 0 to 65535.")
     wanted = [t for t in transports.split(",") if t] or list(EVERYDAY_TRANSPORTS)
-    count = read.whole_number(count, "count", 1, read.MAX_FREE) or 10
-    found = read.free(store, number, wanted, count)
+    # read.free() checks near and count, with the page's words.
+    found = read.free(store, near, wanted, count or 10)
     out.json(found) if out.as_json else out.lines(free_lines(found))
     return 0
 

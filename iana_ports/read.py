@@ -94,8 +94,8 @@ def port(store, number: int) -> dict:
 
 def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10) -> dict:
     """The `count` ports nearest `near` (itself included) with a good verdict for `transports`."""
-    if not 1 <= count <= MAX_FREE:
-        raise BadQuery(f"count must be a whole number from 1 to {MAX_FREE}.")
+    near = whole_number(near, "near", 0, MAX_PORT)
+    count = whole_number(count, "count", 1, MAX_FREE)
     wanted = tuple(t for t in TRANSPORTS if t in transports)
     if not wanted or len(wanted) != len(set(transports)):
         raise BadQuery(f"transports must be some of {', '.join(TRANSPORTS)}.")

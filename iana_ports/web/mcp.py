@@ -156,11 +156,8 @@ def register(datasette, mcp) -> None:
                                     json_schema_extra={"minimum": 1, "maximum": read.MAX_FREE})] = 10,
     ) -> CallToolResult:
         def answer(store):
-            number = read.whole_number(near, "near", 0, MAX_PORT)
-            # As the page checks it, so a bad count reads the same here and there.
-            read.whole_number(count, "count", 1, read.MAX_FREE)
-            # read.free() checks the transports.
-            return read.free(store, number, list(EVERYDAY_TRANSPORTS) if transports is None else transports, count)
+            # read.free() checks near, count and the transports, for every front alike.
+            return read.free(store, near, list(EVERYDAY_TRANSPORTS) if transports is None else transports, count)
 
         return _answer(datasette, answer)
 

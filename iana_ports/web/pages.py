@@ -21,7 +21,7 @@ from iana_ports.query import MAX_TEXT, BadQuery
 from iana_ports.facts import registry_date
 from iana_ports.text import headline
 
-from . import feed, portmap
+from . import feed, icon, portmap
 from .builds import Build
 from .render import path_name
 
@@ -52,7 +52,8 @@ class Page:
         return self.datasette.urls
 
     def html(self, template: str, status: int = 200, **context) -> Response:
-        return Response.html(self.render(template, **context), status=status)
+        # The request: previews need the page's absolute address (render.origin()).
+        return Response.html(self.render(template, request=self.request, **context), status=status)
 
     async def in_thread(self, fn, *args):
         """For work that runs SQL (full-text search, ...), off the event loop."""
@@ -137,15 +138,12 @@ async def free(page: Page) -> Response:
     near = args.get("near")
     # Repeated (the form's checkboxes) or comma-separated (links and scripts).
     transports = [t for v in args.getlist("transports") for t in v.split(",") if t] or list(EVERYDAY_TRANSPORTS)
-    count = read.whole_number(args.get("count"), "count", 1, read.MAX_FREE) or 10
+    count = args.get("count") or 10
     if near in (None, ""):
         if page.fmt:
             raise BadQuery("near must be a port number: /free.json?near=8000")
         return page.html("site/free.html", f=None, transports=TRANSPORTS, wanted=transports, count=count)
-    number = port_number(near) if isinstance(near, str) else None
-    if number is None:
-        raise BadQuery("near must be a port number from 0 to 65535.")
-    found = read.free(page.store, number, transports, count)
+    found = read.free(page.store, near, transports, count)
     if page.fmt:
         return json_response(found)
     return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)
@@ -229,6 +227,43 @@ async def portmap_png(page: Page) -> Response:
     return Response(png, content_type="image/png")
 
 
+async def map_page(page: Page) -> Response:
+    # The drawing is /portmap.png; what a port holds, static/map.js reads from /ports/N.json.
+    page.store  # 503 like every page while no registry is loaded
+    return page.html("site/map.html")
+
+
+def _bytes(body: bytes, content_type: str):
+    async def view(page: Page) -> Response:
+        return Response(body, content_type=content_type)
+
+    return view
+
+
+favicon = _bytes(icon.ICO, "image/vnd.microsoft.icon")
+icon_svg = _bytes(icon.SVG, "image/svg+xml")
+icon_png = _bytes(icon.PNG, "image/png")
+
+
+async def port_shortcut(page: Page) -> Response:
+    """/443 -> /ports/443: a bare number is a port."""
+    number = port_number(page.vars["port"])
+    if number is None:
+        raise read.NotFound("There is no page at this address: ports are numbers from 0 to 65535.",
+                            title="Page not found")
+    return _same_query(page, f"/ports/{number}")
+
+
+async def without_slash(page: Page) -> Response:
+    """/services/ssh/ -> /services/ssh, as Datasette does for every other path."""
+    return _same_query(page, page.vars["path"])
+
+
+def _same_query(page: Page, path: str) -> Response:
+    query = page.request.query_string
+    return Response.redirect(page.urls.path(path) + (f"?{query}" if query else ""))
+
+
 async def healthz(page: Page) -> Response:
     """For load balancers: 200 with the build being served, else the 503 every page gives."""
     ingest = page.store.latest_ingest()
@@ -251,6 +286,7 @@ healthz.fmt = ".json"
 # Path (after base_url) -> view. The port pages come first: they are most of the traffic.
 ROUTES = (
     (r"/ports/(?P<port>[^/]*?)(?P<fmt>\.json)?", port),
+    (r"(?P<path>/services/.+?)/+", without_slash),
     (r"/services/(?P<name>.+?)(?P<fmt>\.json)?", service),
     (r"/", home),
     (r"/lookup", lookup),
@@ -258,5 +294,10 @@ ROUTES = (
     (r"/free(?P<fmt>\.json)?", free),
     (r"/changes(?P<fmt>\.json|\.atom)?", changes),
     (r"/portmap\.png", portmap_png),
+    (r"/map", map_page),
+    (r"/favicon\.ico", favicon),
+    (r"/icon\.svg", icon_svg),
+    (r"/icon\.png", icon_png),
+    (r"/(?P<port>[0-9]+)", port_shortcut),
     (r"/-/healthz", healthz),
 )

@@ -122,8 +122,8 @@ def test_free_ports_for_one_transport(snapshot, sql):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"count": 0}, "count must be a whole number from 1 to 100."),
-    ({"count": 101}, "count must be a whole number from 1 to 100."),
+    ({"count": 0}, "count must be a whole number from 1 to 100"),
+    ({"count": 101}, "count must be a whole number from 1 to 100"),
     ({"transports": ("icmp",)}, "transports must be some of tcp, udp, sctp, dccp."),
     ({"transports": ()}, "transports must be some of tcp, udp, sctp, dccp."),
 ])
