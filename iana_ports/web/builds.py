@@ -16,7 +16,9 @@ serves it as the database `x`, and every page links to that name.
 
 import asyncio
 import gc
+import glob
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -24,6 +26,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from urllib.parse import quote
 
 from datasette.database import Database
 from datasette.version import __version__ as datasette_version
@@ -64,10 +67,10 @@ class Build(Database):
         # Every connection opens this descriptor's inode, never whatever the
         # path names by then, so a swap cannot tear one object across two files.
         fd = os.open(path, os.O_RDONLY)
-        self._release = weakref.finalize(self, os.close, fd)
-        self._uri = f"file:/proc/self/fd/{fd}?immutable=1"
         st = os.fstat(fd)
         self.identity = (st.st_dev, st.st_ino)
+        self._uri, release = _pin(path, fd)
+        self._release = weakref.finalize(self, release)
         self.snapshot = Snapshot(self._uri)
         ingests = self.snapshot.ingests()
         # The build is its registry history plus the common-uses file built with it:
@@ -109,6 +112,49 @@ class Build(Database):
         super().close()
         self.snapshot.close()
         self._release()
+
+
+_pins = itertools.count(1)
+
+
+def _pin(path: str, fd: int):
+    """(SQLite URI naming the descriptor's inode for as long as the build is served, its release).
+
+    SQLite resolves /proc/self/fd/N to the name the file had before opening
+    it, so a connection opened after a swap (a worker thread's first query, a
+    search) read the next build, or an empty "NAME (deleted)" that SQLite
+    created beside it ("no such table" 400s after every rebuild). A hard link
+    to the inode under a name of this object's own stays right; ingest never
+    touches it, and start() removes those a killed server left. Where no link
+    can be made (a read-only folder) the descriptor's path is all there is.
+    """
+    p = Path(path)
+    pin = p.with_name(f".{p.name}.{os.getpid()}-{next(_pins)}.served")
+    try:
+        pin.unlink(missing_ok=True)
+        os.link(path, pin)
+    except OSError:
+        return f"file:/proc/self/fd/{fd}?immutable=1", lambda: os.close(fd)
+    if os.stat(pin).st_ino != os.fstat(fd).st_ino:
+        # Replaced between the open and the link: _swap() keeps the old build, the next poll loads the new.
+        pin.unlink()
+        os.close(fd)
+        raise OSError(f"{path} was replaced while it was loaded")
+    os.close(fd)
+    return f"file:{quote(str(pin))}?immutable=1", lambda: pin.unlink(missing_ok=True)
+
+
+def _unpin_dead(path: str) -> None:
+    """Remove the links servers that are gone left beside `path` (their pid is in the name)."""
+    p = Path(path)
+    for pin in p.parent.glob(f".{glob.escape(p.name)}.*-*.served"):
+        pid = pin.name[len(p.name) + 2 :].partition("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            pin.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def current(datasette) -> Build | None:
@@ -159,5 +205,6 @@ def start(datasette) -> None:
         return
     code = code_fingerprint()
     for name, path in files.items():
+        _unpin_dead(path)
         _swap(datasette, name, path, code)
     threading.Thread(target=_watch, args=(datasette, files, code), name="iana-builds", daemon=True).start()
