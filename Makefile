@@ -10,11 +10,15 @@ IANA_CSV ?=
 DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
+# make replicas: how many, where nginx listens, and their folders (git-ignored under data/).
+N ?= 3
+PROXY_PORT ?= 8080
+REPLICAS_DIR ?= data/replicas
 # Where `make exports` writes the build's exports (git-ignored).
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve exports test bench clean
+.PHONY: all install tools data refresh serve replicas exports test bench clean
 
 all: install data serve
 
@@ -38,6 +42,13 @@ serve: install
 	@# The checkout is Datasette's configuration directory: settings.json,
 	@# metadata.yml, plugins/, templates/ and static/ are read from it.
 	$(BIN)/datasette serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
+
+# N replicas of `make serve`, each on its own copy of $(DB), behind nginx's
+# cache on $(HOST):$(PROXY_PORT), until Ctrl-C. A new build reaches them one at
+# a time: python -m deploy.replicas roll --scratch $(REPLICAS_DIR) --source CSV
+replicas: install
+	$(BIN)/python -m deploy.replicas serve --replicas '$(N)' --db '$(DB)' --host '$(HOST)' \
+		--port '$(PROXY_PORT)' --scratch '$(REPLICAS_DIR)'
 
 # The build as files: services (/etc/services), ports.json, ports.csv, iana.db
 # and SHA256SUMS, as /exports/ serves them (iana_ports/exports.py).

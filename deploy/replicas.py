@@ -347,8 +347,10 @@ def main(argv=None) -> int:
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
     cluster = Cluster(args.db.resolve(), args.replicas, args.scratch, args.host, args.port, args.workers)
-    # Ctrl-C and SIGTERM both end in stop(): every process started here, by its id.
+    # Ctrl-C and SIGTERM both end in stop(): every process started here, by its id. SIGINT
+    # explicitly, since a shell starting this in the background leaves it ignored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with cluster:
         for r in cluster.replicas:
             print(f"replica {r.index}: {r.base} serving {r.db}")
