@@ -18,8 +18,9 @@ then, entries from the old build are served until their max-age runs out and
 revalidate against the new ETag.
 
 nginx runs in the foreground with its own prefix, logs, temp and cache
-folders; when started as root it runs as `nobody`, in a folder of its own
-under the system's temp folder (one `nobody` can reach).
+folders, all in one folder of its own on /dev/shm (or the system's temp
+folder); when started as root it runs as `nobody`. Its logs and config are
+copied into the scratch folder when it stops.
 """
 
 import argparse
@@ -65,6 +66,20 @@ def render(template: str, **values) -> str:
     if missing:
         raise KeyError(f"no value for {sorted(missing)} in {TEMPLATE.name}")
     return re.sub(r"@([a-z_]+)@", lambda m: str(values[m.group(1)]), template)
+
+
+def memory_folder() -> str | None:
+    """/dev/shm when it is a tmpfs this process may write to, else None (the system's temp folder)."""
+    shm = Path("/dev/shm")
+    with contextlib.suppress(OSError):
+        if shm.is_dir() and os.access(shm, os.W_OK) and "tmpfs" in _filesystem(shm):
+            return str(shm)
+    return None
+
+
+def _filesystem(path: Path) -> str:
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    return next((fs for _, mount, fs, *_ in mounts if mount == str(path)), "")
 
 
 def wait_healthy(base: str, proc: subprocess.Popen | None, timeout: float, what: str) -> dict:
@@ -181,12 +196,11 @@ class Cluster:
 
     def _start_nginx(self) -> None:
         root = os.geteuid() == 0
-        if root:
-            # As nobody, which cannot reach a folder only root may enter (pytest's, for one).
-            self.nginx_dir = Path(tempfile.mkdtemp(prefix="iana-nginx-"))
-        else:
-            self.nginx_dir = self.scratch / "nginx"
-            self.nginx_dir.mkdir(exist_ok=True)
+        # A folder of its own, in memory where there is a tmpfs: every miss writes a cache file,
+        # which on this machine's disk cost nginx some 5 ms of CPU (320-650 req/s through the
+        # cache against 1,900 on /dev/shm). Outside the scratch folder, also because as nobody
+        # nginx could not reach a folder only root may enter (pytest's, for one).
+        self.nginx_dir = Path(tempfile.mkdtemp(prefix="iana-nginx-", dir=memory_folder()))
         self._write_conf()
         if root:
             for path in (self.nginx_dir, *self.nginx_dir.rglob("*")):
@@ -214,7 +228,7 @@ class Cluster:
         for r in self.replicas:
             if r.proc is not None:
                 stop(r.proc)
-        if self.nginx_dir is not None and not self.nginx_dir.is_relative_to(self.scratch):
+        if self.nginx_dir is not None:
             # Keep nginx's logs with the rest, then drop its temporary folder.
             for log in ("access.log", "error.log", "nginx.conf"):
                 with contextlib.suppress(OSError):
