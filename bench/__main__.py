@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # In order; a benchmark module not written yet is reported, not fatal.
-BENCHMARKS = ("bench.ingest", "bench.web", "bench.refresh", "bench.cli")
+BENCHMARKS = ("bench.ingest", "bench.web", "bench.refresh", "bench.cli", "bench.proxy")
 
 
 def main() -> int:
