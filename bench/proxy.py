@@ -75,3 +75,7 @@ def main() -> None:
         line(f"nginx, {REPLICAS} replicas, {label} cache", result,
              f"{result['rps'] / direct['rps']:.1f}x direct, {ratio(statuses)}")
     line(f"nginx, {HIT_PATH} (cached)", hits, f"{hits['rps'] / direct['rps']:.1f}x direct, {ratio(hit_statuses)}")
+
+
+if __name__ == "__main__":
+    main()
