@@ -41,3 +41,23 @@ def headline(facts: dict) -> dict:
     main = facts["status"]
     others = [{"status": s, "transports": ts} for s, ts in on.items() if s != main and ts]
     return {"holders": holders, "reserved_on": on["reserved"], "others": others}
+
+
+# IANA's contact ids: "[Kurt_Haubner]", "[Eric_Soderberg_2][Edward_Yim]", "[IETF_Chair]".
+_CONTACT_ID = re.compile(r"\[([^\[\]]+)\]")
+# "_2" tells two people of the same name apart in IANA's contact list; it is not part of the name.
+_SAME_NAME_SUFFIX = re.compile(r"_[0-9]+$")
+
+
+def contact_names(text: str | None) -> list[str]:
+    """The people or organisations an Assignee or Contact field names, as names:
+    "[Kurt_Haubner]" -> ["Kurt Haubner"], "[Dave_Mills_2]" -> ["Dave Mills"].
+    Organisations keep their spelling ("[Amazon.com_Services_LLC]" -> "Amazon.com
+    Services LLC"); text outside brackets is kept as written."""
+    if not text:
+        return []
+    names = [_SAME_NAME_SUFFIX.sub("", m).replace("_", " ").strip() for m in _CONTACT_ID.findall(text)]
+    rest = _CONTACT_ID.sub(" ", text).strip()
+    if rest:
+        names.append(" ".join(rest.split()))
+    return [n for n in names if n]
