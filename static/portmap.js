@@ -1,12 +1,16 @@
-// The port map is one pixel per port, 256 ports a row: a click at (x, y) is
-// port row * 256 + column. Without JavaScript the lookup box does the job.
-// A mouse click opens the port at once. A finger covers dozens of cells and
-// cannot hover, so a tap only marks the cell and offers a link to its port.
+// The home page's overview map is one pixel per port, 256 ports a line: a click at
+// (x, y) is port line * 256 + column. Without JavaScript the lookup box does the job.
+// A mouse click opens the port at once. A finger covers dozens of cells and cannot
+// hover, so a tap only marks the cell and offers, right under the map, a link to the
+// port and to the large map around it. Links come from the page (data-*), so they
+// follow the site's base URL.
 (function () {
   var img = document.getElementById("portmap");
   if (!img) return;
   var hover = document.getElementById("portmap-hover");
   var marker = document.getElementById("portmap-marker");
+  var portUrl = img.dataset.portUrl;
+  var mapUrl = img.dataset.mapUrl;
   var SIDE = 256;
   var pointer = "mouse";
 
@@ -18,17 +22,25 @@
     return { row: row, col: col, port: row * SIDE + col };
   }
 
+  function link(href, text) {
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+
   function mark(cell) {
     var size = img.clientWidth / SIDE;
     marker.style.left = img.offsetLeft + cell.col * size + "px";
     marker.style.top = img.offsetTop + cell.row * size + "px";
-    marker.style.width = marker.style.height = size + "px";
+    marker.style.width = marker.style.height = Math.max(size, 2) + "px";
     marker.hidden = false;
-    var link = document.createElement("a");
-    link.href = "/ports/" + cell.port;
-    link.textContent = "Open port " + cell.port;
     hover.textContent = "Tapped port " + cell.port + ": ";
-    hover.appendChild(link);
+    hover.appendChild(link(portUrl + cell.port, "Open port " + cell.port));
+    hover.appendChild(document.createTextNode(" · "));
+    hover.appendChild(link(mapUrl + "?port=" + cell.port, "See it on the large map"));
+    // The line sits right under the map: bring it into view if the map reaches the screen's edge.
+    hover.scrollIntoView({ block: "nearest" });
   }
 
   img.addEventListener("pointerdown", function (event) {
@@ -37,7 +49,7 @@
   img.addEventListener("click", function (event) {
     var cell = cellAt(event);
     if (cell === null) return;
-    if (pointer === "mouse") window.location.href = "/ports/" + cell.port;
+    if (pointer === "mouse") window.location.href = portUrl + cell.port;
     else mark(cell);
   });
   img.addEventListener("pointermove", function (event) {

@@ -5,17 +5,29 @@ plugin hooks; a port page needs none of that, and rendering it here costs a
 fraction. Datasette's pages (tables, queries) still use Datasette's
 environment, with the same filters and the same shared partials
 (_header.html, _footer.html), so they look like the rest of the site.
+
+What does not depend on the request (the header and footer of a build, the
+three ranges explained, the bigger picture) is rendered once by fragment()
+and kept: a port page pastes it in rather than rendering it again.
 """
 
+import functools
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup, escape
 
-from iana_ports.facts import CATEGORIES, OS_LABELS, RANGES
-from iana_ports.text import and_list, en_dash
+from iana_ports.facts import CATEGORIES, LISTENING_COMMANDS, OS_EPHEMERAL, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.text import and_list, contact_names, en_dash
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# Stands for the port number in a port_fragment(): a private-use character, which
+# escaping leaves alone and no registry text or template contains.
+PORT = "\ue000"
+# Registration cards kept at most (a few MB); the registry has some 14,500 rows.
+MAX_CARDS = 4096
 
 
 def path_name(name: str) -> str:
@@ -27,9 +39,59 @@ def thousands(n: int) -> str:
     return f"{n:,}"
 
 
-FILTERS = {"path_name": path_name, "and_list": and_list, "en_dash": en_dash, "thousands": thousands}
+def names(text: str | None) -> str:
+    """An Assignee or Contact field as the names it holds: "[Kurt_Haubner]" -> "Kurt Haubner"."""
+    return and_list(contact_names(text))
+
+
+# "RFC 6335", "RFC6335", "RFC 6335 section 8.1.2": the RFC Editor's page, at the section when one is named.
+_RFC = re.compile(r"\bRFC ?([0-9]{1,5})(?:,? [Ss]ection ([0-9]+(?:\.[0-9]+)*))?")
+
+
+def rfc_links(text) -> Markup:
+    """Text with every RFC it names linked (escaped first, so registry text stays text)."""
+
+    def link(m):
+        url = f"https://www.rfc-editor.org/rfc/rfc{int(m.group(1))}"
+        if m.group(2):
+            url += f"#section-{m.group(2)}"
+        return f'<a href="{url}">{m.group(0)}</a>'
+
+    return Markup(_RFC.sub(link, str(escape(text))))
+
+
+def by_registration(references: list[dict]) -> dict:
+    """The read side's references, grouped under their registration's id, in order."""
+    grouped: dict = {}
+    for ref in references:
+        grouped.setdefault(ref["registration_id"], []).append(ref)
+    return grouped
+
+
+def os_key(ephemeral: list[dict]) -> str:
+    """Which operating systems' ephemeral ranges hold a port: "linux,windows,macos,freebsd"."""
+    return ",".join([e["os"] for e in ephemeral])
+
+
+FILTERS = {
+    "path_name": path_name,
+    "and_list": and_list,
+    "en_dash": en_dash,
+    "thousands": thousands,
+    "names": names,
+    "rfc_links": rfc_links,
+    "by_registration": by_registration,
+    "os_key": os_key,
+}
 # Facts every template may show.
-GLOBALS = {"os_labels": OS_LABELS, "ranges": RANGES, "categories": CATEGORIES}
+GLOBALS = {
+    "os_labels": OS_LABELS,
+    "os_ephemeral": OS_EPHEMERAL,
+    "ranges": RANGES,
+    "categories": CATEGORIES,
+    "rfc6335_url": RFC6335_URL,
+    "listening_commands": LISTENING_COMMANDS,
+}
 
 
 def linker(datasette):
@@ -43,10 +105,77 @@ def linker(datasette):
     return link
 
 
+def origin(datasette, request) -> str:
+    """scheme://host of the request, as Datasette's absolute_url() would write it
+    (force_https_urls included): link previews need absolute URLs."""
+    if request is None:
+        return ""
+    scheme = "https" if datasette.setting("force_https_urls") else request.scheme
+    return f"{scheme}://{request.host}"
+
+
+def link_filters(link) -> dict:
+    """Filters that write whole links to port and service pages, through link().
+
+    A port page shows some thirty such links; as filters (which Jinja calls
+    directly) with the markup built here, each costs a fraction of a link()
+    call and three escaped outputs in the template.
+    """
+    ports_path = link("/ports/")
+
+    def port_link(port, text=None) -> Markup:
+        """22 -> <a href="/ports/22">22</a>; "6000-6063" links its first port."""
+        if type(port) is int and text is None:
+            # A number needs no escaping.
+            return Markup(f'<a href="{ports_path}{port}">{port}</a>')
+        number = int(str(port).partition("-")[0])
+        return Markup(f'<a href="{ports_path}{number}">{escape(port if text is None else text)}</a>')
+
+    # Some 6,000 names at most: each link is made once.
+    @functools.lru_cache(maxsize=None)
+    def service_link(name: str) -> Markup:
+        return Markup(f'<a href="{link("/services/" + path_name(name.lower()))}">{escape(name)}</a>')
+
+    def port_links(ports) -> Markup:
+        """Port numbers, or dicts with a "port" (free_nearby), as links, comma-separated."""
+        return Markup(", ".join([port_link(p if type(p) is int else p["port"]) for p in ports]))
+
+    def service_links(names) -> Markup:
+        return Markup(", ".join([service_link(n) for n in names]))
+
+    def status_rows(transports: dict) -> Markup:
+        """The rows of a port page's status table (transport, status, services, unassigned run).
+
+        Built here rather than in the template: four rows on every port page, the
+        page's most repeated markup, cost a tenth of what the template loop did.
+        Transports and statuses are the read side's fixed words; names are escaped.
+        """
+        rows = []
+        for t, v in transports.items():
+            status = v["status"]
+            run = v["unassigned_run"]
+            services = ", ".join([service_link(n) for n in v["services"]]) or "—"
+            runs = f"{port_link(run['first'])}–{port_link(run['last'])}" if run else "—"
+            rows.append(
+                f'<tr><th scope="row">{escape(t)}</th><td><span class="badge badge-{escape(status)}">{escape(status)}'
+                f"</span></td><td>{services}</td><td>{runs}</td></tr>"
+            )
+        return Markup("\n".join(rows))
+
+    return {
+        "port_link": port_link,
+        "port_links": port_links,
+        "service_link": service_link,
+        "service_links": service_links,
+        "status_rows": status_rows,
+    }
+
+
 def install(env: jinja2.Environment, datasette) -> None:
     """The project's filters and globals, in this environment or Datasette's."""
-    env.filters.update(FILTERS)
-    env.globals.update(GLOBALS, link=linker(datasette))
+    link = linker(datasette)
+    env.filters.update(FILTERS, **link_filters(link))
+    env.globals.update(GLOBALS, link=link)
 
 
 class FactsEnvironment(jinja2.Environment):
@@ -64,6 +193,7 @@ class FactsEnvironment(jinja2.Environment):
 
 class Renderer:
     def __init__(self, datasette):
+        self.datasette = datasette
         self.env = FactsEnvironment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -72,6 +202,52 @@ class Renderer:
         )
         install(self.env, datasette)
         self.env.globals["urls"] = datasette.urls
+        self.env.globals["fragment"] = self.fragment
+        self.env.globals["port_fragment"] = self.port_fragment
+        self.env.globals["registration_cards"] = self.registration_cards
+        self._fragments: dict = {}
+        self._cards: dict = {}
 
-    def render(self, template: str, **context) -> str:
+    def render(self, template: str, request=None, **context) -> str:
+        context["origin"] = origin(self.datasette, request)
         return self.env.get_template(template).render(context)
+
+    def fragment(self, template: str, key=None, **context) -> Markup:
+        """`template` rendered once per `key` and kept. The caller vouches that
+        the output depends on nothing but the key (and the globals)."""
+        found = self._fragments.get((template, key))
+        if found is None:
+            found = self._fragments[(template, key)] = Markup(self.env.get_template(template).render(context))
+        return found
+
+    def registration_cards(self, registrations: list, references: list, show_port: bool, site: dict) -> Markup:
+        """One card per registry row (site/_registration.html), each rendered once per content.
+
+        A card shows nothing of the page it is on, and the registry rows most port
+        pages show are the Unassigned ranges covering hundreds of ports each: the
+        cards are kept, keyed on everything they show, so the key changes with the row.
+        """
+        by_id = by_registration(references)
+        cards = []
+        for reg in registrations:
+            refs = by_id.get(reg["id"], ())
+            key = (show_port, site["registrations_url"], tuple(reg.items()), tuple(tuple(r.items()) for r in refs))
+            card = self._cards.get(key)
+            if card is None:
+                if len(self._cards) >= MAX_CARDS:
+                    self._cards.clear()
+                card = self._cards[key] = self.env.get_template("site/_registration.html").render(
+                    reg=reg, refs=refs, show_port=show_port, site=site
+                )
+            cards.append(card)
+        return Markup("".join(cards))
+
+    def port_fragment(self, template: str, port: int, key=None, **context) -> Markup:
+        """Like fragment(), for a part that depends on the port only through its number:
+        rendered once per key with PORT standing for the number, which is put in
+        afterwards (digits need no escaping)."""
+        found = self._fragments.get((template, key))
+        if found is None:
+            html = self.env.get_template(template).render(context, port=PORT)
+            found = self._fragments[(template, key)] = html
+        return Markup(found.replace(PORT, str(port)))
