@@ -1,5 +1,6 @@
 """Datasette's own pages as part of the site: the registry's metadata under whatever name it is
-served, the site's header and footer, and the site's error page (iana_ports.web.datasette_pages)."""
+served, the site's header and footer, links from their cells to the site's pages, and the site's
+error page (iana_ports.web.datasette_pages)."""
 
 from datasette import hookimpl
 
@@ -17,8 +18,12 @@ def prepare_jinja2_environment(env, datasette):
 
 
 @hookimpl
-def extra_template_vars(datasette):
-    return {"site": front.site_vars(datasette, builds.current(datasette))}
+def extra_template_vars(datasette, request):
+    return {
+        "site": front.site_vars(datasette, builds.current(datasette)),
+        # Link previews need absolute URLs.
+        "origin": render.origin(datasette, request),
+    }
 
 
 @hookimpl
@@ -29,3 +34,8 @@ def handle_exception(datasette, request, exception):
     status, message = known
     fmt = ".json" if request.path.split("?")[0].endswith(".json") else ""
     return front.error_for(datasette, status, message, fmt)
+
+
+@hookimpl
+def render_cell(value, column, table, database, datasette):
+    return datasette_pages.render_cell(datasette, database, table, column, value)

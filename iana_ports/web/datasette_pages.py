@@ -6,19 +6,24 @@
   Datasette 0.65.5 fails on with a 500 (a `_through` or `_facet` that is not
   JSON, a short key on a compound-key row page, a static path too long for
   the filesystem) is the request's fault on this read-only site: a 4xx.
+- Port numbers and service names in Datasette's tables, row pages and query
+  results link to the site's port and service pages (render_cell()).
 - Resource limits on the connections visitors' SQL runs on: SQLite's own
   limits hold per function call, where Datasette's time limit cannot
   (`printf('%.*c', 200000000, 'x')` is one call), and a byte budget bounds
   what one query may return.
 """
 
+import json
 import re
 import sqlite3
 import threading
 import traceback
+from urllib.parse import quote
 
 from datasette.utils.asgi import Forbidden, NotFound
 from datasette.views.base import DatasetteError
+from markupsafe import Markup, escape
 
 from iana_ports import schema
 
@@ -189,10 +194,19 @@ def limit(conn: sqlite3.Connection) -> None:
     conn.row_factory = ResultBudget()
 
 
+UNROUTED = ("", "404", "Database not found")
+NO_PAGE = "There is no page at this address."
+
+
 def error_status(exception: Exception) -> tuple[int, str] | None:
     """(status, message) for an exception on one of Datasette's pages; None when it is a bug."""
     if isinstance(exception, NotFound):
-        return 404, str(exception) or "Not found"
+        message = str(exception)
+        # What Datasette says for a path that names no database or route ("/nope", "/a/b/c/d/e")
+        # means nothing to a visitor of the site: say what it is.
+        if message in UNROUTED:
+            message = NO_PAGE
+        return 404, message or "Not found"
     if isinstance(exception, Forbidden):
         return 403, str(exception) or "Forbidden"
     if isinstance(exception, DatasetteError):
@@ -213,3 +227,68 @@ def error_status(exception: Exception) -> tuple[int, str] | None:
         traceback.print_exception(exception)
         return 400, "Bad request: a parameter of this URL cannot be read."
     return None
+
+
+# Columns that hold port numbers in the registry's tables, and in query results that use their names.
+PORT_COLUMNS = frozenset(
+    {"port", "port_low", "port_high", "old_port_low", "old_port_high", "new_port_low", "new_port_high", "first", "last"}
+)
+# Columns that hold service names (or their lowercase keys).
+SERVICE_COLUMNS = frozenset({"service_name", "service_key", "old_service_key", "alias_of"})
+# The services table names its service in `name` and `key`.
+SERVICE_TABLE_COLUMNS = frozenset({"name", "key"})
+# registrations.port as the registry writes it: "22" or "6000-6063".
+_PORT_TEXT = re.compile(r"(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?")
+
+
+def _port_link(datasette, number: int, text) -> str | None:
+    if not 0 <= number <= 65535:
+        return None
+    return f'<a href="{datasette.urls.path(f"/ports/{number}")}">{escape(text)}</a>'
+
+
+def _service_link(datasette, name: str) -> str:
+    return f'<a href="{datasette.urls.path("/services/" + quote(name.lower(), safe=""))}">{escape(name)}</a>'
+
+
+def _port_cell(datasette, value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _port_link(datasette, value, value)
+    if isinstance(value, str):
+        m = _PORT_TEXT.fullmatch(value)
+        if m:
+            # A range links to its first port, whose page names the range.
+            return _port_link(datasette, int(m.group(1)), value)
+    return None
+
+
+def _list_cell(value: str, link) -> str | None:
+    """A JSON list of names or ports (ports.services, services.ports) as links, comma-separated."""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return None
+    links = [link(i) for i in items]
+    return ", ".join(links) if all(links) else None
+
+
+def render_cell(datasette, database: str, table: str | None, column: str, value):
+    """Markup linking a port number or service name in one of Datasette's cells to the
+    site's own page for it; None leaves the cell to Datasette. Only in the registry's
+    database (whatever it is called), and in query results by column name."""
+    build = builds.current(datasette)
+    if build is None or database != build.name or value is None or value == "":
+        return None
+    html = None
+    if column in PORT_COLUMNS:
+        html = _port_cell(datasette, value)
+    elif isinstance(value, str):
+        if column in SERVICE_COLUMNS or (table == "services" and column in SERVICE_TABLE_COLUMNS):
+            html = _service_link(datasette, value)
+        elif column == "services" and value.startswith("["):
+            html = _list_cell(value, lambda name: _service_link(datasette, name))
+        elif column == "ports" and value.startswith("["):
+            html = _list_cell(value, lambda port: _port_cell(datasette, port))
+    return Markup(html) if html else None
