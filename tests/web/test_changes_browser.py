@@ -64,11 +64,31 @@ def test_history_sections_fit_at_phone_width(server, browser, path, shot):
     page.close()
 
 
-def test_wide_field_tables_stay_inside_their_box(server, browser):
-    page = browser.new_page(viewport=PHONE)
+@pytest.mark.parametrize("width", [320, 375, 1280])
+def test_field_tables_fit_the_screen_without_a_scroller(server, browser, width):
+    page = browser.new_page(viewport={"width": width, "height": 800})
     page.goto(server + "/changes?kind=released")
-    box = page.locator(".change-fields-box").first.bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    tables = page.locator("table.change-fields")
+    assert tables.count() > 0
+    for i in range(tables.count()):
+        box = tables.nth(i).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+        assert tables.nth(i).evaluate("t => t.scrollWidth <= t.clientWidth + 1")
+    page.close()
+
+
+def test_field_tables_reflow_on_phones_with_the_column_names(server, browser):
+    """Below 30em a field's row is a small card: its name, then Before and After, each labelled."""
+    page = browser.new_page(viewport={"width": 320, "height": 800})
+    page.goto(server + "/changes?kind=renamed&port=1980")
+    row = page.locator("table.change-fields tbody tr").first
+    cells = row.locator("th, td")
+    assert [cells.nth(i).evaluate("e => getComputedStyle(e).display") for i in range(3)] == ["block"] * 3
+    assert [cells.nth(i).evaluate("e => getComputedStyle(e, '::before').content") for i in (1, 2)] == [
+        '"Before"', '"After"'
+    ]
+    header = page.locator("table.change-fields thead").first.bounding_box()
+    assert (header["width"], header["height"]) == (1, 1)
     page.close()
 
 

@@ -341,7 +341,7 @@ async def test_page_has_the_project_look(ds, path):
     assert '<span class="badge change-kind">renamed</span>' in text
     css = (await ds.client.get("/static/site.css")).text
     section = css[css.index("/* changes and history */"):]
-    for selector in ("form.changes-filter", "li.change", ".change-renamed .change-kind", ".change-fields-box"):
+    for selector in ("form.changes-filter", "li.change", ".change-renamed .change-kind", "table.change-fields"):
         assert selector in section
 
 

@@ -19,6 +19,9 @@ from conftest import SNAPSHOT_2026
 from iana_ports.facts import COMMON_USES_CSV, RANGES
 
 EXPLANATION = {r["name"]: r["explanation"] for r in RANGES}
+# The header's link home, on every page the site serves.
+SITE_NAME = ('<a class="site-name" href="/"><img class="site-icon" src="/icon.svg" alt="" width="24" height="24">'
+             "IANA ports</a>")
 FIELDS = (
     "service_name", "port", "transport", "description", "assignee", "contact",
     "registration_date", "modification_date", "reference", "service_code",
@@ -395,7 +398,9 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
     page = response.text
     assert "<h1>Port 60878</h1>" in page
     assert "IANA has not assigned port 60878 and never will" in page
-    assert "ports <strong>49152</strong> to <strong>65535</strong>,\n    16,384 ports." in page
+    assert ("Port 60878 is in the <strong>Dynamic Ports</strong> range (dynamic, private or ephemeral ports), "
+            "ports 49152 to 65535.") in page
+    assert '<p class="range-span">49152–65535 · 16,384 ports · dynamic, private or ephemeral ports</p>' in page
     assert EXPLANATION["Dynamic Ports"] in page
     for os_label in ("Linux: 32768–60999", "Windows: 49152–65535", "macOS: 49152–65535", "FreeBSD: 10000–65535"):
         assert os_label in page
@@ -414,7 +419,7 @@ async def test_port_22_page_lists_registrations_with_linked_references(datasette
     # Registry text is escaped, never markup.
     assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
     assert "<username>" not in page
-    assert "ports <strong>0</strong> to <strong>1023</strong>" in page
+    assert "Port 22 is in the <strong>System Ports</strong> range (well-known ports), ports 0 to 1023." in page
     assert "outside the default ephemeral (client) port range" in page
 
 
@@ -665,7 +670,7 @@ async def test_canned_safe_ports(datasette):
 
 async def test_table_pages_keep_the_project_look(datasette):
     page = (await datasette.client.get("/iana/registrations?_search=kerberos")).text
-    assert '<a class="site-name" href="/">IANA ports</a>' in page
+    assert SITE_NAME in page
     assert '<link rel="stylesheet" href="/static/site.css">' in page
 
 
