@@ -212,14 +212,15 @@ def test_an_answer_that_sets_a_cookie_is_neither_shared_nor_labelled():
 def classify(path: str, response) -> str | None:
     """Which build an answer about port 300 is from: "2025" (unassigned), "2026" (tacacss), "bad";
     None for other paths."""
+    page = path.partition("?")[0]
     try:
-        if path.startswith("/ports/300.json"):
+        if page == "/ports/300.json":
             return classify_300(response.json())
-        if path.startswith("/ports/300"):
+        if page == "/ports/300":
             if "tacacss" in response.text:
                 return "2026"
             return "2025" if "Port 300" in response.text else "bad"
-        if path.startswith("/iana/ports/300.json"):
+        if page == "/iana/ports/300.json":
             body = response.json()
             status = body[0]["status"] if isinstance(body, list) else body["rows"][0][1]  # _shape=array or not
             return {"unassigned": "2025", "assigned": "2026"}.get(status, "bad")
