@@ -71,4 +71,4 @@ bench: install tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules data/*.db data/.*.building test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules data/*.db data/.*.building data/.*.served test-artifacts .pytest_cache .hypothesis

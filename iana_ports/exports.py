@@ -217,7 +217,7 @@ def file_sha256(f) -> str:
 
 
 def database_path(store) -> str:
-    """The file a Store reads (its URI's path): for a served build, /proc/self/fd/N, the pinned inode."""
+    """The file a Store reads (its URI's path): for a served build, the link pinning its inode."""
     return unquote(store.uri.removeprefix("file:").partition("?")[0])
 
 

@@ -9,8 +9,10 @@
 services and ports.json are made once per build (off the event loop) and
 kept with it. The CSV and the database file are streamed in chunks, each
 read in a worker thread, from the build the request started on: the
-database from the served build's own descriptor (/proc/self/fd/N, opened
-anew), so a rebuild swapped in meanwhile cannot tear a download.
+database from the link that pins the served build's inode (builds._pin), so
+a rebuild swapped in meanwhile cannot tear a download. Datasette's own
+download, /DATABASE.db, is answered the same way: Datasette would open the
+path, which may already name the next build.
 """
 
 import base64
@@ -80,6 +82,13 @@ async def database_by_hash(page):
     return await _database(page, page.vars["sha256"])
 
 
+async def datasette_download(page):
+    """/DATABASE.db, Datasette's download of a served file: the registry's, from its pinned build."""
+    if page.build is None or page.vars["db"] != page.build.route:
+        raise read.NotFound("Not found: no such database file.", title="Page not found")
+    return await _database(page, None)
+
+
 async def _database(page, wanted: str | None):
     store = page.store
     # The served build's own descriptor: the inode it was opened on, whatever the path names now.
@@ -93,7 +102,8 @@ async def _database(page, wanted: str | None):
             "content-length": str(os.fstat(f.fileno()).st_size),
             "repr-digest": "sha-256=:{}:".format(base64.b64encode(bytes.fromhex(sha256)).decode()),
             "content-location": page.urls.path(f"/exports/iana-{sha256}.db"),
-            "content-disposition": 'attachment; filename="iana.db"',
+            # The name in the address asked for: iana.db, iana-SHA256.db, or Datasette's registry.db.
+            "content-disposition": 'attachment; filename="{}"'.format(page.request.path.rsplit("/", 1)[-1]),
         }
         if _unchanged(page):
             # front.Finisher turns this into the 304; no body, so no length to announce.
@@ -138,7 +148,7 @@ class Stream:
 
 services.fmt = ".txt"
 ports_csv.fmt = ".txt"
-database.fmt = database_by_hash.fmt = ".txt"
+database.fmt = database_by_hash.fmt = datasette_download.fmt = ".txt"
 ports_json.fmt = ".json"
 database_by_hash.cache_control = IMMUTABLE
 
@@ -148,4 +158,5 @@ ROUTES = (
     (r"/exports/ports\.csv", ports_csv),
     (r"/exports/iana\.db", database),
     (r"/exports/iana-(?P<sha256>[0-9a-f]{64})\.db", database_by_hash),
+    (r"/(?P<db>[^/]+)\.db", datasette_download),
 )

@@ -252,3 +252,16 @@ async def test_exports_without_a_build_are_503(tmp_path):
     finally:
         for db in ds.databases.values():
             db.close()
+
+
+async def test_datasettes_own_download_is_the_pinned_build(datasette, db_2026):
+    # /iana.db is Datasette's download of the served file; answered like /exports/iana.db,
+    # from the build being served rather than whatever the path names by now.
+    response = await datasette.client.get("/iana.db")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.sqlite3"
+    assert response.headers["content-disposition"] == 'attachment; filename="iana.db"'
+    assert hashlib.sha256(response.content).hexdigest() == hashlib.sha256(db_2026.read_bytes()).hexdigest()
+    assert response.headers["etag"] == builds.current(datasette).etag
+    other = await datasette.client.get("/nope.db")
+    assert (other.status_code, other.text) == (404, "Not found: no such database file.\n")
