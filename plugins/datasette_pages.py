@@ -9,7 +9,7 @@ from iana_ports.web import builds, datasette_pages, front, render
 
 @hookimpl
 def get_metadata(datasette, key, database, table):
-    return datasette_pages.metadata(datasette)
+    return datasette_pages.metadata(datasette, key)
 
 
 @hookimpl

@@ -14,6 +14,7 @@
   what one query may return.
 """
 
+import functools
 import json
 import re
 import sqlite3
@@ -103,7 +104,13 @@ order by port""",
 }
 
 
+@functools.lru_cache(maxsize=1)
 def database_metadata() -> dict:
+    """The registry database's metadata, from the schema module: made once.
+
+    Datasette merges a hook's answer into a dict of its own, and its permission
+    checks deep-copy it; nothing changes this one (metadata.yml holds no
+    `databases`, the only key merged into it)."""
     tables = {}
     for t in schema.TABLES:
         meta = {"description": t.description, "columns": {c: d for c, (_, d) in t.columns.items()}}
@@ -121,7 +128,17 @@ def database_metadata() -> dict:
     }
 
 
-def metadata(datasette) -> dict:
+# Instance-wide keys metadata.yml answers: Datasette asks for each of them on every page.
+INSTANCE_KEYS = frozenset({
+    "source", "source_url", "license", "license_url", "about", "about_url", "title", "description_html",
+    "extra_css_urls", "extra_js_urls", "allow", "allow_sql", "plugins",
+})
+
+
+def metadata(datasette, key=None) -> dict:
+    """The get_metadata hook's answer: the registry's metadata, under the served name."""
+    if key in INSTANCE_KEYS:
+        return {}
     build = builds.current(datasette)
     return {"databases": {build.name: database_metadata()}} if build else {}
 
@@ -237,6 +254,8 @@ PORT_COLUMNS = frozenset(
 SERVICE_COLUMNS = frozenset({"service_name", "service_key", "old_service_key", "alias_of"})
 # The services table names its service in `name` and `key`.
 SERVICE_TABLE_COLUMNS = frozenset({"name", "key"})
+# Every column render_cell() may link: any other cell is left to Datasette at once.
+LINKED_COLUMNS = PORT_COLUMNS | SERVICE_COLUMNS | SERVICE_TABLE_COLUMNS | {"services", "ports"}
 # registrations.port as the registry writes it: "22" or "6000-6063".
 _PORT_TEXT = re.compile(r"(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?")
 
@@ -278,8 +297,11 @@ def render_cell(datasette, database: str, table: str | None, column: str, value)
     """Markup linking a port number or service name in one of Datasette's cells to the
     site's own page for it; None leaves the cell to Datasette. Only in the registry's
     database (whatever it is called), and in query results by column name."""
+    # Called for every cell of every table page: the cheap tests first.
+    if column not in LINKED_COLUMNS or value is None or value == "":
+        return None
     build = builds.current(datasette)
-    if build is None or database != build.name or value is None or value == "":
+    if build is None or database != build.name:
         return None
     html = None
     if column in PORT_COLUMNS:
