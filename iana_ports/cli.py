@@ -20,7 +20,6 @@ import argparse
 import os
 import sqlite3
 import sys
-from urllib.parse import urlencode
 
 import orjson
 
@@ -275,7 +274,7 @@ def lookup(store, text: str, out: Output, os_id: str | None) -> int:
         facts = read.service(store, target)
         out.json(facts) if out.as_json else out.lines(service_lines(facts))
         return 0
-    results = read.search(store, text, "", 0, search_url)
+    results = read.search(store, text, "", 0, SEARCH_PATH)
     if not results["count"] and not results["common_uses"]:
         raise read.NotFound(
             f'No port, service name or registry entry matches "{text.strip()}".',
@@ -287,14 +286,13 @@ def lookup(store, text: str, out: Output, os_id: str | None) -> int:
 
 def search(store, text: str, transport: str, offset, out: Output) -> int:
     offset = read.whole_number(offset, "--next", 0, 10**9) or 0
-    results = read.search(store, text, transport, offset, search_url)
+    results = read.search(store, text, transport, offset, SEARCH_PATH)
     out.json(results) if out.as_json else out.lines(search_lines(results))
     return 0
 
 
-def search_url(params: dict) -> str:
-    # The link the search page makes (base_url "/"), so `next` is the same in both.
-    return f"/search.json?{urlencode(params)}"
+# Where the search page's next page lives (base_url "/"), so `next` is the same in both.
+SEARCH_PATH = "/search.json"
 
 
 def free(store, near: str, transports: str, count, out: Output) -> int:
@@ -310,25 +308,13 @@ def changes(store, args, out: Output) -> int:
         "kind": args.kind, "port": args.port, "service": args.service, "ingest": args.ingest,
         "since": args.since, "_size": args.size, "_next": args.next,
     }
-    filters = read.change_filters({k: v for k, v in given.items() if v is not None})
-    rows = read.changes(store, filters)
-    public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
-    next_url = changes_next_url(public, filters, rows)
+    # The page's own answer, its `next` link as the page writes it with base_url "/".
+    found = read.change_page(store, {k: v for k, v in given.items() if v is not None}, "/changes.json")
     if out.as_json:
-        out.json({"ok": True, "filters": public, "changes": rows, "next": next_url})
+        out.json(found)
     else:
-        out.lines(changes_lines(rows, filters, next_url))
+        out.lines(changes_lines(found, int(args.next or 0)))
     return 0
-
-
-def changes_next_url(public: dict, filters: dict, rows: list) -> str | None:
-    """The `next` link of /changes.json (pages._next_url) with base_url "/"."""
-    if len(rows) < filters["limit"]:
-        return None
-    params = dict(public, _next=filters["offset"] + len(rows))
-    if filters["limit"] != read.CHANGES_PAGE:
-        params["_size"] = filters["limit"]
-    return f"/changes.json?{urlencode(params)}"
 
 
 def export(store, out_dir: str, out: Output) -> int:
@@ -441,15 +427,16 @@ def free_lines(f: dict) -> list[str]:
     return lines
 
 
-def changes_lines(rows: list, filters: dict, next_url: str | None) -> list[str]:
+def changes_lines(found: dict, offset: int) -> list[str]:
+    rows = found["changes"]
     if not rows:
         return ["No changes match."]
     lines = []
     for c in rows:
         date = c["change_date"] or c["registry_date"] or c["fetched_at"][:10]
         lines.append(f"  {date:<10} {c['kind']:<9} {one_line(c['summary'], 100)}")
-    if next_url:
-        lines.append(f"More: add --next {filters['offset'] + len(rows)}")
+    if found["next"]:
+        lines.append(f"More: add --next {offset + len(rows)}")
     return lines
 
 

@@ -8,6 +8,7 @@ JSON, and raise NotFound or BadQuery with a one-line message.
 
 import html
 import re
+from urllib.parse import urlencode
 
 from . import query
 from .facts import (
@@ -188,11 +189,11 @@ def fts_query(text: str) -> str:
     return " ".join('"{}"'.format(w.replace('"', '""')) for w in words)
 
 
-def search(store, text: str, transport: str = "", offset: int = 0, url=None) -> dict:
+def search(store, text: str, transport: str = "", offset: int = 0, path: str | None = None) -> dict:
     """One page of registry rows matching `text`, read as ports or as words (iana_ports.query).
 
-    `url(params)` makes the link to another page of the same search (`next`);
-    each front knows its own paths.
+    `path` is where the next page lives for the front asking (its base_url, its
+    format); `next` links there.
     """
     if transport not in ("", *TRANSPORTS):
         raise BadQuery(f"Transport must be one of {', '.join(TRANSPORTS)}.")
@@ -237,9 +238,9 @@ def search(store, text: str, transport: str = "", offset: int = 0, url=None) -> 
     else:
         return result
     result["rows"] = page
-    if offset + len(page) < result["count"] and url is not None:
+    if offset + len(page) < result["count"] and path is not None:
         params = {"q": q.text, "transport": transport, "_next": offset + len(page)}
-        result["next"] = url({k: v for k, v in params.items() if v != ""})
+        result["next"] = f"{path}?{urlencode({k: v for k, v in params.items() if v != ''})}"
     return result
 
 
@@ -337,6 +338,24 @@ def whole_number(text, name: str, low: int, high: int) -> int | None:
     if not (text.isascii() and text.isdigit() and len(text) <= 19) or not low <= int(text) <= high:
         raise BadQuery(f"{name} must be a whole number from {low} to {high}")
     return int(text)
+
+
+def change_page(store, args, path: str) -> dict:
+    """One page of changes: the /changes.json answer of every front.
+
+    `args` are the query-string filters (change_filters()); `path` is where
+    the next page lives for the front asking (its base_url, its format).
+    """
+    filters = change_filters(args)
+    rows = changes(store, filters)
+    public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
+    next_url = None
+    if len(rows) >= filters["limit"]:
+        params = dict(public, _next=filters["offset"] + len(rows))
+        if filters["limit"] != CHANGES_PAGE:
+            params["_size"] = filters["limit"]
+        next_url = f"{path}?{urlencode(params)}"
+    return {"ok": True, "filters": public, "changes": rows, "next": next_url}
 
 
 def changes(store, filters: dict) -> list[dict]:

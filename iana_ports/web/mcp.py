@@ -20,7 +20,6 @@ exception is a bug, logged by the SDK, and the client gets its generic
 import asyncio
 import functools
 from typing import Annotated
-from urllib.parse import urlencode
 
 import orjson
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -134,7 +133,7 @@ def register(datasette, mcp) -> None:
         path = datasette.urls.path("/search.json")
 
         def answer(store):
-            return read.search(store, query, transport or "", 0, lambda params: f"{path}?{urlencode(params)}")
+            return read.search(store, query, transport or "", 0, path)
 
         build = builds.current(datasette)
         if build is None:
@@ -173,9 +172,7 @@ def register(datasette, mcp) -> None:
 
         def answer(store):
             args = {"kind": kind, "port": None if port is None else str(port), "service": service, "since": since}
-            filters = read.change_filters(args)
-            rows = read.changes(store, filters)
-            return changes_page(path, filters, rows)
+            return read.change_page(store, args, path)
 
         return _answer(datasette, answer)
 
@@ -204,16 +201,6 @@ def only_transport(facts: dict, transport: str) -> dict:
         registrations=registrations,
         references=[r for r in facts["references"] if r["registration_id"] in kept],
     )
-
-
-def changes_page(path: str, filters: dict, rows: list[dict]) -> dict:
-    """The /changes.json envelope: the filters given, the rows, the link to the next page."""
-    public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
-    next_url = None
-    if len(rows) >= filters["limit"]:
-        params = dict(public, _next=filters["offset"] + len(rows))
-        next_url = f"{path}?{urlencode(params)}"
-    return {"ok": True, "filters": public, "changes": rows, "next": next_url}
 
 
 def _transport(transport: str | None) -> str | None:

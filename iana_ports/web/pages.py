@@ -109,11 +109,7 @@ async def search(page: Page) -> Response:
     transport = args.get("transport") or ""
     offset = read.whole_number(args.get("_next"), "_next", 0, 10**9) or 0
     path = page.urls.path("/search" + page.fmt)
-
-    def url(params):
-        return f"{path}?{urlencode(params)}"
-
-    results = await page.in_thread(lambda: read.search(page.store, text, transport, offset, url))
+    results = await page.in_thread(lambda: read.search(page.store, text, transport, offset, path))
     if page.fmt:
         return json_response(results)
     table = page.urls.table(page.build.name, "registrations")
@@ -150,37 +146,19 @@ async def free(page: Page) -> Response:
 
 
 async def changes(page: Page) -> Response:
-    args = page.request.args
-    atom = page.fmt == ".atom"
     try:
-        filters = read.change_filters(args)
+        found = read.change_page(page.store, page.request.args, page.urls.path("/changes" + page.fmt))
     except BadQuery as exc:
         if page.fmt:
             raise
         # The page keeps its filter form, with the message above it.
         return page.html("site/changes.html", status=400, **_changes_context(page, {}, [], error=str(exc)))
-    if atom and args.get("_size") is None:
-        filters["limit"] = FEED_SIZE
-    rows = read.changes(page.store, filters)
-    public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
-    next_url = _next_url(page.urls.path("/changes" + page.fmt), public, filters, rows)
+    public, rows, next_url = found["filters"], found["changes"], found["next"]
     if page.fmt == ".json":
-        return json_response({"ok": True, "filters": public, "changes": rows, "next": next_url})
-    if atom:
+        return json_response(found)
+    if page.fmt == ".atom":
         return _atom(page, public, rows, next_url)
     return page.html("site/changes.html", **_changes_context(page, public, rows, next_url=next_url))
-
-
-FEED_SIZE = 100
-
-
-def _next_url(path: str, public: dict, filters: dict, rows: list) -> str | None:
-    if len(rows) < filters["limit"]:
-        return None
-    params = dict(public, _next=filters["offset"] + len(rows))
-    if filters["limit"] != read.CHANGES_PAGE:
-        params["_size"] = filters["limit"]
-    return f"{path}?{urlencode(params)}"
 
 
 def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=None) -> dict:

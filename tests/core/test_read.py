@@ -236,3 +236,25 @@ def test_legacy_named_rows_without_a_transport_assign_tcp_and_udp_only(snapshot,
 ])
 def test_lookup_goes_where_people_mean(snapshot, text, where):
     assert read.lookup(snapshot, text) == where
+
+
+def test_a_full_page_of_changes_links_to_the_next_and_the_last_page_does_not(history_db):
+    conn = sqlite3.connect(history_db)
+    added = conn.execute("select count(*) from changes where kind = 'added'").fetchone()[0]
+    total = conn.execute("select count(*) from changes").fetchone()[0]
+    conn.close()
+    assert 3 < added and total < read.CHANGES_PAGE
+    store = Store.open(history_db)
+    try:
+        first = read.change_page(store, {"kind": "added", "_size": "2", "port": ""}, "/db/changes.json")
+        assert first["filters"] == {"kind": "added"}
+        assert [c["kind"] for c in first["changes"]] == ["added", "added"]
+        assert first["next"] == "/db/changes.json?kind=added&_next=2&_size=2"
+        # Every change of this build fits on one default page: nothing links on.
+        whole = read.change_page(store, {}, "/changes.json")
+        assert (len(whole["changes"]), whole["next"]) == (total, None)
+        last = read.change_page(store, {"kind": "added", "_size": "2", "_next": str(added - 1)}, "/changes.json")
+        assert len(last["changes"]) == 1
+        assert last["next"] is None
+    finally:
+        store.close()
