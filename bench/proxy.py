@@ -23,22 +23,14 @@ from pathlib import Path
 import httpx
 
 from bench.support import SNAPSHOT_2026, build
-from bench.web import CONNECTIONS, RUN_SECONDS, THREADS, line, wrk
+from bench.web import CONNECTIONS, LUA_HEAD, RUN_SECONDS, THREADS, line, wrk
 from deploy.replicas import NGINX, Cluster
 
 # Two cores on the benchmark machine: more replicas would only share them.
 REPLICAS = 2
 HIT_PATH = "/ports/22"
-MIX = """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-function init(args)
-  -- Each thread its own sequence, as in bench.web.
-  math.randomseed(os.time() * 100 + id)
-end
+# bench.web's head, but its no-cache headers are left unused: caches may answer here.
+MIX = LUA_HEAD + """
 request = function()
   local port = math.random(0, 65535)
   if math.random() < 0.5 then
