@@ -74,7 +74,7 @@ INGESTS = Table(
     "Each import of the registry into this database.",
     {
         "id": (int, "Ingest number"),
-        "source": (str, "URL or file the registry was read from"),
+        "source": (str, "URL the registry was read from, or the name of the local file"),
         "final_url": (str, "URL the download ended at after redirects (empty for a local file)"),
         "fetched_at": (str, "When it was read (UTC)"),
         "sha256": (str, "SHA-256 of the CSV bytes"),

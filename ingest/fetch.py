@@ -81,7 +81,8 @@ def read_local(path: str, max_bytes: int = MAX_BYTES) -> Fetched:
         data = p.read_bytes()
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror}") from None
-    return Fetched(str(p), data, now(), hashlib.sha256(data).hexdigest())
+    # The file's name only: where it sat on the server is nobody's business on the web pages.
+    return Fetched(p.name, data, now(), hashlib.sha256(data).hexdigest())
 
 
 def download(

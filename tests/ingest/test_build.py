@@ -134,7 +134,7 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
     assert datetime.timedelta(0) <= age < datetime.timedelta(hours=1)
     assert ingest == {
         "id": 1,
-        "source": str(snapshot_2026),
+        "source": snapshot_2026.name,
         "final_url": None,
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),

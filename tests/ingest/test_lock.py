@@ -94,7 +94,7 @@ def test_two_overlapping_runs_both_land(serve, snapshot_2025, snapshot_2026, his
     )
     assert [(r["id"], r["source"], r["sha256"], r["row_count"]) for r in rows] == [
         (1, registry.url(), sha_25, 14474),
-        (2, str(snapshot_2026), sha_26, 14500),
+        (2, snapshot_2026.name, sha_26, 14500),
     ]
     # The changes between them are exactly those of a replay of the two files, one after the other.
     changes = query(db, "select * from changes order by id")
