@@ -261,6 +261,15 @@ async def healthz(page: Page) -> Response:
 
 healthz.fmt = ".json"
 
+
+async def databases(page: Page) -> Response:
+    """Datasette's /-/databases less each file's path: where a build sits on the server is not public."""
+    listed = page.datasette._connected_databases()
+    return json_response([{k: v for k, v in d.items() if k != "path"} for d in listed])
+
+
+databases.fmt = ".json"
+
 # Path (after base_url) -> view. The port pages come first: they are most of the traffic.
 ROUTES = (
     (r"/ports/(?P<port>[^/]*?)(?P<fmt>\.json)?", port),
@@ -278,4 +287,5 @@ ROUTES = (
     (r"/icon\.png", icon_png),
     (r"/(?P<port>[0-9]+)", port_shortcut),
     (r"/-/healthz", healthz),
+    (r"/-/databases(?:\.json)?", databases),
 )

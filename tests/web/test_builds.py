@@ -189,11 +189,24 @@ def test_health(served_2026, snapshot_2026):
         "sha256": hashlib.sha256(snapshot_2026.read_bytes()).hexdigest(),
         "etag": etag,
         "ingested_at": body["ingested_at"],
-        "source": str(snapshot_2026),
+        "source": snapshot_2026.name,
         "registrations": 14500,
         "newest_registry_date": "2026-02-25",
     }
     assert body["ingested_at"][:4] >= "2026"
+
+
+@pytest.mark.parametrize("path", ["/-/databases", "/-/databases.json"])
+def test_the_databases_list_leaves_out_where_the_file_is(served_2026, path):
+    base, db = served_2026
+    r = httpx.get(base + path)
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/json; charset=utf-8")
+    [listed] = r.json()
+    assert str(db.parent) not in r.text
+    assert listed == {
+        "name": "iana", "route": "iana", "size": db.stat().st_size, "is_mutable": False, "is_memory": False,
+        "hash": hashlib.sha256(db.read_bytes()).hexdigest(),
+    }
 
 
 @pytest.mark.parametrize("tables", [False, True])
