@@ -28,12 +28,8 @@ def extra_template_vars(datasette, request):
 
 @hookimpl
 def handle_exception(datasette, request, exception):
-    known = datasette_pages.error_status(exception)
-    if known is None:
-        return None
-    status, message = known
-    fmt = ".json" if request.path.split("?")[0].endswith(".json") else ""
-    return front.error_for(datasette, status, message, fmt)
+    status, message = datasette_pages.error_status(exception)
+    return front.error_for(datasette, status, message, ".json" if request.path.endswith(".json") else "")
 
 
 @hookimpl

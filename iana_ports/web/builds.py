@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 import time
+import traceback
 import weakref
 from pathlib import Path
 from urllib.parse import quote
@@ -190,7 +191,11 @@ def _swap(ds, name: str, path: str, code: str) -> None:
 def _watch(ds, files: dict[str, str], code: str) -> None:
     while True:
         for name, path in files.items():
-            _swap(ds, name, path, code)
+            try:
+                _swap(ds, name, path, code)
+            except Exception:
+                # A build nobody foresaw failing: logged, and the next one is still picked up.
+                traceback.print_exc()
         time.sleep(POLL_SECONDS)
 
 

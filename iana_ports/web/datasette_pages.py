@@ -14,21 +14,23 @@
   what one query may return.
 """
 
+import errno
 import functools
 import json
+import os
 import re
 import sqlite3
 import threading
 import traceback
-from urllib.parse import quote
 
-from datasette.utils.asgi import Forbidden, NotFound
+from datasette.utils.asgi import Base400, NotFound
 from datasette.views.base import DatasetteError
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from iana_ports import schema
+from iana_ports.facts import MAX_PORT
 
-from . import builds
+from . import builds, pages, render
 
 # Longest value a visitor's SQL may make, and the most one query may return.
 MAX_VALUE = 1_000_000
@@ -43,6 +45,14 @@ LIMITS = {
 }
 # What Datasette raises when it reads a malformed parameter (see error_status()).
 BAD_INPUT = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+# The project's own code on Datasette's pages (cells, template helpers, templates): an
+# exception raised there is a bug, whatever its type.
+OURS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), d, "")
+             for d in ("iana_ports", "plugins", "templates"))
+# Static paths the filesystem refuses: a visitor's typing, not the server's trouble.
+NO_SUCH_FILE = frozenset({errno.ENOENT, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.EINVAL})
+# Datasette's only HTML error message (its SQL time limit) is written for its own error page.
+TOO_LONG = "The SQL query took too long and was stopped; ask for less."
 # Process-wide ceiling on SQLite's own memory (sorting, temporary tables).
 HEAP_LIMIT = 256 * 1024 * 1024
 
@@ -215,8 +225,9 @@ UNROUTED = ("", "404", "Database not found")
 NO_PAGE = "There is no page at this address."
 
 
-def error_status(exception: Exception) -> tuple[int, str] | None:
-    """(status, message) for an exception on one of Datasette's pages; None when it is a bug."""
+def error_status(exception: Exception) -> tuple[int, str]:
+    """(status, message) for an exception on one of Datasette's pages: a 4xx for what the
+    request asked, else a logged 500 that says nothing of the exception."""
     if isinstance(exception, NotFound):
         message = str(exception)
         # What Datasette says for a path that names no database or route ("/nope", "/a/b/c/d/e")
@@ -224,26 +235,37 @@ def error_status(exception: Exception) -> tuple[int, str] | None:
         if message in UNROUTED:
             message = NO_PAGE
         return 404, message or "Not found"
-    if isinstance(exception, Forbidden):
-        return 403, str(exception) or "Forbidden"
+    if isinstance(exception, Base400):
+        # Forbidden, BadRequest ("_size must be a positive integer"): Datasette's words and status.
+        return exception.status, str(exception) or "Bad request"
     if isinstance(exception, DatasetteError):
         # Raised with Datasette's default status 500 for input it refuses
         # (`?_sort=nosuch`, a raw FTS query that does not parse).
         status = 400 if exception.status == 500 else exception.status
-        return status, str(exception.message if hasattr(exception, "message") else exception)
+        return status, TOO_LONG if exception.message_is_html else str(exception.message)
     if isinstance(exception, sqlite3.ProgrammingError):
         # A row page of a table keyed on several columns, given fewer values.
         return 404, "Not found: rows of this table are addressed by one value per key column, comma-separated."
-    if isinstance(exception, OSError):
-        # A static path the filesystem refuses (too long, a directory): never show the path.
+    if isinstance(exception, OSError) and exception.errno in NO_SUCH_FILE:
+        # Never the path itself.
         return 404, "Not found"
-    if isinstance(exception, BAD_INPUT):
+    if isinstance(exception, BAD_INPUT) and not _raised_in_our_code(exception):
         # Datasette 0.65.5 reads some parameters without checking them
         # (`?_through=0` indexes into an integer); on this read-only site such
         # a failure is the request's. Logged all the same, should it be a bug.
         traceback.print_exception(exception)
         return 400, "Bad request: a parameter of this URL cannot be read."
-    return None
+    traceback.print_exception(exception)
+    return 500, pages.BROKEN
+
+
+def _raised_in_our_code(exception: Exception) -> bool:
+    tb = exception.__traceback__
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(OURS):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 # Columns that hold port numbers in the registry's tables, and in query results that use their names.
@@ -260,25 +282,21 @@ LINKED_COLUMNS = PORT_COLUMNS | SERVICE_COLUMNS | SERVICE_TABLE_COLUMNS | {"serv
 _PORT_TEXT = re.compile(r"(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?")
 
 
-def _port_link(datasette, number: int, text) -> str | None:
-    if not 0 <= number <= 65535:
-        return None
-    return f'<a href="{datasette.urls.path(f"/ports/{number}")}">{escape(text)}</a>'
+@functools.lru_cache(maxsize=None)
+def _links(datasette) -> dict:
+    """The site's own link builders (render.link_filters), one set per Datasette."""
+    return render.link_filters(render.linker(datasette))
 
 
-def _service_link(datasette, name: str) -> str:
-    return f'<a href="{datasette.urls.path("/services/" + quote(name.lower(), safe=""))}">{escape(name)}</a>'
-
-
-def _port_cell(datasette, value):
+def _port_cell(links: dict, value):
     if isinstance(value, int) and not isinstance(value, bool):
-        return _port_link(datasette, value, value)
-    if isinstance(value, str):
-        m = _PORT_TEXT.fullmatch(value)
-        if m:
-            # A range links to its first port, whose page names the range.
-            return _port_link(datasette, int(m.group(1)), value)
-    return None
+        number = value
+    elif isinstance(value, str) and (m := _PORT_TEXT.fullmatch(value)):
+        # A range links to its first port, whose page names the range.
+        number = int(m.group(1))
+    else:
+        return None
+    return links["port_link"](value) if 0 <= number <= MAX_PORT else None
 
 
 def _list_cell(value: str, link) -> str | None:
@@ -303,14 +321,15 @@ def render_cell(datasette, database: str, table: str | None, column: str, value)
     build = builds.current(datasette)
     if build is None or database != build.name:
         return None
+    links = _links(datasette)
     html = None
     if column in PORT_COLUMNS:
-        html = _port_cell(datasette, value)
+        html = _port_cell(links, value)
     elif isinstance(value, str):
         if column in SERVICE_COLUMNS or (table == "services" and column in SERVICE_TABLE_COLUMNS):
-            html = _service_link(datasette, value)
+            html = links["service_link"](value)
         elif column == "services" and value.startswith("["):
-            html = _list_cell(value, lambda name: _service_link(datasette, name))
+            html = _list_cell(value, links["service_link"])
         elif column == "ports" and value.startswith("["):
-            html = _list_cell(value, lambda port: _port_cell(datasette, port))
+            html = _list_cell(value, lambda port: _port_cell(links, port))
     return Markup(html) if html else None

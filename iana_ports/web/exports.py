@@ -19,6 +19,7 @@ import base64
 import os
 import weakref
 
+from datasette.utils import tilde_decode
 from datasette.utils.asgi import Response
 
 from iana_ports import exports, read
@@ -83,9 +84,10 @@ async def database_by_hash(page):
 
 
 async def datasette_download(page):
-    """/DATABASE.db, Datasette's download of a served file: the registry's, from its pinned build."""
-    if page.build is None or page.vars["db"] != page.build.route:
-        raise read.NotFound("Not found: no such database file.", title="Page not found")
+    """/DATABASE.db, Datasette's download of a served file: the registry's from its pinned
+    build (a rebuild may have replaced the file by now); any other, Datasette's own."""
+    if page.build is None or tilde_decode(page.vars["db"]) != page.build.route:
+        return None
     return await _database(page, None)
 
 

@@ -85,7 +85,7 @@ def error_for(datasette, status: int, message: str, fmt: str) -> Response:
 
 class Broken(Exception):
     def __str__(self):
-        return "Something went wrong on our side; the error has been logged."
+        return pages.BROKEN
 
 
 class Front:
@@ -124,34 +124,37 @@ class Front:
         headers = scope.get("headers", ())
         scope = dict(scope, headers=[(k, v) for k, v in headers if k not in (b"cookie", b"authorization")])
         if method == b"OPTIONS":
-            return await _plain(send, 204, b"", [*CORS, (b"access-control-allow-methods", b"GET, HEAD, POST")])
+            allowed = b"POST" if route == MCP_PATH else b"GET, HEAD"
+            return await _plain(send, 204, b"", [*CORS, (b"access-control-allow-methods", allowed)])
         build = builds.current(self.ds)
         conditional = next((v for k, v in headers if k == b"if-none-match"), None)
         host = next((v for k, v in headers if k == b"host"), b"").decode("latin-1")
         finish = Finisher(send, build, route, conditional, host)
         found = match(route)
-        if found is None:
-            # Datasette looks the database up again, a moment later: if a rebuild was
-            # swapped in between, its answer may be the next build's (measured: 9 in
-            # 2,700 during 20 swaps), so it must not carry this build's ETag.
-            finish.recheck = lambda: builds.current(self.ds)
-            return await self.app(scope, receive, finish)
-        view, url_vars = found
-        # A view whose answer never changes (a content-addressed export) may say so for longer.
-        finish.cache_control = getattr(view, "cache_control", CACHE_BUILD)
-        request = Request(scope, receive)
-        # A view that only ever answers in one format (healthz: JSON) says so, for its errors too.
-        fmt = url_vars.pop("fmt", None) or getattr(view, "fmt", "")
-        page = pages.Page(self.ds, request, build, self._render(build), url_vars, fmt)
-        try:
-            response = await view(page)
-        except (NotFound, BadQuery, pages.Unavailable) as exc:
-            response = self.error(exc, page.fmt, build)
-        except Exception:
-            # A bug: logged in full for us, one plain line for the visitor.
-            traceback.print_exc()
-            response = self.error(Broken(), page.fmt, build)
-        await response.asgi_send(finish)
+        if found is not None:
+            view, url_vars = found
+            request = Request(scope, receive)
+            # A view that only ever answers in one format (healthz: JSON) says so, for its errors too.
+            fmt = url_vars.pop("fmt", None) or getattr(view, "fmt", "")
+            page = pages.Page(self.ds, request, build, self._render(build), url_vars, fmt)
+            try:
+                response = await view(page)
+            except (NotFound, BadQuery, pages.Unavailable) as exc:
+                response = self.error(exc, page.fmt, build)
+            except Exception:
+                # A bug: logged in full for us, one plain line for the visitor.
+                traceback.print_exc()
+                response = self.error(Broken(), page.fmt, build)
+            # None: the view leaves this one to Datasette (another database's download).
+            if response is not None:
+                # A view whose answer never changes (a content-addressed export) may say so for longer.
+                finish.cache_control = getattr(view, "cache_control", CACHE_BUILD)
+                return await response.asgi_send(finish)
+        # Datasette looks the database up again, a moment later: if a rebuild was
+        # swapped in between, its answer may be the next build's (measured: 9 in
+        # 2,700 during 20 swaps), so it must not carry this build's ETag.
+        finish.recheck = lambda: builds.current(self.ds)
+        return await self.app(scope, receive, finish)
 
     def _route_path(self, path: str) -> str:
         base_url = self.ds.setting("base_url")
@@ -172,8 +175,7 @@ class Front:
         if isinstance(exc, Broken):
             status, message, context = 500, str(exc), {"title": "Something went wrong"}
         elif isinstance(exc, pages.Unavailable):
-            status, message, context = 503, "The registry database is not loaded yet; try again shortly.", {}
-            context["title"] = "Service unavailable"
+            status, message, context = 503, pages.UNAVAILABLE, {"title": "Service unavailable"}
         elif isinstance(exc, NotFound):
             status, message, context = 404, str(exc), dict(exc.context)
         else:
@@ -182,10 +184,10 @@ class Front:
 
 
 def error_response(renderer, site: dict, status: int, message: str, fmt: str, title=None, **context) -> Response:
-    """An error in the form asked for: HTML (""), JSON (".json") or, for a feed reader, one line of text."""
+    """An error in the form asked for: HTML (""), JSON (".json") or, for every other format
+    (a feed, a text or XML file), one line of text."""
     if fmt == ".json":
-        body = {"ok": False, "error": message, "status": status, "title": title, **context}
-        return pages.json_response(body, status=status)
+        return pages.json_response(pages.error_body(status, message, title, **context), status=status)
     if fmt:
         return Response.text(message + "\n", status=status)
     html = renderer.render("site/error.html", site=site, error=message, status=status, title=title, **context)

@@ -9,7 +9,8 @@ they cannot drift apart. Encoded with zlib and struct, like the port map.
 """
 
 import struct
-import zlib
+
+from .portmap import palette_png
 
 SIDE = 16
 COLOURS = {
@@ -68,11 +69,6 @@ def svg() -> bytes:
     ).encode()
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-
 def png(size: int) -> bytes:
     """The drawing as a palette PNG of size x size (a whole multiple of 16), corners transparent."""
     scale, extra = divmod(size, SIDE)
@@ -84,15 +80,8 @@ def png(size: int) -> bytes:
         line = b"\x00" + bytes(index[c] for c in row for _ in range(scale))
         rows.extend([line] * scale)
     palette = b"\x00\x00\x00" + b"".join(bytes(COLOURS[k]) for k in keys[1:])
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 3, 0, 0, 0))
-        + _chunk(b"PLTE", palette)
-        # Palette entry 0 (the corners) fully transparent, the rest opaque.
-        + _chunk(b"tRNS", b"\x00")
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
-        + _chunk(b"IEND", b"")
-    )
+    # Palette entry 0 (the corners) fully transparent, the rest opaque.
+    return palette_png(size, palette, b"".join(rows), transparency=b"\x00")
 
 
 def ico() -> bytes:

@@ -29,11 +29,10 @@ from iana_ports import read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, MAX_PORT, TRANSPORTS, row_transports
 from iana_ports.query import BadQuery
 
-from . import builds
+from . import builds, pages
 
 # Every tool only reads this registry, the same answer each time for a build.
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-UNAVAILABLE = "The registry database is not loaded yet; try again shortly."
 
 OURS = (
     "`common_uses` (software known to use a port by default, each with its source) and "
@@ -214,7 +213,7 @@ def _transport(transport: str | None) -> str | None:
 def _answer(datasette, fn) -> CallToolResult:
     build = builds.current(datasette)
     if build is None:
-        return _error(503, UNAVAILABLE, title="Service unavailable")
+        return _error(503, pages.UNAVAILABLE, title="Service unavailable")
     return _answer_on(build, fn)
 
 
@@ -230,6 +229,6 @@ def _answer_on(build, fn) -> CallToolResult:
 
 
 def _error(status: int, message: str, title=None, **context) -> CallToolResult:
-    # The shape of front.error_response()'s JSON, so an agent reads the same error a script would.
-    body = {"ok": False, "error": message, "status": status, "title": title, **context}
+    # The JSON of the pages' errors, so an agent reads the same error a script would.
+    body = pages.error_body(status, message, title, **context)
     return CallToolResult(content=[TextContent(type="text", text=orjson.dumps(body).decode())], is_error=True)

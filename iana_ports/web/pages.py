@@ -15,10 +15,8 @@ import orjson
 from datasette.utils.asgi import Request, Response
 
 from iana_ports import read
-from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number
+from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
 from iana_ports.query import MAX_TEXT, BadQuery
-
-from iana_ports.facts import registry_date
 from iana_ports.text import headline
 
 from . import feed, icon, portmap
@@ -26,10 +24,17 @@ from .builds import Build
 from .render import path_name
 
 JSON = "application/json; charset=utf-8"
+UNAVAILABLE = "The registry database is not loaded yet; try again shortly."
+BROKEN = "Something went wrong on our side; the error has been logged."
 
 
 class Unavailable(Exception):
     """No registry database is loaded (yet)."""
+
+
+def error_body(status: int, message: str, title=None, **context) -> dict:
+    """The JSON of every error: the site's pages, Datasette's, the MCP tools'."""
+    return {"ok": False, "error": message, "status": status, "title": title, **context}
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Page:
     build: Build | None
     render: object  # Renderer.render
     vars: dict
-    fmt: str  # "", ".json" or ".atom"
+    fmt: str  # "" for HTML, else the suffix of the one format asked for (".json", ".atom", ".txt", ...)
 
     @property
     def store(self):
@@ -64,9 +69,11 @@ def json_response(data, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, content_type=JSON)
 
 
-def redirect(page: Page, path: str, query: dict | None = None) -> Response:
-    location = page.urls.path(path) + ("?" + urlencode(query) if query else "")
-    return Response.redirect(location)
+def redirect(page: Page, path: str, query: dict | str | None = None) -> Response:
+    """To a site path; `query` a dict, or a query string already encoded."""
+    if isinstance(query, dict):
+        query = urlencode(query)
+    return Response.redirect(page.urls.path(path) + (f"?{query}" if query else ""))
 
 
 # The pages
@@ -153,12 +160,12 @@ async def changes(page: Page) -> Response:
             raise
         # The page keeps its filter form, with the message above it.
         return page.html("site/changes.html", status=400, **_changes_context(page, {}, [], error=str(exc)))
-    public, rows, next_url = found["filters"], found["changes"], found["next"]
     if page.fmt == ".json":
         return json_response(found)
+    context = _changes_context(page, found["filters"], found["changes"], next_url=found["next"])
     if page.fmt == ".atom":
-        return _atom(page, public, rows, next_url)
-    return page.html("site/changes.html", **_changes_context(page, public, rows, next_url=next_url))
+        return _atom(page, context)
+    return page.html("site/changes.html", **context)
 
 
 def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=None) -> dict:
@@ -168,27 +175,27 @@ def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=
         "kinds": read.CHANGE_KINDS,
         "filters": public,
         "error": error,
+        "query": query,
+        "page_url": page.urls.path("/changes") + query,
         "atom_url": page.urls.path("/changes.atom") + query,
         "json_url": page.urls.path("/changes.json") + query,
         "next_url": next_url,
     }
 
 
-def _atom(page: Page, public: dict, rows: list, next_url: str | None) -> Response:
-    query = f"?{urlencode(public)}" if public else ""
-
+def _atom(page: Page, c: dict) -> Response:
     def absolute(path):
         return page.datasette.absolute_url(page.request, path)
 
     body = feed.atom(
-        rows,
-        feed_id=feed.TAG_PREFIX + "changes" + query,
-        feed_url=absolute(page.urls.path("/changes.atom") + query),
-        page_url=absolute(page.urls.path("/changes") + query),
+        c["changes"],
+        feed_id=feed.TAG_PREFIX + "changes" + c["query"],
+        feed_url=absolute(c["atom_url"]),
+        page_url=absolute(c["page_url"]),
         changes_url=absolute(page.urls.path("/changes")),
         updated=page.store.latest_ingest()["fetched_at"],
-        subtitle=", ".join(f"{k} {v}" for k, v in public.items()),
-        next_url=absolute(next_url) if next_url else None,
+        subtitle=", ".join(f"{k} {v}" for k, v in c["filters"].items()),
+        next_url=absolute(c["next_url"]) if c["next_url"] else None,
     )
     return Response(body, content_type=feed.CONTENT_TYPE)
 
@@ -229,17 +236,12 @@ async def port_shortcut(page: Page) -> Response:
     if number is None:
         raise read.NotFound("There is no page at this address: ports are numbers from 0 to 65535.",
                             title="Page not found")
-    return _same_query(page, f"/ports/{number}")
+    return redirect(page, f"/ports/{number}", page.request.query_string)
 
 
 async def without_slash(page: Page) -> Response:
     """/services/ssh/ -> /services/ssh, as Datasette does for every other path."""
-    return _same_query(page, page.vars["path"])
-
-
-def _same_query(page: Page, path: str) -> Response:
-    query = page.request.query_string
-    return Response.redirect(page.urls.path(path) + (f"?{query}" if query else ""))
+    return redirect(page, page.vars["path"], page.request.query_string)
 
 
 async def healthz(page: Page) -> Response:

@@ -26,18 +26,23 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+def palette_png(side: int, palette: bytes, rows: bytes, transparency: bytes = b"") -> bytes:
+    """A square 8-bit palette PNG; `rows` are its filtered scanlines (each a 0 byte, then
+    one palette index per pixel), `transparency` the alpha of the first palette entries."""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 3, 0, 0, 0))
+        + _chunk(b"PLTE", palette)
+        + (_chunk(b"tRNS", transparency) if transparency else b"")
+        + _chunk(b"IDAT", zlib.compress(rows, 9))
+        + _chunk(b"IEND", b"")
+    )
+
+
 def encode_png(indexes: bytes) -> bytes:
     """256x256 8-bit palette PNG from one palette index per port."""
     raw = b"".join(b"\x00" + indexes[r * SIDE : (r + 1) * SIDE] for r in range(SIDE))
-    header = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 3, 0, 0, 0)
-    palette = b"".join(bytes(rgb) for _, rgb in PALETTE)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"PLTE", palette)
-        + _chunk(b"IDAT", zlib.compress(raw, 9))
-        + _chunk(b"IEND", b"")
-    )
+    return palette_png(SIDE, b"".join(bytes(rgb) for _, rgb in PALETTE), raw)
 
 
 def draw(store) -> bytes:

@@ -19,8 +19,10 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
-from iana_ports.facts import CATEGORIES, LISTENING_COMMANDS, OS_EPHEMERAL, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.facts import CATEGORIES, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.text import and_list, contact_names, en_dash
+
+from . import builds
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # Stands for the port number in a port_fragment(): a private-use character, which
@@ -80,13 +82,11 @@ FILTERS = {
     "thousands": thousands,
     "names": names,
     "rfc_links": rfc_links,
-    "by_registration": by_registration,
     "os_key": os_key,
 }
 # Facts every template may show.
 GLOBALS = {
     "os_labels": OS_LABELS,
-    "os_ephemeral": OS_EPHEMERAL,
     "ranges": RANGES,
     "categories": CATEGORIES,
     "rfc6335_url": RFC6335_URL,
@@ -131,17 +131,15 @@ def link_filters(link) -> dict:
         number = int(str(port).partition("-")[0])
         return Markup(f'<a href="{ports_path}{number}">{escape(port if text is None else text)}</a>')
 
-    # Some 6,000 names at most: each link is made once.
-    @functools.lru_cache(maxsize=None)
+    # The registry has some 6,000 names: each link is made once. Bounded all the same, as
+    # Datasette's cells (datasette_pages.render_cell) may hold any name a visitor's SQL makes.
+    @functools.lru_cache(maxsize=8192)
     def service_link(name: str) -> Markup:
         return Markup(f'<a href="{link("/services/" + path_name(name.lower()))}">{escape(name)}</a>')
 
     def port_links(ports) -> Markup:
         """Port numbers, or dicts with a "port" (free_nearby), as links, comma-separated."""
         return Markup(", ".join([port_link(p if type(p) is int else p["port"]) for p in ports]))
-
-    def service_links(names) -> Markup:
-        return Markup(", ".join([service_link(n) for n in names]))
 
     def status_rows(transports: dict) -> Markup:
         """The rows of a port page's status table (transport, status, services, unassigned run).
@@ -166,7 +164,6 @@ def link_filters(link) -> dict:
         "port_link": port_link,
         "port_links": port_links,
         "service_link": service_link,
-        "service_links": service_links,
         "status_rows": status_rows,
     }
 
@@ -181,14 +178,16 @@ def table_helpers(datasette, link) -> dict:
     css = functools.lru_cache(maxsize=4096)(to_css_class)
     ports_path = link("/ports/")
 
-    def table_rows(display_rows, table: str) -> Markup:
+    def table_rows(display_rows, database: str, table: str) -> Markup:
         """The rows of a table page, as _table.html wrote them cell by cell."""
+        registry = builds.current(datasette)
+        port_pages = table == "ports" and registry is not None and database == registry.name
         rows = []
         for row in display_rows:
             cells = []
             for cell in row:
                 column, kind = cell["column"], cell["value_type"]
-                if kind == "pk" and table == "ports" and column == "port":
+                if port_pages and kind == "pk" and column == "port":
                     # A port's row links to the port's own page, which shows that row and more.
                     inner = f'<a href="{ports_path}{escape(cell["raw"])}">{escape(cell["raw"])}</a>'
                 else:

@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from conftest import live_server, make_datasette
+from conftest import ROOT, live_server, make_datasette
 from iana_ports import exports
 from iana_ports.store import Store
 from iana_ports.web import builds
@@ -263,5 +263,29 @@ async def test_datasettes_own_download_is_the_pinned_build(datasette, db_2026):
     assert response.headers["content-disposition"] == 'attachment; filename="iana.db"'
     assert hashlib.sha256(response.content).hexdigest() == hashlib.sha256(db_2026.read_bytes()).hexdigest()
     assert response.headers["etag"] == builds.current(datasette).etag
-    other = await datasette.client.get("/nope.db")
-    assert (other.status_code, other.text) == (404, "Not found: no such database file.\n")
+    nothing = await datasette.client.get("/nope.db")
+    assert nothing.status_code == 404
+
+
+async def test_a_dotted_name_and_a_second_database_are_downloaded_too(tmp_path, db_2026):
+    from datasette.app import Datasette
+
+    served = tmp_path / "iana.2026.db"
+    shutil.copyfile(db_2026, served)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("create table t (x)").connection.close()
+    ds = Datasette([], immutables=[str(served), str(other)], config_dir=ROOT)
+    await ds.invoke_startup()
+    try:
+        # Datasette's own link: the name tilde-encoded, "." as "~2E".
+        database_page = (await ds.client.get("/iana~2E2026")).text
+        assert 'href="/iana~2E2026.db"' in database_page
+        response = await ds.client.get("/iana~2E2026.db")
+        assert (response.status_code, response.headers["etag"]) == (200, builds.current(ds).etag)
+        assert response.content == served.read_bytes()
+        # Another database is not the registry's: Datasette serves its file.
+        response = await ds.client.get("/other.db")
+        assert (response.status_code, response.content) == (200, other.read_bytes())
+    finally:
+        for db in ds.databases.values():
+            db.close()
