@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
+from iana_ports.schema import SCHEMA_VERSION
 
 from . import common_uses, lock, replay
 from .build import build, fsync, last_ingest, remove_stale
@@ -125,8 +126,9 @@ def ingest(args, before_swap=lambda: None) -> str:
         remove_stale(args.db)
         remove_stale_parts(raw_dir)
         last = last_ingest(args.db)
-        # A changed dataset is a reason to rebuild even when the registry is not.
-        previous = None if args.force or (last and last.get("common_uses_sha256") != uses[1]) else last
+        # A changed dataset or layout is a reason to rebuild even when the registry is not.
+        stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("schema_version") != SCHEMA_VERSION)
+        previous = None if args.force or stale else last
         if local is None:
             got = download(
                 args.source,

@@ -144,7 +144,7 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         "newest_registration_date": max(r[6] for r in rows),
         "newest_modification_date": max(r[7] for r in rows),
         "common_uses_sha256": hashlib.sha256(COMMON_USES_CSV.read_bytes()).hexdigest(),
-        "schema_version": 2,
+        "schema_version": 3,
     }
     # The snapshot's README names its newest registration date.
     assert ingest["newest_registration_date"] == "2026-02-25"
@@ -164,6 +164,17 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         (
             "select * from registrations where transport = 'dccp'",
             "SEARCH registrations USING INDEX idx_registrations_transport (transport=?)",
+        ),
+        # Datasette's table page of ports filtered on status and range, a page further on:
+        # one range search, no table scan from the first port on, no sort.
+        (
+            "select * from ports where status = 'unassigned' and range = 'Dynamic Ports' and port > 400"
+            " order by port limit 101",
+            "SEARCH ports USING INDEX idx_ports_range_status (range=? AND status=? AND rowid>?)",
+        ),
+        (
+            "select count(*) from ports where range = 'User Ports' and status = 'assigned'",
+            "SEARCH ports USING COVERING INDEX idx_ports_range_status (range=? AND status=?)",
         ),
     ],
 )

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from support import Kept, environment, ingests, listing, run
 
 from conftest import ROOT
 from iana_ports.facts import COMMON_USES_CSV, IANA_CSV_URL
+from iana_ports.schema import SCHEMA_VERSION
 
 
 def run_ingest(source: Path, db: Path, *flags: str, **kwargs):
@@ -248,3 +250,15 @@ def test_a_changed_common_uses_file_forces_a_rebuild(snapshot_2026, previous_db,
     assert again.stdout == (
         f"unchanged: the file is identical to the last ingest (same sha256); {previous_db} not rebuilt\n"
     )
+
+
+def test_a_database_of_an_older_layout_is_rebuilt(snapshot_2026, previous_db):
+    conn = sqlite3.connect(previous_db)
+    with conn:
+        conn.execute("update ingests set schema_version = schema_version - 1")
+    conn.close()
+    result = run_ingest(snapshot_2026, previous_db)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"built {previous_db}: 14500 registrations, newest registry date 2026-02-25, ")
+    versions = [(i["id"], i["schema_version"]) for i in ingests(previous_db)]
+    assert versions == [(1, SCHEMA_VERSION - 1), (2, SCHEMA_VERSION)]
