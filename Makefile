@@ -32,8 +32,9 @@ install: $(BIN)/datasette
 
 data: install refresh
 
-# Rebuilds only when the registry changed; a running `make serve` picks the new
-# file up by itself. Meant for cron (see README), so it installs nothing.
+# Rebuilds only when the registry, the common uses or the database layout changed;
+# a running `make serve` picks the new file up by itself. Meant for cron (see
+# README), so it installs nothing.
 refresh:
 	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)'
 
