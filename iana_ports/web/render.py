@@ -275,6 +275,8 @@ class Renderer:
         )
         install(self.env, datasette)
         self.env.globals["urls"] = datasette.urls
+        # What Datasette's own pages put on app.css's address, so both share one cached copy.
+        self.env.globals["app_css_hash"] = datasette.app_css_hash()
         self.env.globals["fragment"] = self.fragment
         self.env.globals["port_fragment"] = self.port_fragment
         self.env.globals["registration_cards"] = self.registration_cards
