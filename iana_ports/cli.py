@@ -355,7 +355,8 @@ def port_lines(p: dict, os_id: str | None) -> list[str]:
         lines += [use_line(u) for u in p["common_uses"]]
     nearby = [*p["free_nearby"]["below"], *p["free_nearby"]["above"]]
     if nearby:
-        lines.append("Good ports nearby: " + " ".join(str(n["port"]) for n in sorted(nearby, key=lambda n: n["port"])))
+        # "Nearest": for a Dynamic port they can be tens of thousands away.
+        lines.append("Nearest good ports: " + " ".join(str(n["port"]) for n in sorted(nearby, key=lambda n: n["port"])))
     systems = [os_id] if os_id in p["commands"] else list(p["commands"])
     for system in systems:
         lines.append(f"What is listening on it ({OS_LABELS[system]}):")
@@ -382,7 +383,8 @@ def uses_lines(uses: list[dict]) -> list[str]:
 
 def service_lines(s: dict) -> list[str]:
     svc = s["service"]
-    lines = [f"Service {svc['name']}: {one_line(svc['description'] or '', 200)}"]
+    description = one_line(svc["description"] or "", 200)
+    lines = [f"Service {svc['name']}" + (f": {description}" if description else "")]
     if svc["historic"]:
         lines.append("  IANA marks this name historic.")
     if s["alias_of"]:

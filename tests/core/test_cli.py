@@ -218,7 +218,7 @@ def test_port_60878_text(script, db_2026, good):
         "  - It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
         *reasons,
         *section,
-        "Good ports nearby: " + nearby(good, 60878),
+        "Nearest good ports: " + nearby(good, 60878),
         "What is listening on it (Linux):",
         "  ss -tulpn 'sport = :60878'",
         "  netstat -tuln | grep ':60878 '",
@@ -241,7 +241,7 @@ def test_port_22_text_for_macos(script, db_2026, good):
         SYSTEM_REASON,
         *reasons,
         *section,
-        "Good ports nearby: " + nearby(good, 22),
+        "Nearest good ports: " + nearby(good, 22),
         "What is listening on it (macOS):",
         "  lsof -nP -i :22",
         "  netstat -an | grep '\\.22 '",
@@ -266,7 +266,7 @@ def test_port_0_text_for_windows(script, db_2026, good):
         "  - IANA has reserved it on tcp and udp.",
         *reasons,
         *section,
-        "Good ports nearby: " + nearby(good, 0),
+        "Nearest good ports: " + nearby(good, 0),
         "What is listening on it (Windows):",
         '  netstat -ano | findstr /R /C:":0 "',
         "  Get-NetTCPConnection -LocalPort 0",
@@ -338,6 +338,15 @@ def test_service_text_historic_alias(script, db_2026):
         "  63/tcp             whois++",
         "  63/udp             whois++",
         *uses_section("whois++"),
+    ]
+
+
+def test_service_text_without_a_description(script, db_2026):
+    # The registry's row for "search" has no description: the heading is the name alone.
+    assert text_lines(run(script, "lookup", "search", db=db_2026))[:3] == [
+        "Service search",
+        "Registrations:",
+        "  2010/tcp",
     ]
 
 
