@@ -29,13 +29,6 @@ from .parse import decode, parse
 OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv"
 
 
-def seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
-    return value
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["replay"]:
@@ -53,14 +46,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
-    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds one HTTP read may wait")
+    parser.add_argument("--timeout", type=lock.seconds, default=30.0, help="seconds one HTTP read may wait")
     parser.add_argument(
-        "--deadline", type=seconds, default=DEADLINE, help="seconds the whole download may take, retries included"
+        "--deadline", type=lock.seconds, default=DEADLINE, help="seconds the whole download may take, retries included"
     )
     parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources (sent or decoded)")
     parser.add_argument(
-        "--lock-wait", type=seconds, default=lock.LOCK_WAIT,
+        "--lock-wait", type=lock.seconds, default=lock.LOCK_WAIT,
         help="seconds to wait for another ingest of the same database to finish",
     )
     args = parser.parse_args(argv)

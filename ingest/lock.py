@@ -10,10 +10,12 @@ beside the database. A waiter that then gets the lock of a removed file sees
 it is no longer the one at the path and tries again with the new one.
 """
 
+import argparse
 import contextlib
 import fcntl
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,9 +24,19 @@ from .errors import IngestError
 LOCK_WAIT = 600.0  # seconds: longer than a download's deadline plus a build
 POLL = 0.05
 
+
+def seconds(text: str) -> float:
+    """A command-line duration (--lock-wait, --timeout, --deadline)."""
+    value = float(text)
+    if not value >= 0:  # also refuses nan, which would make a wait endless
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
 # flock() conflicts between two opens in one process too: a replay holds the
-# lock and calls the single-file ingest, whose hold() must then not wait.
-_held: dict[str, int] = {}
+# lock and calls the single-file ingest, whose hold() must then not wait. Per
+# thread, so that another thread of the process waits like any other ingest.
+_threads = threading.local()
 
 
 class Busy(IngestError):
@@ -39,19 +51,20 @@ def lock_path(db: Path) -> Path:
 def hold(db: Path, wait: float = LOCK_WAIT):
     db = Path(db)
     path = os.path.abspath(lock_path(db))
-    if path in _held:
-        _held[path] += 1
+    held = _threads.__dict__.setdefault("held", {})
+    if path in held:
+        held[path] += 1
         try:
             yield
         finally:
-            _held[path] -= 1
+            held[path] -= 1
         return
     fd = _acquire(Path(path), db, wait)
-    _held[path] = 1
+    held[path] = 1
     try:
         yield
     finally:
-        del _held[path]
+        del held[path]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)

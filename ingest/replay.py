@@ -57,7 +57,7 @@ def main(argv: list[str], ingest_one) -> int:
         "--force", action="store_true", help="ingest every file, even those not newer than the database"
     )
     parser.add_argument(
-        "--lock-wait", type=float, default=lock.LOCK_WAIT,
+        "--lock-wait", type=lock.seconds, default=lock.LOCK_WAIT,
         help="seconds to wait for another ingest of the same database to finish",
     )
     args = parser.parse_args(argv)

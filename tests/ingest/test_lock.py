@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,32 @@ def test_a_run_killed_mid_build_is_cleaned_up_by_the_next(db_copy, snapshot_2025
     raw = f"{newest['fetched_at'][:10]}-{sha}.csv"
     assert result.stdout.startswith(f"built {db_copy}: 14474 registrations, newest registry date 2025-03-28, ")
     assert listing(db_copy.parent) == ["iana.db", "raw", f"raw/{raw}"]
+
+
+def test_another_thread_of_the_process_waits_too(tmp_path):
+    db = tmp_path / "iana.db"
+    outcome = []
+
+    def second():
+        try:
+            with lock.hold(db, wait=0.2):
+                outcome.append("held")
+        except lock.Busy:
+            outcome.append("busy")
+
+    with lock.hold(db):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join()
+    assert outcome == ["busy", "held"]
+
+
+@pytest.mark.parametrize("first", [["--source"], ["replay"]])
+def test_a_lock_wait_that_is_no_duration_is_refused(first, snapshot_2026, tmp_path):
+    result = run(*first, str(snapshot_2026), "--lock-wait", "nan", "--db", str(tmp_path / "iana.db"))
+    assert result.returncode == 2
+    assert "--lock-wait: must be 0 or more seconds, got nan" in result.stderr
+    assert listing(tmp_path) == []
