@@ -350,7 +350,15 @@ def main(argv=None) -> int:
     new.add_argument("--source", type=Path, help="a registry CSV: each replica's copy is rebuilt from it")
     new.add_argument("--db", type=Path, help="a built database file, published to each replica")
     args = parser.parse_args(argv)
+    try:
+        return run(parser, args)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, httpx.HTTPError) as exc:
+        # What an operator can act on, in one line; the replicas' and nginx's logs say the rest.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
+
+def run(parser, args) -> int:
     if args.command == "roll":
         cluster = Cluster.load(args.scratch)
         for r, health in zip(cluster.replicas, cluster.roll(source=args.source, db=args.db)):
