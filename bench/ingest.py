@@ -9,7 +9,7 @@
 Figures are medians of RUNS; the ratio is what issue 2 targets (<= 3).
 A third figure, measured the same way, says how much of the build the
 65,536-row ports table costs on its own: its rows written with one bare
-executemany plus its four indexes.
+executemany plus its indexes.
 """
 
 import contextlib

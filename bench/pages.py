@@ -9,8 +9,6 @@ figures that count are bench.web's, over real HTTP beside a hello-world anchor.
 """
 
 import asyncio
-import contextlib
-import io
 import random
 import sys
 import tempfile
@@ -19,10 +17,7 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
-from ingest.__main__ import main as ingest_main
-
-ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT = ROOT.parent / "shared" / "data" / "iana" / "service-names-port-numbers-2026-02-25.csv"
+from bench.support import ROOT, SNAPSHOT_2026, build
 
 
 def scope(path: str) -> dict:
@@ -67,10 +62,7 @@ async def run(db: Path, n: int) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "iana.db"
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert ingest_main(["--source", str(SNAPSHOT), "--db", str(db), "--force"]) == 0
-        asyncio.run(run(db, n))
+        asyncio.run(run(build(SNAPSHOT_2026, Path(tmp) / "iana.db"), n))
 
 
 if __name__ == "__main__":

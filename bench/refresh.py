@@ -2,12 +2,12 @@
 
 - latency: from the os.replace() of a rebuild (the new inode's ctime) to
   /-/healthz reporting the new sha256; median of 6 rebuilds.
-- throughput: wrk on /ports/300.json for a fixed time with no rebuilds, then
-  the same while rebuilds run back to back; the ratio is what users feel.
+- throughput: wrk on random /ports/N.json (bench.web's first visits) for a
+  fixed time with no rebuilds, then the same while rebuilds run back to back;
+  the ratio is what users feel.
 """
 
 import hashlib
-import re
 import statistics
 import subprocess
 import sys
@@ -19,16 +19,10 @@ from pathlib import Path
 import httpx
 
 from bench.support import ROOT, SNAPSHOT_2025, SNAPSHOT_2026, build, live_server
+from bench.web import line, random_port, wrk
 
 WRK_SECONDS = 10
 SNAPSHOTS = (SNAPSHOT_2026, SNAPSHOT_2025)
-
-
-def wrk(url: str, seconds: int) -> float:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c10", f"-d{seconds}s", url], capture_output=True, text=True, check=True
-    ).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 def rebuild(source: Path, db: Path) -> None:
@@ -52,8 +46,8 @@ def main() -> None:
                     time.sleep(0.01)
                 latencies.append(time.time() - replaced_at)
 
-            url = f"{base}/ports/300.json"
-            quiet = wrk(url, WRK_SECONDS)
+            ports = random_port(".json")
+            quiet = wrk(base, ports, seconds=WRK_SECONDS)
             stop = threading.Event()
             rebuilds = 0
 
@@ -65,15 +59,14 @@ def main() -> None:
 
             worker = threading.Thread(target=churn)
             worker.start()
-            busy = wrk(url, WRK_SECONDS)
+            busy = wrk(base, ports, seconds=WRK_SECONDS)
             stop.set()
             worker.join()
     print("live refresh")
     print(f"  swap latency (os.replace -> served), median of {len(latencies)}: "
           f"{statistics.median(latencies) * 1000:.0f} ms (max {max(latencies) * 1000:.0f} ms)")
-    print(f"  /ports/300.json without rebuilds: {quiet:.0f} req/s")
-    print(f"  /ports/300.json during {rebuilds} rebuilds: {busy:.0f} req/s "
-          f"({busy / quiet:.0%} of quiet)")
+    line("/ports/<random>.json without rebuilds", quiet)
+    line(f"/ports/<random>.json during {rebuilds} rebuilds", busy, f"{busy['rps'] / quiet['rps']:.0%} of quiet")
 
 
 if __name__ == "__main__":

@@ -116,9 +116,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(base: str, script: str | None = None, path: str = "/") -> dict:
+def wrk(base: str, script: str | None = None, path: str = "/", seconds: int = RUN_SECONDS) -> dict:
     """One bounded wrk run: requests/s, p50 and p99 in ms, failed requests."""
-    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{RUN_SECONDS}s", "--timeout", "30s", "--latency"]
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         if script:
             lua.write(script)

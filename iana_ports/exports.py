@@ -41,6 +41,7 @@ import orjson
 
 from .facts import IANA_CSV_URL, IANA_LICENSE_URL, TRANSPORTS, registry_date, row_transports
 from .schema import PORTS
+from .store import Store
 
 # fgets(line, 128, f) in musl's __lookup_serv: 127 bytes and the terminating NUL.
 MAX_LINE = 127
@@ -226,18 +227,22 @@ def write_all(store, out_dir) -> list[dict]:
     and SHA256SUMS; returns [{"name", "bytes", "sha256"}] in FILES order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    # One open file for the copy and its hash: a rebuild that swaps the path meanwhile
-    # does not change what this descriptor reads.
+    # The database first, through one descriptor, then every other file from that copy:
+    # a rebuild swapped in meanwhile cannot mix two builds in one SHA256SUMS.
     with open(database_path(store), "rb") as db:
+        written = {"iana.db": _write(out / "iana.db", file_chunks(db))}
+    copy = Store.open(out / "iana.db")
+    try:
         makers = {
-            "services": lambda: [services_file(store).encode()],
-            "ports.json": lambda: [ports_json(store)],
-            "ports.csv": lambda: (chunk.encode() for chunk in ports_csv(store)),
-            "iana.db": lambda: file_chunks(db),
+            "services": lambda: [services_file(copy).encode()],
+            "ports.json": lambda: [ports_json(copy)],
+            "ports.csv": lambda: (chunk.encode() for chunk in ports_csv(copy)),
         }
-        for name in FILES:
-            written.append(_write(out / name, makers[name]()))
+        for name, make in makers.items():
+            written[name] = _write(out / name, make())
+    finally:
+        copy.close()
+    written = [written[name] for name in FILES]
     sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in written)
     _write(out / "SHA256SUMS", [sums.encode()])
     return written

@@ -10,14 +10,10 @@ as summarised in ../shared/docs/registry-notes.md.
 import re
 from pathlib import Path
 
-IANA_CSV_URL = (
-    "https://www.iana.org/assignments/service-names-port-numbers/"
-    "service-names-port-numbers.csv"
-)
 IANA_REGISTRY_URL = "https://www.iana.org/assignments/service-names-port-numbers/"
+IANA_CSV_URL = IANA_REGISTRY_URL + "service-names-port-numbers.csv"
 IANA_LICENSE_URL = "https://www.iana.org/help/licensing-terms"
 RFC6335_URL = "https://www.rfc-editor.org/rfc/rfc6335"
-RFC6335_DYNAMIC_URL = RFC6335_URL + "#section-8.1.2"
 
 # Where a database is built and read when nothing else is said.
 DEFAULT_DB = Path("data/iana.db")
@@ -59,22 +55,22 @@ FIELDS = (
 TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
 # What most people run a service on; the verdict and the free-port finder default to it.
 EVERYDAY_TRANSPORTS = ("tcp", "udp")
-MIN_PORT = 0
 MAX_PORT = 65535
 PORT_COUNT = MAX_PORT + 1
 
 # RFC 6335 port states, weakest first: when registry rows disagree, the stronger wins.
 UNASSIGNED, RESERVED, ASSIGNED = "unassigned", "reserved", "assigned"
 STATUSES = (UNASSIGNED, RESERVED, ASSIGNED)
+# What the history records between two ingests (ingest/diff.py), in its order.
+CHANGE_KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
 
-# RFC 6335 section 6.
-RANGES = (
+# RFC 6335 section 6; each range's size is derived from its bounds.
+RANGES = tuple(dict(r, size=r["last"] - r["first"] + 1) for r in (
     {
         "name": "System Ports",
         "common_name": "Well-known ports",
         "first": 0,
         "last": 1023,
-        "size": 1024,
         "assignment": "IETF Review or IESG Approval",
         "explanation": (
             "The oldest and most tightly controlled block. IANA assigns these only "
@@ -87,7 +83,6 @@ RANGES = (
         "common_name": "Registered ports",
         "first": 1024,
         "last": 49151,
-        "size": 48128,
         "assignment": "IETF Review, IESG Approval or Expert Review",
         "explanation": (
             "Ports IANA assigns to applications on request, after review by a "
@@ -100,7 +95,6 @@ RANGES = (
         "common_name": "Dynamic, private or ephemeral ports",
         "first": 49152,
         "last": 65535,
-        "size": 16384,
         "assignment": "Never assigned (RFC 6335 section 8.1.2)",
         "explanation": (
             "IANA never assigns these. Operating systems hand them out as temporary "
@@ -109,7 +103,7 @@ RANGES = (
             "connection that was given the same number."
         ),
     },
-)
+))
 SYSTEM_RANGE, USER_RANGE, DYNAMIC_RANGE = RANGES
 
 OS_LABELS = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "freebsd": "FreeBSD"}

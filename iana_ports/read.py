@@ -8,10 +8,12 @@ JSON, and raise NotFound or BadQuery with a one-line message.
 
 import html
 import re
+from itertools import islice
 from urllib.parse import urlencode
 
 from . import query
 from .facts import (
+    CHANGE_KINDS,
     EVERYDAY_TRANSPORTS,
     MAX_PORT,
     RANGES,
@@ -32,7 +34,6 @@ MAX_FREE = 100
 MAX_NAME = 64
 CHANGES_PAGE = 100
 MAX_CHANGES_PAGE = 1000
-CHANGE_KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
 
 # FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -128,9 +129,9 @@ def _scan_free(store, near: int, wanted: tuple, count: int) -> tuple[list[int], 
     def good(p):
         return level(p, [statuses[p - first][c] for c in columns], p in used) == GOOD
 
-    below = [p for p in range(min(near, last), first - 1, -1) if good(p)][:count]
-    above = [p for p in range(max(near + 1, first), last + 1) if good(p)][:count]
-    return below, above
+    below = islice(filter(good, range(min(near, last), first - 1, -1)), count)
+    above = islice(filter(good, range(max(near + 1, first), last + 1)), count)
+    return list(below), list(above)
 
 
 # Services

@@ -280,4 +280,3 @@ TABLES = (
     CHANGES,
     COMMON_USES,
 )
-BY_NAME = {t.name: t for t in TABLES}

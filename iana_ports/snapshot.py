@@ -22,6 +22,7 @@ from .store import (
     RANGE_COUNTS_SQL,
     SERVICE_COUNT_SQL,
     TRANSPORT_COUNTS_SQL,
+    USES_SQL,
     Store,
     decode_change,
     decode_service,
@@ -35,7 +36,6 @@ REGISTRATIONS_SQL = "select * from registrations order by id"
 REFERENCES_SQL = 'select * from "references" order by registration_id, position'
 RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
 SERVICES_SQL = "select * from services order by key"
-USES_SQL = "select * from common_uses order by id"
 # A change or common use covering more ports than this is checked on every
 # port lookup rather than indexed under each of its ports.
 WIDE_CHANGE = 64
@@ -128,8 +128,10 @@ class Snapshot(Store):
         unfiltered = {"kind": None, "port": None, "service": None, "ingest": None, "since": None,
                       "limit": -1, "offset": 0}
         self._changes = [decode_change(c) for c in rows(conn, CHANGES_SQL, unfiltered)]
-        # Positions in self._changes, per port, so a port's history costs no scan.
+        # Positions in self._changes, per port and per service key, so the history
+        # of a port or a service page costs no scan of every change ever recorded.
         self._changes_at = defaultdict(list)
+        self._changes_of = defaultdict(list)
         self._wide_changes = []
         self._renamed_to = {}
         for position, c in enumerate(self._changes):
@@ -143,6 +145,8 @@ class Snapshot(Store):
             else:
                 for p in {p for low, high in spans for p in range(low, high + 1)}:
                     self._changes_at[p].append(position)
+            for key in {c["service_key"], c["old_service_key"]} - {None}:
+                self._changes_of[key].append(position)
             # Newest first, so the first rename seen away from a key is the newest.
             if c["kind"] == "renamed" and c["old_service_key"] and c["service_name"]:
                 self._renamed_to.setdefault(c["old_service_key"], c["service_name"])
@@ -225,12 +229,14 @@ class Snapshot(Store):
 
     def changes(self, filters: dict) -> list[dict]:
         port = filters["port"]
-        if port is None:
-            candidates = self._changes
-        else:
+        if port is not None:
             found = set(self._changes_at.get(port, ()))
             found.update(i for i in self._wide_changes if _covers(self._changes[i], port))
             candidates = [self._changes[i] for i in sorted(found)]
+        elif filters["service"] is not None:
+            candidates = [self._changes[i] for i in self._changes_of.get(filters["service"], ())]
+        else:
+            candidates = self._changes
         kind, service, ingest, since = filters["kind"], filters["service"], filters["ingest"], filters["since"]
         matching = (
             c for c in candidates

@@ -25,7 +25,6 @@ from .facts import (
 from .text import and_list
 
 GOOD, CAUTION, AVOID = "good", "caution", "avoid"
-LEVELS = (GOOD, CAUTION, AVOID)
 
 # Every port from here up is Dynamic or inside some OS's default ephemeral range.
 FIRST_SHARED_PORT = min(DYNAMIC_RANGE["first"], *(o["first"] for o in OS_EPHEMERAL))

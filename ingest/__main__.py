@@ -1,7 +1,7 @@
 """python -m ingest: fetch -> parse -> build, with one-line errors.
 
 One ingest at a time per database (ingest/lock.py). Effects, in order: the
-raw copy is written beside raw/ as a temporary file, the database is built
+raw copy is written into raw/ as a temporary file, the database is built
 and checked beside the served one, the raw copy is renamed into place, then
 the database is swapped in; nothing that can fail comes after the swap, so
 an `error:` line always means the served database is unchanged.

@@ -15,12 +15,12 @@ import sqlite_utils
 
 from iana_ports import schema
 from iana_ports.facts import OS_EPHEMERAL, PORT_COUNT, RANGES
+from iana_ports.store import LATEST_INGEST_SQL
 
 from . import model
 from .errors import IngestError
 from .fetch import Fetched
 
-LAST_INGEST_SQL = "select * from ingests order by id desc limit 1"
 
 
 def last_ingest(db_path: Path) -> dict | None:
@@ -31,7 +31,7 @@ def last_ingest(db_path: Path) -> dict | None:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
             conn.row_factory = sqlite3.Row
-            row = conn.execute(LAST_INGEST_SQL).fetchone()
+            row = conn.execute(LATEST_INGEST_SQL).fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError:
@@ -85,20 +85,18 @@ def build(
     return ingest
 
 
-def remove_stale(db_path: Path) -> list[Path]:
+def remove_stale(db_path: Path) -> None:
     """Remove the temporary files of builds that died (kill -9, power loss).
 
     Only safe while holding the database's lock (ingest/lock.py): no other
     build of this database can be writing one.
     """
     db_path = Path(db_path)
-    stale = sorted(db_path.parent.glob(f".{glob.escape(db_path.name)}.*.building"))
-    for path in stale:
+    for path in db_path.parent.glob(f".{glob.escape(db_path.name)}.*.building"):
         path.unlink(missing_ok=True)
-    return stale
 
 
-def _create(db: sqlite_utils.Database, table: schema.Table, rows=None) -> None:
+def create_table(db: sqlite_utils.Database, table: schema.Table, rows=None) -> None:
     """Create `table`, fill it with `rows` (tuples in column order), then index it."""
     t = db[table.name]
     t.create(table.types, pk=table.pk, foreign_keys=list(table.foreign_keys))
@@ -118,15 +116,15 @@ def _rows(table: schema.Table, dicts) -> map:
 def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha) -> dict:
     for rec in records:
         rec["service_key"] = rec["service_name"].lower() if rec["service_name"] else None
-    _create(db, schema.REGISTRATIONS, _rows(schema.REGISTRATIONS, records))
+    create_table(db, schema.REGISTRATIONS, _rows(schema.REGISTRATIONS, records))
     ports = model.port_space(records, uses)
-    _create(db, schema.PORTS, ports)
-    _create(db, schema.RANGES, _rows(schema.RANGES, RANGES))
-    _create(db, schema.OS_EPHEMERAL_RANGES, _rows(schema.OS_EPHEMERAL_RANGES, OS_EPHEMERAL))
-    _create(db, schema.UNASSIGNED_RANGES, _rows(schema.UNASSIGNED_RANGES, model.unassigned_runs(ports)))
-    _create(db, schema.SERVICES, _rows(schema.SERVICES, model.services(records)))
-    _create(db, schema.REFERENCES, _rows(schema.REFERENCES, model.references(records)))
-    _create(
+    create_table(db, schema.PORTS, ports)
+    create_table(db, schema.RANGES, _rows(schema.RANGES, RANGES))
+    create_table(db, schema.OS_EPHEMERAL_RANGES, _rows(schema.OS_EPHEMERAL_RANGES, OS_EPHEMERAL))
+    create_table(db, schema.UNASSIGNED_RANGES, _rows(schema.UNASSIGNED_RANGES, model.unassigned_runs(ports)))
+    create_table(db, schema.SERVICES, _rows(schema.SERVICES, model.services(records)))
+    create_table(db, schema.REFERENCES, _rows(schema.REFERENCES, model.references(records)))
+    create_table(
         db,
         schema.COMMON_USES,
         _rows(schema.COMMON_USES, ({**u, "transports": model.json_strings(u["transports"])} for u in uses)),
@@ -150,7 +148,7 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
         "common_uses_sha256": uses_sha,
         "schema_version": schema.SCHEMA_VERSION,
     }
-    _create(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
+    create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
     return ingest
 
 

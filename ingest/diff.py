@@ -34,9 +34,7 @@ between the two sides of a pair, as (field, old, new) in CSV column order.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from iana_ports.facts import FIELDS
-
-KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
+from iana_ports.facts import CHANGE_KINDS, FIELDS
 
 
 @dataclass
@@ -113,7 +111,7 @@ def sort_key(change: Change) -> tuple:
         row["port_high"] or 0,
         row["transport"] or "",
         (change.service["service_name"] or "").lower(),
-        KINDS.index(change.kind),
+        CHANGE_KINDS.index(change.kind),
         row["line"],
     )
 

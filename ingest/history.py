@@ -24,6 +24,7 @@ import sqlite_utils
 from iana_ports.facts import FIELDS
 from iana_ports.schema import CHANGES
 
+from .build import create_table
 from .diff import Change, diff, summary
 from .errors import IngestError
 from .parse import port_range
@@ -36,16 +37,9 @@ HAS_CHANGES_SQL = "select 1 from sqlite_master where type = 'table' and name = '
 RENUMBER_INGEST_SQL = "update ingests set id = :new where id = :old"
 
 
-def create_changes_table(db: sqlite_utils.Database) -> None:
-    table = db[CHANGES.name]
-    table.create(CHANGES.types, pk=CHANGES.pk, foreign_keys=list(CHANGES.foreign_keys))
-    for columns in CHANGES.indexes:
-        table.create_index(list(columns))
-
-
 def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int) -> int:
     """The history step build() runs; returns the (renumbered) id of the new ingest."""
-    create_changes_table(db)
+    create_table(db, CHANGES)
     if previous_path is None:
         return ingest_id
     ingests, changes, old_records = read_previous(previous_path)

@@ -210,7 +210,6 @@ def services(records: list[dict]) -> list[dict]:
             s["has_port"] = 1
             if port not in s["ports"]:
                 s["ports"].append(port)
-        if port:
             for t in row_transports(name, transport):
                 if t not in s["transports"]:
                     s["transports"].append(t)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
-from iana_ports.facts import CATEGORIES, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.facts import CATEGORIES, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.text import and_list, contact_names, en_dash
 
 from . import builds
@@ -90,6 +90,7 @@ GLOBALS = {
     "ranges": RANGES,
     "categories": CATEGORIES,
     "rfc6335_url": RFC6335_URL,
+    "iana_registry_url": IANA_REGISTRY_URL,
     "listening_commands": LISTENING_COMMANDS,
 }
 

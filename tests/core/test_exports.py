@@ -469,3 +469,24 @@ def test_crafted_services_file_through_glibc(crafted, tmp_path):
         glibc("long", 200, "udp"),
         "",
     ])
+
+
+def test_a_build_swapped_in_during_an_export_is_not_mixed_with_the_last(db_2025, db_2026, tmp_path):
+    served = tmp_path / "iana.db"
+    shutil.copyfile(db_2025, served)
+    old = Store.open(served)
+    # A rebuild lands after the command opened the database, before it wrote anything.
+    shutil.copyfile(db_2026, tmp_path / "next.db")
+    os.replace(tmp_path / "next.db", served)
+    try:
+        exports.write_all(old, tmp_path / "out")
+    finally:
+        old.close()
+    out = tmp_path / "out"
+    assert (out / "iana.db").read_bytes() == db_2026.read_bytes()
+    assert "# Registry date: 2026-02-25 " in (out / "services").read_text()
+    new = Store.open(db_2026)
+    try:
+        assert (out / "ports.json").read_bytes() == exports.ports_json(new)
+    finally:
+        new.close()

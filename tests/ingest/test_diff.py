@@ -5,7 +5,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.diff import KINDS, Change, diff, summary
+from ingest.diff import Change, diff, summary
+from iana_ports.facts import CHANGE_KINDS
 from iana_ports.facts import FIELDS
 
 _line = iter(range(2, 10**9))
@@ -224,6 +225,6 @@ def test_changes_turn_the_old_registry_into_the_new_one(old_rows, new_rows):
     new_sides = [id(c.new) for c in changes if c.new is not None]
     assert len(old_sides) == len(set(old_sides))
     assert len(new_sides) == len(set(new_sides))
-    assert all(c.kind in KINDS for c in changes)
+    assert all(c.kind in CHANGE_KINDS for c in changes)
     assert all(c.fields for c in changes if c.kind in ("modified", "renamed"))
     assert diff(new, [dict(r) for r in new]) == []
