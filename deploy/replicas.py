@@ -40,6 +40,8 @@ from pathlib import Path
 
 import httpx
 
+from iana_ports.facts import DEFAULT_DB
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 NGINX = Path("/usr/sbin/nginx")
@@ -339,7 +341,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start N replicas behind nginx, in the foreground until Ctrl-C")
     serve.add_argument("--replicas", type=int, default=3)
-    serve.add_argument("--db", type=Path, default=Path("data/iana.db"))
+    serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1, help="nginx worker processes")
