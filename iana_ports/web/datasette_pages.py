@@ -138,16 +138,19 @@ def database_metadata() -> dict:
     }
 
 
-# Instance-wide keys metadata.yml answers: Datasette asks for each of them on every page.
-INSTANCE_KEYS = frozenset({
+# Keys the registry's metadata has nothing for, which Datasette asks for on every page:
+# the instance-wide ones metadata.yml answers, and "tables", asked only by the
+# permission checks (Datasette 0.65.5's _table_permission_allows), which deep-copy
+# what they get several times a page and read nothing but `allow` from it.
+NOTHING_FOR = frozenset({
     "source", "source_url", "license", "license_url", "about", "about_url", "title", "description_html",
-    "extra_css_urls", "extra_js_urls", "allow", "allow_sql", "plugins",
+    "extra_css_urls", "extra_js_urls", "allow", "allow_sql", "plugins", "tables",
 })
 
 
 def metadata(datasette, key=None) -> dict:
     """The get_metadata hook's answer: the registry's metadata, under the served name."""
-    if key in INSTANCE_KEYS:
+    if key in NOTHING_FOR:
         return {}
     build = builds.current(datasette)
     return {"databases": {build.name: database_metadata()}} if build else {}

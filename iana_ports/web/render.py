@@ -14,7 +14,7 @@ and kept: a port page pastes it in rather than rendering it again.
 import functools
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 from markupsafe import Markup, escape
@@ -174,7 +174,7 @@ def table_helpers(datasette, link) -> dict:
     as single calls: in its asynchronous environment every loop step and output
     is a step of its own, and the table's cells and the filters' options were
     most of the page's rendering time."""
-    from datasette.utils import path_with_replaced_args, to_css_class
+    from datasette.utils import to_css_class
 
     css = functools.lru_cache(maxsize=4096)(to_css_class)
     ports_path = link("/ports/")
@@ -184,6 +184,8 @@ def table_helpers(datasette, link) -> dict:
         registry = builds.current(datasette)
         port_pages = table == "ports" and registry is not None and database == registry.name
         rows = []
+        # Each column's opening tag, made once a page rather than once a cell.
+        opening: dict = {}
         for row in display_rows:
             cells = []
             for cell in row:
@@ -193,7 +195,10 @@ def table_helpers(datasette, link) -> dict:
                     inner = f'<a href="{ports_path}{escape(cell["raw"])}">{escape(cell["raw"])}</a>'
                 else:
                     inner = escape(cell["value"])
-                cells.append(f'<td class="col-{escape(css(column))} type-{escape(kind)}">{inner}</td>')
+                td = opening.get((column, kind))
+                if td is None:
+                    td = opening[(column, kind)] = f'<td class="col-{escape(css(column))} type-{escape(kind)}">'
+                cells.append(f"{td}{inner}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
         return Markup("\n".join(rows))
 
@@ -212,7 +217,13 @@ def table_helpers(datasette, link) -> dict:
         ))
 
     def table_headers(display_columns, request, sort, sort_desc) -> Markup:
-        """The header cells of a table page, sort links included, as _table.html wrote them."""
+        """The header cells of a table page, sort links included, as _table.html wrote them
+        (Datasette's path_with_replaced_args(), with the query string read once, not per column)."""
+        kept = [(k, v) for k, v in parse_qsl(request.query_string) if k not in ("_sort", "_sort_desc", "_next")]
+
+        def sorted_by(key: str, name: str) -> str:
+            return escape(datasette.urls.path(f"{request.path}?{urlencode([*kept, (key, name)])}"))
+
         cells = []
         for column in display_columns:
             name = column["name"]
@@ -226,14 +237,10 @@ def table_helpers(datasette, link) -> dict:
             if not column["sortable"]:
                 inner = escape(name)
             elif name == sort:
-                replaced = {"_sort_desc": name, "_sort": None, "_next": None}
-                href = datasette.urls.path(path_with_replaced_args(request, replaced))
-                inner = f'<a href="{escape(href)}" rel="nofollow">{escape(name)}&nbsp;▼</a>'
+                inner = f'<a href="{sorted_by("_sort_desc", name)}" rel="nofollow">{escape(name)}&nbsp;▼</a>'
             else:
-                replaced = {"_sort": name, "_sort_desc": None, "_next": None}
-                href = datasette.urls.path(path_with_replaced_args(request, replaced))
                 arrow = "&nbsp;▲" if name == sort_desc else ""
-                inner = f'<a href="{escape(href)}" rel="nofollow">{escape(name)}{arrow}</a>'
+                inner = f'<a href="{sorted_by("_sort", name)}" rel="nofollow">{escape(name)}{arrow}</a>'
             cells.append(f"<th {attributes}>{inner}</th>")
         return Markup("\n".join(cells))
 
