@@ -62,9 +62,15 @@ EPILOG = (
 
 def _lookup_arguments(p):
     p.add_argument("text", nargs="+", metavar="TEXT")
+    _os_argument(p)
+
+
+def _os_argument(p):
     p.add_argument(
-        "--os", choices=sorted(set(PLATFORMS.values())),
-        help="show the listening commands of this OS (default: the one it runs on)",
+        "--os", metavar="LIST",
+        help="platforms to judge the verdict for, comma-separated, some of default, " + ", ".join(OS_LABELS)
+        + " (default: linux,windows,macos); the listening commands shown are the first one's "
+        "(default: the OS it runs on)",
     )
 
 
@@ -83,6 +89,7 @@ def _free_arguments(p):
         help="comma-separated, some of " + ", ".join(TRANSPORTS) + " (default: tcp,udp)",
     )
     p.add_argument("--count", metavar="N", help=f"how many, 1 to {read.MAX_FREE} (default: 10)")
+    _os_argument(p)
 
 
 def _changes_arguments(p):
@@ -230,13 +237,13 @@ def not_found_line(exc: read.NotFound) -> str:
 def run(args, store: Store) -> int:
     out = Output(args.json)
     if args.command == "lookup":
-        return lookup(store, " ".join(args.text), out, args.os or PLATFORMS.get(sys.platform))
+        return lookup(store, " ".join(args.text), out, args.os)
     if args.command == "search":
         if not args.text:
             raise Failure(f"search needs TEXT (the service named search: {PROG} lookup search)", BAD_INPUT)
         return search(store, " ".join(args.text), args.transport, args.next, out)
     if args.command == "free":
-        return free(store, args.near, args.transports, args.count, out)
+        return free(store, args.near, args.transports, args.count, read.targets(args.os), out)
     if args.command == "changes":
         return changes(store, args, out)
     return export(store, args.out, out)
@@ -264,11 +271,15 @@ class Output:
 # The forms
 
 
-def lookup(store, text: str, out: Output, os_id: str | None) -> int:
+def lookup(store, text: str, out: Output, os_text: str | None) -> int:
+    on = read.targets(os_text)
     kind, target = read.lookup(store, text)
     if kind == "port":
-        facts = read.port(store, target)
-        out.json(facts) if out.as_json else out.lines(port_lines(facts, os_id))
+        facts = read.port(store, target, on)
+        # The listening commands: the first named platform that has some, else this machine's.
+        named = [o for o in on if o in facts["commands"]] if os_text else []
+        system = named[0] if named else PLATFORMS.get(sys.platform)
+        out.json(facts) if out.as_json else out.lines(port_lines(facts, system))
         return 0
     if kind == "service":
         facts = read.service(store, target)
@@ -295,10 +306,10 @@ def search(store, text: str, transport: str, offset, out: Output) -> int:
 SEARCH_PATH = "/search.json"
 
 
-def free(store, near: str, transports: str, count, out: Output) -> int:
+def free(store, near: str, transports: str, count, on, out: Output) -> int:
     wanted = [t for t in transports.split(",") if t] or list(EVERYDAY_TRANSPORTS)
     # read.free() checks near and count, with the page's words.
-    found = read.free(store, near, wanted, count or 10)
+    found = read.free(store, near, wanted, count or 10, on)
     out.json(found) if out.as_json else out.lines(free_lines(found))
     return 0
 
@@ -345,11 +356,13 @@ def port_lines(p: dict, os_id: str | None) -> list[str]:
         detail = " ".join(v["services"])
         if v["unassigned_run"] and not detail:
             run = v["unassigned_run"]
-            detail = f"free run {run['first']}-{run['last']}"
+            detail = f"unassigned run {run['first']}-{run['last']}"
         lines.append(f"  {t:<5} {v['status']:<11} {detail}".rstrip())
     verdict = p["verdict"]
-    lines.append(f"For your own service (tcp/udp): {verdict['level']}")
+    on = ", ".join(OS_LABELS[t] for t in verdict["targets"])
+    lines.append(f"For your own service (tcp/udp on {on}): {verdict['level']}")
     lines += [f"  - {reason}" for reason in verdict["reasons"]]
+    lines += [f"  - Note: {note}" for note in verdict["notes"]]
     if p["common_uses"]:
         lines.append("Common uses (the project's own list, not from IANA):")
         lines += [use_line(u) for u in p["common_uses"]]
@@ -426,6 +439,8 @@ def free_lines(f: dict) -> list[str]:
     lines += [f"  {p['port']:>5}  ({p['distance']} away)" for p in f["ports"]]
     if not f["ports"]:
         lines.append("  none")
+    if f["note"]:
+        lines.append(f"Note: {f['note']}")
     return lines
 
 

@@ -20,7 +20,14 @@ DEFAULT_DB = Path("data/iana.db")
 DB_ENV = "IANA_PORTS_DB"
 # The project's own dataset of software that uses ports by default (not from IANA).
 COMMON_USES_CSV = Path(__file__).resolve().parent.parent / "curated" / "common_uses.csv"
-COMMON_USES_HEADER = ("port", "transports", "software", "description", "category", "source")
+COMMON_USES_HEADER = ("port", "transports", "software", "kind", "description", "category", "source", "checked")
+# How a common use holds its port, strongest first: the verdict weighs and words each
+# differently (iana_ports/verdict.py).
+USE_KINDS = {
+    "default": "a built-in default: the software listens there unless told otherwise",
+    "example": "the port the software's documentation or sample configuration uses; the user picks it",
+    "range": "a block the software draws ports from, usually configurable",
+}
 
 # The registry CSV: its exact header, and the `registrations` column each becomes.
 CSV_HEADER = (
@@ -106,7 +113,17 @@ RANGES = tuple(dict(r, size=r["last"] - r["first"] + 1) for r in (
 ))
 SYSTEM_RANGE, USER_RANGE, DYNAMIC_RANGE = RANGES
 
-OS_LABELS = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "freebsd": "FreeBSD"}
+OS_LABELS = {
+    "linux": "Linux",
+    "windows": "Windows",
+    "macos": "macOS",
+    "freebsd": "FreeBSD",
+    "windows_legacy": "Windows XP and Server 2003",
+}
+# The platforms the verdict is judged for unless asked otherwise: what most
+# services are run on or developed on. Another platform's ephemeral range is a
+# note, not a lower level (`os=` on pages and JSON, --os, the MCP tools).
+DEFAULT_TARGETS = ("linux", "windows", "macos")
 
 # Default ephemeral (client source) port ranges.
 OS_EPHEMERAL = (
@@ -142,7 +159,27 @@ OS_EPHEMERAL = (
         "history": "",
         "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
     },
+    {
+        "os": "windows_legacy",
+        "label": OS_LABELS["windows_legacy"],
+        "first": 1025,
+        "last": 5000,
+        "history": "Windows before Vista and Server 2008",
+        "check": "reg query HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip\\Parameters /v MaxUserPort",
+    },
 )
+
+# Ports browsers refuse to fetch from (the Fetch standard's "bad port" list, which
+# Chromium, Firefox and Safari follow; Chrome shows ERR_UNSAFE_PORT): a web UI or
+# API a browser must reach cannot live there. As of fetch.bs 2026-07-02.
+BROWSER_BLOCKED_URL = "https://fetch.spec.whatwg.org/#bad-port"
+BROWSER_BLOCKED_PORTS = frozenset((
+    0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
+    101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179,
+    389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601,
+    636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+    6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+))
 
 # What is listening on a port, per OS; {port} is filled in. Anchored on the
 # ":" (Linux, Windows) or "." (macOS prints *.22) before the number and the
@@ -181,6 +218,14 @@ CATEGORIES = {
     "networking": "network services",
     "voip-chat": "voice and chat",
     "security": "security tools",
+    "ai-ml": "AI and machine learning",
+    "os-service": "operating system services",
+    "virtualization": "hypervisors and virtualization",
+    "debugging": "debuggers and mobile dev tools",
+    "cloud-emulator": "cloud service emulators",
+    "nas-homelab": "NAS and home-lab apps",
+    "data-platform": "data processing and analytics",
+    "coordination": "coordination and service discovery",
 }
 
 # A port as people write it in a URL: canonical decimal only ("0001" and "+1"

@@ -14,18 +14,25 @@ from urllib.parse import urlencode
 from . import query
 from .facts import (
     CHANGE_KINDS,
+    DEFAULT_TARGETS,
+    DYNAMIC_RANGE,
     EVERYDAY_TRANSPORTS,
     MAX_PORT,
+    OS_EPHEMERAL,
+    OS_LABELS,
     RANGES,
     STATUSES,
+    SYSTEM_RANGE,
     TRANSPORTS,
+    USER_RANGE,
     ephemeral_of,
     listening_commands,
     range_of,
     row_transports,
 )
 from .query import BadQuery
-from .verdict import GOOD, GOOD_SPAN, assess, level
+from .text import and_list
+from .verdict import GOOD, assess, level, shared, weighs
 
 SEARCH_PAGE = 50
 SUGGESTIONS = 8
@@ -51,8 +58,26 @@ class NotFound(LookupError):
 # Ports
 
 
-def port(store, number: int) -> dict:
-    """Everything known about one port: the /ports/N.json shape."""
+def targets(text: str | None) -> tuple[str, ...]:
+    """`os=` as pages, the command line and the MCP tools take it -> the platforms judged.
+
+    Empty: the defaults (Linux, Windows, macOS). A comma-separated list chooses
+    exactly those; "default" in it stands for the defaults, so "default,freebsd" adds one.
+    """
+    if not text:
+        return DEFAULT_TARGETS
+    chosen = []
+    for word in str(text)[:200].lower().replace(" ", "").split(","):
+        for os_id in DEFAULT_TARGETS if word == "default" else (word,):
+            if os_id not in OS_LABELS:
+                raise BadQuery(f"os must be some of default, {', '.join(OS_LABELS)} (comma-separated).")
+            if os_id not in chosen:
+                chosen.append(os_id)
+    return tuple(o for o in OS_LABELS if o in chosen)
+
+
+def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
+    """Everything known about one port: the /ports/N.json shape. `on`: the platforms the verdict judges."""
     row = store.port_row(number)
     registrations = store.registrations_at(number)
     runs = store.runs_at(number)
@@ -66,7 +91,11 @@ def port(store, number: int) -> dict:
         transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
     below, above = store.assigned_near(number)
     uses = store.uses_at(number)
-    free_below, free_above = store.good_near(number, FREE_NEARBY)
+    if on == DEFAULT_TARGETS:
+        free_below, free_above = store.good_near(number, FREE_NEARBY)
+    else:
+        free_below, free_above = _scan_free(store, number, EVERYDAY_TRANSPORTS, FREE_NEARBY, on)
+        free_below = [p for p in free_below if p != number]
     return {
         "port": number,
         "status": row["status"],
@@ -85,7 +114,7 @@ def port(store, number: int) -> dict:
             "assigned_above": above,
         },
         "commands": listening_commands(number),
-        "verdict": assess(number, transports, uses),
+        "verdict": assess(number, transports, uses, targets=on),
         "common_uses": uses,
         "free_nearby": {
             "below": [{"port": p, "distance": number - p} for p in free_below],
@@ -94,40 +123,68 @@ def port(store, number: int) -> dict:
     }
 
 
-def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10) -> dict:
-    """The `count` ports nearest `near` (itself included) with a good verdict for `transports`."""
+def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=DEFAULT_TARGETS) -> dict:
+    """The `count` ports nearest `near` (itself included) with a good verdict for
+    `transports` on the platforms `on`; `note` says why when none is near."""
     near = whole_number(near, "near", 0, MAX_PORT)
     count = whole_number(count, "count", 1, MAX_FREE)
     wanted = tuple(t for t in TRANSPORTS if t in transports)
     if not wanted or len(wanted) != len(set(transports)):
         raise BadQuery(f"transports must be some of {', '.join(TRANSPORTS)}.")
-    if wanted == EVERYDAY_TRANSPORTS:
-        # The build's verdict column is this very rule for tcp and udp.
+    if wanted == EVERYDAY_TRANSPORTS and on == DEFAULT_TARGETS:
+        # The build's verdict column is this very rule for tcp and udp on the default targets.
         below, above = store.good_near(near, count)
         if store.port_row(near)["verdict"] == GOOD:
             below.insert(0, near)
     else:
-        below, above = _scan_free(store, near, wanted, count)
+        below, above = _scan_free(store, near, wanted, count, on)
     nearest = sorted([*below, *above], key=lambda p: (abs(p - near), p))[:count]
     return {
         "near": near,
         "transports": list(wanted),
+        "targets": list(on),
         "count": count,
         "ports": [{"port": p, "distance": abs(p - near)} for p in nearest],
+        "note": free_note(near, on),
     }
 
 
-def _scan_free(store, near: int, wanted: tuple, count: int) -> tuple[list[int], list[int]]:
-    first, last = GOOD_SPAN
+def free_note(near: int, on) -> str | None:
+    """Why nothing near `near` can be good, when a whole block around it is ruled out."""
+    if near <= SYSTEM_RANGE["last"]:
+        return (
+            f"Ports 0–{SYSTEM_RANGE['last']} are System ports (listening needs root or CAP_NET_BIND_SERVICE), "
+            f"so none is good: the nearest good ports are above {SYSTEM_RANGE['last']}."
+        )
+    if not shared(near, on):
+        return None
+    low, high = near, near
+    while low > USER_RANGE["first"] and shared(low - 1, on):
+        low -= 1
+    while high < MAX_PORT and shared(high + 1, on):
+        high += 1
+    who = [o["label"] for o in OS_EPHEMERAL if o["os"] in on and o["first"] <= high and low <= o["last"]]
+    if high >= DYNAMIC_RANGE["first"]:
+        who.append(f"every operating system from {DYNAMIC_RANGE['first']} (the Dynamic range)")
+    where = f"below {low}" if high == MAX_PORT else f"outside {low}–{high}"
+    return (
+        f"{low}–{high} is handed out as temporary client ports by {and_list(who)}, "
+        f"so no port there is good: the nearest good ports are {where}."
+    )
+
+
+def _scan_free(store, near: int, wanted: tuple, count: int, on=DEFAULT_TARGETS) -> tuple[list[int], list[int]]:
+    # Only User ports below the Dynamic range can be good.
+    first, last = USER_RANGE["first"], DYNAMIC_RANGE["first"] - 1
     columns = [TRANSPORTS.index(t) for t in wanted]
     used = set()
     for u in store.uses():
-        if set(u["transports"]) & set(wanted):
+        if set(u["transports"]) & set(wanted) and weighs(u):
             used.update(range(max(u["first"], first), min(u["last"], last) + 1))
     statuses = store.statuses(first, last)
 
     def good(p):
-        return level(p, [statuses[p - first][c] for c in columns], p in used) == GOOD
+        return level(p, [statuses[p - first][c] for c in columns], p in used, shared(p, on)) == GOOD
 
     below = islice(filter(good, range(min(near, last), first - 1, -1)), count)
     above = islice(filter(good, range(max(near + 1, first), last + 1)), count)

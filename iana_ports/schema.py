@@ -11,7 +11,7 @@ from .facts import FIELDS, OS_EPHEMERAL, TRANSPORTS
 
 # Bumped whenever the layout changes (tables, columns, indexes); kept in every `ingests`
 # row, and an ingest rebuilds a database of another version even when the registry is the same.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,11 @@ PORTS = Table(
             o["os"]: (int, f"1 if inside {o['label']}'s default ephemeral range ({o['first']}-{o['last']})")
             for o in OS_EPHEMERAL
         },
+        "browser_blocked": (int, "1 if browsers refuse to connect to it (the Fetch standard's bad ports)"),
         "verdict": (
             str,
-            "Using it for your own tcp/udp service: good, caution or avoid (the project's reading, not IANA's)",
+            "Using it for your own tcp/udp service on Linux, Windows and macOS: good, caution or avoid "
+            "(the project's reading, not IANA's)",
         ),
     },
     pk="port",
@@ -257,14 +259,16 @@ COMMON_USES = Table(
         "last": (int, "Last port of the entry (equal to first for a single port)"),
         "transports": (str, "JSON list of the transports the software uses there"),
         "software": (str, "Software or product"),
+        "kind": (str, "default (built in), example (documentation or sample configuration) or range (a block it draws from)"),
         "description": (str, "What it does on the port"),
         "category": (str, "Kind of software"),
-        "source": (str, "The software's own documentation stating the default port"),
+        "source": (str, "The software's own documentation stating the port"),
+        "checked": (str, "When the project last read that source (YYYY-MM-DD)"),
         "line": (int, "Line of curated/common_uses.csv the entry comes from"),
     },
     pk="id",
     indexes=(("first", "last"), ("category",), ("software",)),
-    facets=("category",),
+    facets=("category", "kind"),
     sort="first",
 )
 

@@ -188,12 +188,14 @@ def decode_use(use: dict) -> dict:
     """A common_uses row in the shape pages and JSON show it."""
     return {
         "software": use["software"],
+        "kind": use["kind"],
         "description": use["description"],
         "transports": json.loads(use["transports"]),
         "first": use["first"],
         "last": use["last"],
         "category": use["category"],
         "source": use["source"],
+        "checked": use["checked"],
     }
 
 

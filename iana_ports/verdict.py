@@ -1,62 +1,110 @@
 """Can I run my own service on this port? The project's reading of the facts, not IANA's.
 
-One rule, used at build time for every port (the `ports.verdict` column, for
-tcp and udp) and at read time for the reasons shown on a page:
+One rule (version 2), used at build time for every port (the `ports.verdict`
+column, for tcp and udp and the default target platforms) and at read time
+for the reasons shown on a page:
 
 - avoid: IANA has assigned or reserved the port on a transport you want, or
   it is port 0 (asking to listen on 0 means "give me any free port");
-- caution: otherwise, when the port needs privileges (System range), when an
-  operating system may hand it out as a temporary client port (the Dynamic
-  range, and every listed OS default ephemeral range), or when well-known
-  software uses it by default;
-- good: unassigned on the transports you want, in the User range, outside
-  every listed ephemeral range, and no known common use.
+- caution: otherwise, when known software holds it on a transport you want
+  (a built-in default, or an example port or block of at most WIDE_BLOCK
+  ports), when browsers refuse it (the Fetch standard's bad ports), when it
+  needs privileges (System range), or when a target platform may hand it out
+  as a temporary client port (the Dynamic range, and the default ephemeral
+  range of each target: Linux, Windows and macOS unless asked otherwise);
+- good: none of these.
+
+What does not lower the level is still said, as a note: another platform's
+ephemeral range (FreeBSD's starts at 10000), and example ports or blocks
+wider than WIDE_BLOCK (a sample configuration's 10,000-port RTP range).
+Reasons come in the order a user trips on them: software that listens
+there (built-in defaults first, the narrowest entries first), then IANA,
+then browsers, then the platform.
 """
 
 from .facts import (
+    BROWSER_BLOCKED_PORTS,
+    DEFAULT_TARGETS,
     DYNAMIC_RANGE,
     EVERYDAY_TRANSPORTS,
     OS_EPHEMERAL,
     SYSTEM_RANGE,
     UNASSIGNED,
-    ephemeral_of,
+    USE_KINDS,
     range_of,
 )
 from .text import and_list
 
 GOOD, CAUTION, AVOID = "good", "caution", "avoid"
+# An example port or a block wider than this is a pool the software draws from (or a
+# number a sample configuration happened to pick); the chance that it holds one
+# given port is small, so it is a note rather than a lower level.
+WIDE_BLOCK = 128
 
-# Every port from here up is Dynamic or inside some OS's default ephemeral range.
-FIRST_SHARED_PORT = min(DYNAMIC_RANGE["first"], *(o["first"] for o in OS_EPHEMERAL))
-# The only ports level() can call good, so a search for them can stop at the edges.
-GOOD_SPAN = (SYSTEM_RANGE["last"] + 1, FIRST_SHARED_PORT - 1)
+
+def weighs(use: dict) -> bool:
+    """Whether a common use lowers the verdict (a built-in default, or a narrow example or block)."""
+    return use["kind"] == "default" or use["last"] - use["first"] + 1 <= WIDE_BLOCK
 
 
-def level(port: int, statuses, used: bool) -> str:
-    """The verdict for `port`, given the IANA statuses of the wanted transports and
-    whether known software uses it on one of them. Kept tiny: the build calls it
-    for all 65,536 ports."""
+def shared(port: int, targets=DEFAULT_TARGETS) -> bool:
+    """Whether a target platform may hand `port` out as a temporary client port."""
+    if port >= DYNAMIC_RANGE["first"]:
+        return True
+    return any(o["os"] in targets and o["first"] <= port <= o["last"] for o in OS_EPHEMERAL)
+
+
+def level(port: int, statuses, used: bool, is_shared: bool) -> str:
+    """The verdict for `port`, given the IANA statuses of the wanted transports, whether
+    known software holds it in a way that weighs (weighs()), and whether a target
+    platform shares it (shared()). Kept tiny: the build calls it for all 65,536 ports."""
     if port == 0 or any(s != UNASSIGNED for s in statuses):
         return AVOID
-    if used or port <= SYSTEM_RANGE["last"] or port >= FIRST_SHARED_PORT:
+    if used or is_shared or port <= SYSTEM_RANGE["last"] or port in BROWSER_BLOCKED_PORTS:
         return CAUTION
     return GOOD
 
 
-def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS) -> dict:
-    """{"level", "reasons"} for `port`.
+def _use_order(use: dict) -> tuple:
+    return (not weighs(use), list(USE_KINDS).index(use["kind"]), use["last"] - use["first"], use["software"].lower())
+
+
+def _use_sentence(software: str, kind: str, first: int, last: int, descriptions: list[str]) -> str:
+    what = "; ".join(descriptions)
+    if kind == "default":
+        return f"{software} listens here by default ({what})."
+    block = f"{first}–{last}"
+    if kind == "example":
+        if first == last:
+            return f"{software}'s documentation uses it as an example ({what})."
+        return f"It is inside the {block} block {software}'s documentation uses as an example ({what})."
+    return f"It is inside the {block} block {software} draws ports from ({what})."
+
+
+def assess(
+    port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS
+) -> dict:
+    """{"level", "reasons", "notes", "targets", "browser_blocked"} for `port`.
 
     transports: {transport: {"status", "services"}} as the read side gives it;
     uses: the common uses covering the port; wanted: the transports the
-    service would use. The first reason is the one a page leads with.
+    service would use; targets: the platforms it must run on. `reasons` say
+    what decides the level, first reason first; `notes` what does not.
     """
-    wanted_uses = [u for u in uses if set(u["transports"]) & set(wanted)]
-    verdict = level(port, (transports[t]["status"] for t in wanted), bool(wanted_uses))
-    reasons = []
+    wanted_uses = sorted((u for u in uses if set(u["transports"]) & set(wanted)), key=_use_order)
+    is_shared = shared(port, targets)
+    blocked = port in BROWSER_BLOCKED_PORTS
+    verdict = level(port, (transports[t]["status"] for t in wanted), any(map(weighs, wanted_uses)), is_shared)
+    reasons, notes = [], []
     if port == 0:
-        reasons.append(
-            "Port 0 cannot be listened on: asking for it makes the operating system pick a free port."
-        )
+        reasons.append("Port 0 cannot be listened on: asking for it makes the operating system pick a free port.")
+    # One sentence per software and kind, its roles joined: "Minecraft ... (players; status queries)".
+    said: dict[tuple, list] = {}
+    for u in wanted_uses:
+        key = (u["software"], u["kind"], u["first"], u["last"])
+        said.setdefault(key, [weighs(u)]).append(u["description"])
+    for (software, kind, first, last), (weighty, *descriptions) in said.items():
+        (reasons if weighty else notes).append(_use_sentence(software, kind, first, last, descriptions))
     # One sentence per (status, holders), naming its transports: "to ssh on tcp and udp".
     held: dict[tuple, list[str]] = {}
     for t in wanted:
@@ -66,26 +114,48 @@ def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSP
     for (status, services), on in held.items():
         holders = f" to {and_list(services)}" if services else ""
         reasons.append(f"IANA has {status} it{holders} on {and_list(on)}.")
+    if blocked and port:
+        reasons.append(
+            "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
+            "nothing a browser must reach can listen here."
+        )
     rng = range_of(port)
     if rng is SYSTEM_RANGE and port:
         reasons.append(
             "It is a System port: on Linux and other Unix-like systems, listening on it needs root "
             "or CAP_NET_BIND_SERVICE."
         )
-    elif rng is DYNAMIC_RANGE:
+    inside = [o for o in OS_EPHEMERAL if o["first"] <= port <= o["last"]]
+    covering = and_list([o["label"] for o in inside if o["os"] in targets])
+    if rng is DYNAMIC_RANGE:
         reasons.append(
-            "It is in the Dynamic range, which operating systems use for temporary client ports: "
+            f"It is in the Dynamic range ({_span(rng)}), which "
+            f"{covering or 'operating systems'} hand out as temporary client ports: "
             "an outgoing connection may already hold it."
         )
-    covering = [o["label"] for o in ephemeral_of(port)]
-    if covering:
-        reasons.append(f"It is inside the default ephemeral port range of {and_list(covering)}.")
-    for u in wanted_uses:
-        reasons.append(f"{u['software']} uses it by default ({u['description']}).")
+    elif covering:
+        reasons.append(
+            f"{covering} hand{'s' if ' and ' not in covering else ''} it out as a temporary client port "
+            "(it is inside the default ephemeral range): an outgoing connection may already hold it."
+        )
+    others = [o for o in inside if o["os"] not in targets]
+    if others and rng is not DYNAMIC_RANGE:
+        ranges = and_list([f"{o['label']} ({_span(o)})" for o in others])
+        notes.append(
+            f"Not judged here, but the default ephemeral range of {ranges} holds it: "
+            "on such a host an outgoing connection may take it."
+        )
     if verdict == GOOD:
         reasons.append(
-            f"Unassigned on {and_list(list(wanted))}, in the User range, outside every listed "
-            "ephemeral range, with no known common use."
+            f"Unassigned on {and_list(list(wanted))}, outside the System and Dynamic ranges and the ephemeral "
+            f"ranges of {and_list([_label(t) for t in targets])}, and no known software listens here."
         )
-    return {"level": verdict, "reasons": reasons}
+    return {"level": verdict, "reasons": reasons, "notes": notes, "targets": list(targets), "browser_blocked": blocked}
 
+
+def _span(r: dict) -> str:
+    return f"{r['first']}–{r['last']}"
+
+
+def _label(os_id: str) -> str:
+    return next(o["label"] for o in OS_EPHEMERAL if o["os"] == os_id)

@@ -9,13 +9,16 @@ row does.
 import csv
 import hashlib
 import io
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from iana_ports.facts import CATEGORIES, COMMON_USES_HEADER, TRANSPORTS
+from iana_ports.facts import CATEGORIES, COMMON_USES_HEADER, TRANSPORTS, USE_KINDS
 
 from .errors import IngestError
 from .parse import port_range
+
+_DATE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
 
 
 def read(path: Path) -> tuple[list[dict], str]:
@@ -37,7 +40,7 @@ def parse(text: str, name: str = "common_uses.csv") -> list[dict]:
         header = next(reader, None)
         if header is None or tuple(header) != COMMON_USES_HEADER:
             raise IngestError(f"{name}: line 1 must be the header {','.join(COMMON_USES_HEADER)}")
-        entries, seen = [], {}
+        entries, seen, previous = [], {}, None
         line = reader.line_num + 1
         for row in reader:
             if row:
@@ -45,7 +48,10 @@ def parse(text: str, name: str = "common_uses.csv") -> list[dict]:
                 key = (entry["first"], entry["last"], entry["software"].lower(), entry["description"].lower())
                 if key in seen:
                     raise IngestError(f"{name}: line {line}: duplicates line {seen[key]}")
-                seen[key] = line
+                # Sorted by port, then software, so a reader (and a diff) finds a port's rows together.
+                if previous is not None and (key[0], key[2]) < (previous[0], previous[2]):
+                    raise IngestError(f"{name}: line {line}: out of order (the file is sorted by port, then software)")
+                seen[key], previous = line, key
                 entry["id"] = len(entries) + 1
                 entries.append(entry)
             line = reader.line_num + 1
@@ -58,7 +64,7 @@ def _entry(row: list[str], line: int, name: str) -> dict:
     where = f"{name}: line {line}"
     if len(row) != len(COMMON_USES_HEADER):
         raise IngestError(f"{where}: expected {len(COMMON_USES_HEADER)} columns, got {len(row)}")
-    port, transports, software, description, category, source = (v.strip() for v in row)
+    port, transports, software, kind, description, category, source, checked = (v.strip() for v in row)
     try:
         first, last = port_range(port, line)
     except IngestError:
@@ -70,6 +76,10 @@ def _entry(row: list[str], line: int, name: str) -> dict:
         raise IngestError(f"{where}: transports must be some of {', '.join(TRANSPORTS)}, got {transports!r}")
     if not software or not description:
         raise IngestError(f"{where}: software and description must not be empty")
+    if kind not in USE_KINDS:
+        raise IngestError(f"{where}: kind must be one of {', '.join(USE_KINDS)}, got {kind!r}")
+    if not _DATE.fullmatch(checked):
+        raise IngestError(f"{where}: checked must be the date the source was read, YYYY-MM-DD, got {checked!r}")
     if category not in CATEGORIES:
         raise IngestError(f"{where}: unknown category {category!r}")
     parts = urlsplit(source)
@@ -80,8 +90,10 @@ def _entry(row: list[str], line: int, name: str) -> dict:
         "last": last,
         "transports": [t for t in TRANSPORTS if t in listed],
         "software": software,
+        "kind": kind,
         "description": description,
         "category": category,
         "source": source,
+        "checked": checked,
         "line": line,
     }

@@ -22,6 +22,7 @@ from operator import itemgetter
 
 from iana_ports import verdict
 from iana_ports.facts import (
+    BROWSER_BLOCKED_PORTS,
     EVERYDAY_TRANSPORTS,
     MAX_PORT,
     OS_EPHEMERAL,
@@ -138,6 +139,7 @@ def port_space(records: list[dict], uses: list[dict] = ()) -> list[tuple]:
             common_names,
             listed,
             *ephemeral,
+            (int(p in BROWSER_BLOCKED_PORTS) for p in range(PORT_COUNT)),
             verdicts([status[t] for t in EVERYDAY_TRANSPORTS], uses),
             strict=True,
         )
@@ -148,10 +150,10 @@ def verdicts(everyday: list[bytearray], uses: list[dict]) -> list[str]:
     """iana_ports.verdict.level for every port, for tcp and udp (the status codes of each)."""
     used = bytearray(PORT_COUNT)
     for u in uses:
-        if set(u["transports"]) & set(EVERYDAY_TRANSPORTS):
+        if set(u["transports"]) & set(EVERYDAY_TRANSPORTS) and verdict.weighs(u):
             used[u["first"] : u["last"] + 1] = b"\x01" * (u["last"] - u["first"] + 1)
-    name_of, level = STATUSES.__getitem__, verdict.level
-    return [level(p, [name_of(s[p]) for s in everyday], used[p]) for p in range(PORT_COUNT)]
+    name_of, level, shared = STATUSES.__getitem__, verdict.level, verdict.shared
+    return [level(p, [name_of(s[p]) for s in everyday], used[p], shared(p)) for p in range(PORT_COUNT)]
 
 
 def unassigned_runs(ports: list[tuple]) -> list[dict]:

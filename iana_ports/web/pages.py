@@ -90,7 +90,7 @@ async def port(page: Page) -> Response:
             "Not a port number: ports are whole numbers from 0 to 65535, written without leading zeros.",
             title="No such port",
         )
-    facts = read.port(page.store, number)
+    facts = read.port(page.store, number, read.targets(page.request.args.get("os")))
     if page.fmt:
         return json_response(facts)
     return page.html(
@@ -146,7 +146,7 @@ async def free(page: Page) -> Response:
         if page.fmt:
             raise BadQuery("near must be a port number: /free.json?near=8000")
         return page.html("site/free.html", f=None, transports=TRANSPORTS, wanted=transports, count=count)
-    found = read.free(page.store, near, transports, count)
+    found = read.free(page.store, near, transports, count, read.targets(args.get("os")))
     if page.fmt:
         return json_response(found)
     return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)

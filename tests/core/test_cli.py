@@ -22,16 +22,6 @@ from core import registry
 SCRIPT = Path(sys.executable).parent / "iana-ports"
 HINT = "build one with `make data` (python -m ingest), or point --db or $IANA_PORTS_DB at one"
 USES_HEADING = "Common uses (the project's own list, not from IANA):"
-SYSTEM_REASON = (
-    "  - It is a System port: on Linux and other Unix-like systems, listening on it needs root or "
-    "CAP_NET_BIND_SERVICE."
-)
-DYNAMIC_REASON = (
-    "  - It is in the Dynamic range, which operating systems use for temporary client ports: "
-    "an outgoing connection may already hold it."
-)
-
-
 @pytest.fixture(scope="session")
 def script() -> Path:
     # Installed from pyproject.toml's [project.scripts]; its absence is a broken install, not a skip.
@@ -190,33 +180,35 @@ def nearby(good: list[int], n: int) -> str:
     return " ".join(map(str, sorted([p for p in good if p < n][-3:] + [p for p in good if p > n][:3])))
 
 
-def use_lines(n: int) -> tuple[list[str], list[str]]:
-    """(the verdict's reasons for the common uses at n, the common-uses section)."""
+def verdict_lines(script, db, *args) -> list[str]:
+    """The verdict as the text prints it: its level and targets, reasons, then notes (the JSON's,
+    whose wording tests/core/test_read.py checks)."""
+    v = json.loads(answered(run(script, *args, "--json", db=db)))["verdict"]
+    on = ", ".join({"linux": "Linux", "windows": "Windows", "macos": "macOS"}[t] for t in v["targets"])
+    return [f"For your own service (tcp/udp on {on}): {v['level']}", *(f"  - {r}" for r in v["reasons"]),
+            *(f"  - Note: {n}" for n in v["notes"])]
+
+
+def use_lines(n: int) -> list[str]:
+    """The common-uses section of port n."""
     found = registry.uses_at(n)
-    reasons = [
-        f"  - {u['software']} uses it by default ({u['description']})."
-        for u in found if {"tcp", "udp"} & set(u["transports"])
-    ]
     section = [USES_HEADING] if found else []
     for u in found:
         where = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
         section.append(f"  - {u['software']}: {u['description']} ({where}/{'/'.join(u['transports'])}; {u['source']})")
-    return reasons, section
+    return section
 
 
 def test_port_60878_text(script, db_2026, good):
-    reasons, section = use_lines(60878)
+    section = use_lines(60878)
     assert text_lines(run(script, "60878", "--os", "linux", db=db_2026)) == [
         "Port 60878: unassigned",
         "Range: Dynamic Ports 49152-65535 (dynamic, private or ephemeral ports)",
-        "  tcp   unassigned  free run 49152-65535",
-        "  udp   unassigned  free run 49152-65535",
-        "  sctp  unassigned  free run 49152-65535",
-        "  dccp  unassigned  free run 49152-65535",
-        "For your own service (tcp/udp): caution",
-        DYNAMIC_REASON,
-        "  - It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
-        *reasons,
+        "  tcp   unassigned  unassigned run 49152-65535",
+        "  udp   unassigned  unassigned run 49152-65535",
+        "  sctp  unassigned  unassigned run 49152-65535",
+        "  dccp  unassigned  unassigned run 49152-65535",
+        *verdict_lines(script, db_2026, "60878", "--os", "linux"),
         *section,
         "Nearest good ports: " + nearby(good, 60878),
         "What is listening on it (Linux):",
@@ -228,18 +220,15 @@ def test_port_60878_text(script, db_2026, good):
 
 
 def test_port_22_text_for_macos(script, db_2026, good):
-    reasons, section = use_lines(22)
+    section = use_lines(22)
     assert text_lines(run(script, "22/tcp", "--os", "macos", db=db_2026)) == [
         "Port 22: assigned",
         "Range: System Ports 0-1023 (well-known ports)",
         "  tcp   assigned    ssh",
         "  udp   assigned    ssh",
         "  sctp  assigned    ssh",
-        "  dccp  unassigned  free run 10-50",
-        "For your own service (tcp/udp): avoid",
-        "  - IANA has assigned it to ssh on tcp and udp.",
-        SYSTEM_REASON,
-        *reasons,
+        "  dccp  unassigned  unassigned run 10-50",
+        *verdict_lines(script, db_2026, "22/tcp", "--os", "macos"),
         *section,
         "Nearest good ports: " + nearby(good, 22),
         "What is listening on it (macOS):",
@@ -249,7 +238,7 @@ def test_port_22_text_for_macos(script, db_2026, good):
 
 
 def test_port_0_text_for_windows(script, db_2026, good):
-    reasons, section = use_lines(0)
+    section = use_lines(0)
     # The first sctp and dccp rows are discard's, on port 9.
     first = {t: min(int(r["Port Number"].split("-")[0]) for r in registry.rows()
                     if r["Transport Protocol"] == t and r["Port Number"]) for t in ("sctp", "dccp")}
@@ -259,12 +248,9 @@ def test_port_0_text_for_windows(script, db_2026, good):
         "Range: System Ports 0-1023 (well-known ports)",
         "  tcp   reserved",
         "  udp   reserved",
-        "  sctp  unassigned  free run 0-8",
-        "  dccp  unassigned  free run 0-8",
-        "For your own service (tcp/udp): avoid",
-        "  - Port 0 cannot be listened on: asking for it makes the operating system pick a free port.",
-        "  - IANA has reserved it on tcp and udp.",
-        *reasons,
+        "  sctp  unassigned  unassigned run 0-8",
+        "  dccp  unassigned  unassigned run 0-8",
+        *verdict_lines(script, db_2026, "0", "--os", "windows"),
         *section,
         "Nearest good ports: " + nearby(good, 0),
         "What is listening on it (Windows):",
@@ -459,7 +445,7 @@ ERRORS = [
     (["lookup"], 2, "the following arguments are required: TEXT (see iana-ports lookup --help)"),
     (["--bogus", "22"], 2, "unrecognized arguments: --bogus (see iana-ports lookup --help)"),
     (["22", "--os", "plan9"], 2,
-     "argument --os: invalid choice: 'plan9' (choose from 'linux', 'macos', 'windows') (see iana-ports lookup --help)"),
+     "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
     (["search"], 2, "search needs TEXT (the service named search: iana-ports lookup search)"),
     (["search", "x" * 201], 2, "Search text is limited to 200 characters."),
     (["search", "ssh", "--transport", "quic"], 2, "Transport must be one of tcp, udp, sctp, dccp."),

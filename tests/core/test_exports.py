@@ -351,7 +351,7 @@ def test_ports_csv_is_the_ports_table(store, db_2026):
     assert rows[1:] == expected
     assert rows[81] == [
         "80", "assigned", "assigned", "assigned", "assigned", "unassigned", "http www www-http", "",
-        "System Ports", "Well-known ports", "1", "0", "0", "0", "0", "avoid",
+        "System Ports", "Well-known ports", "1", "0", "0", "0", "0", "0", "0", "avoid",
     ]
 
 

@@ -16,7 +16,23 @@ from iana_ports.store import Store
 SYSTEM = (
     "It is a System port: on Linux and other Unix-like systems, listening on it needs root or CAP_NET_BIND_SERVICE."
 )
-GOOD = "Unassigned on tcp and udp, in the User range, outside every listed ephemeral range, with no known common use."
+GOOD = (
+    "Unassigned on tcp and udp, outside the System and Dynamic ranges and the ephemeral ranges of Linux, "
+    "Windows and macOS, and no known software listens here."
+)
+BROWSER = (
+    "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
+    "nothing a browser must reach can listen here."
+)
+LINUX_CLIENT = (
+    "Linux hands it out as a temporary client port (it is inside the default ephemeral range): "
+    "an outgoing connection may already hold it."
+)
+FREEBSD_NOTE = (
+    "Not judged here, but the default ephemeral range of FreeBSD (10000–65535) holds it: "
+    "on such a host an outgoing connection may take it."
+)
+TARGETS = ["linux", "windows", "macos"]
 
 
 @pytest.fixture(scope="module")
@@ -41,32 +57,78 @@ def no_common_use(sql, port: int) -> bool:
     return found.fetchone()[0] == 0
 
 
-# A port of each kind (issue 11), with the whole verdict it gets.
+# A port of each kind, with the whole verdict it gets (rule version 2).
 @pytest.mark.parametrize(
-    "port, level, reasons",
+    "port, level, reasons, notes",
     [
-        (22, "avoid", ["IANA has assigned it to ssh on tcp and udp.", SYSTEM, "OpenSSH uses it by default"
-                       " (SSH server (sshd) for remote shell and file transfer)."]),
-        (5432, "avoid", ["IANA has assigned it to postgresql on tcp and udp.", "PostgreSQL uses it by default"
-                         " (client connections (frontend/backend protocol))."]),
-        (1024, "avoid", ["IANA has reserved it on tcp and udp."]),
-        (1008, "avoid", ["IANA has reserved it on udp.", SYSTEM]),
-        (1491, "good", [GOOD]),
-        (20004, "caution", ["It is inside the default ephemeral port range of FreeBSD."]),
-        (32778, "caution", ["It is inside the default ephemeral port range of Linux and FreeBSD."]),
-        (60878, "caution", [
-            "It is in the Dynamic range, which operating systems use for temporary client ports:"
-            " an outgoing connection may already hold it.",
-            "It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
-            "Mosh uses it by default (mosh-server mobile shell sessions).",
+        (22, "avoid", ["OpenSSH listens here by default (SSH server (sshd) for remote shell and file transfer).",
+                       "IANA has assigned it to ssh on tcp and udp.", BROWSER, SYSTEM], []),
+        (5432, "avoid", ["PostgreSQL listens here by default (client connections (frontend/backend protocol)).",
+                         "IANA has assigned it to postgresql on tcp and udp."], []),
+        (1024, "avoid", ["IANA has reserved it on tcp and udp."], []),
+        (1008, "avoid", ["IANA has reserved it on udp.", SYSTEM], []),
+        (1491, "good", [GOOD], [
+            "Not judged here, but the default ephemeral range of Windows XP and Server 2003 (1025–5000) holds it: "
+            "on such a host an outgoing connection may take it."
         ]),
-        (5173, "caution", ["Vite uses it by default (dev server with hot module replacement)."]),
+        # FreeBSD is not a default target: its range is a note, no longer a lower level.
+        (20004, "good", [GOOD], [FREEBSD_NOTE]),
+        (32778, "caution", [LINUX_CLIENT], [FREEBSD_NOTE]),
+        (60878, "caution", [
+            "It is in the Dynamic range (49152–65535), which Linux, Windows and macOS hand out as temporary "
+            "client ports: an outgoing connection may already hold it.",
+        ], ["It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions)."]),
+        (5173, "caution", ["Vite listens here by default (dev server with hot module replacement)."], []),
     ],
 )
-def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons):
+def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons, notes):
     if level in ("good", "caution") and port not in (5173, 60878):
         assert no_common_use(sql, port), f"{port} gained a common use: pick another port for this kind"
-    assert read.port(snapshot, port)["verdict"] == {"level": level, "reasons": reasons}
+    assert read.port(snapshot, port)["verdict"] == {
+        "level": level, "reasons": reasons, "notes": notes, "targets": TARGETS,
+        "browser_blocked": port in (22,),
+    }
+
+
+def test_other_targets_judge_their_own_ephemeral_ranges(snapshot):
+    verdict = read.port(snapshot, 20004, read.targets("default,freebsd"))["verdict"]
+    assert verdict["level"] == "caution"
+    assert verdict["targets"] == ["linux", "windows", "macos", "freebsd"]
+    assert verdict["reasons"] == [
+        "FreeBSD hands it out as a temporary client port (it is inside the default ephemeral range): "
+        "an outgoing connection may already hold it."
+    ]
+    # Judged for Windows alone, Linux's range is a note too: a good port inside it.
+    chosen = read.free(snapshot, 40000, count=1, on=("windows",))["ports"][0]["port"]
+    assert 32768 <= chosen <= 40010
+    assert read.port(snapshot, chosen, read.targets("windows"))["verdict"] == {
+        "level": "good", "reasons": [
+            "Unassigned on tcp and udp, outside the System and Dynamic ranges and the ephemeral ranges of "
+            "Windows, and no known software listens here."
+        ], "notes": [
+            "Not judged here, but the default ephemeral range of Linux (32768–60999) and FreeBSD (10000–65535) "
+            "holds it: on such a host an outgoing connection may take it."
+        ], "targets": ["windows"], "browser_blocked": False,
+    }
+
+
+@pytest.mark.parametrize("text, message", [
+    ("plan9", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
+    ("linux,,", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
+])
+def test_targets_refuse_unknown_platforms(text, message):
+    with pytest.raises(BadQuery) as raised:
+        read.targets(text)
+    assert str(raised.value) == message
+
+
+def test_browser_blocked_ports_are_never_good(snapshot, sql):
+    from iana_ports.facts import BROWSER_BLOCKED_PORTS
+
+    blocked = [r[0] for r in sql.execute("select port from ports where browser_blocked = 1 order by port")]
+    assert blocked == sorted(BROWSER_BLOCKED_PORTS)
+    assert {read.port(snapshot, p)["verdict"]["level"] for p in blocked} <= {"avoid", "caution"}
+    assert BROWSER in read.port(snapshot, 6000)["verdict"]["reasons"]
 
 
 def test_port_0_is_never_good(snapshot):
@@ -94,8 +156,8 @@ def nearest(ports: list[int], near: int, count: int) -> list[dict]:
 @pytest.mark.parametrize("near, count", [(8000, 10), (1491, 3), (0, 5), (65535, 4), (30000, 2)])
 def test_free_ports_on_both_sides_and_at_the_edges(snapshot, sql, near, count):
     found = read.free(snapshot, near, count=count)
-    assert found == {"near": near, "transports": ["tcp", "udp"], "count": count,
-                     "ports": nearest(good_ports(sql), near, count)}
+    assert found == {"near": near, "transports": ["tcp", "udp"], "targets": TARGETS, "count": count,
+                     "ports": nearest(good_ports(sql), near, count), "note": read.free_note(near, TARGETS)}
     sides = {p["port"] > near for p in found["ports"] if p["port"] != near}
     if near == 0:
         assert sides == {True}
@@ -106,19 +168,35 @@ def test_free_ports_on_both_sides_and_at_the_edges(snapshot, sql, near, count):
 
 
 def test_free_ports_for_one_transport(snapshot, sql):
-    # Good for tcp alone: unassigned on tcp, 1024-9999 (User range, outside every
-    # ephemeral range), no common use on tcp.
+    # Good for tcp alone: unassigned on tcp, 1024-32767 (User range, below Linux's
+    # ephemeral range), not refused by browsers, no common use on tcp that weighs.
     tcp_free = [
         r[0] for r in sql.execute(
-            "select port from ports where tcp = 'unassigned' and port between 1024 and 9999 and not exists"
+            "select port from ports where tcp = 'unassigned' and port between 1024 and 32767"
+            " and browser_blocked = 0 and not exists"
             " (select 1 from common_uses u where ports.port between u.first and u.last"
-            " and u.transports like '%\"tcp\"%') order by port"
+            " and u.transports like '%\"tcp\"%' and (u.kind = 'default' or u.last - u.first < 128)) order by port"
         )
     ]
     found = read.free(snapshot, 4000, ("tcp",), 6)
-    assert found == {"near": 4000, "transports": ["tcp"], "count": 6, "ports": nearest(tcp_free, 4000, 6)}
+    assert found == {"near": 4000, "transports": ["tcp"], "targets": TARGETS, "count": 6,
+                     "ports": nearest(tcp_free, 4000, 6), "note": None}
     # A udp-only port free for tcp: 716 is pana on udp only, but System, so never good.
     assert set(tcp_free) > set(good_ports(sql))
+
+
+def test_free_ports_near_the_ones_people_ask_about(snapshot):
+    # Issue 18: FreeBSD's range no longer empties 10000-32767.
+    near = read.free(snapshot, 24000, count=3)
+    assert len(near["ports"]) == 3 and max(p["distance"] for p in near["ports"]) <= 5, near
+    deep = read.free(snapshot, 40000, count=2)
+    assert deep["note"] == (
+        "32768–65535 is handed out as temporary client ports by Linux, Windows, macOS and every operating "
+        "system from 49152 (the Dynamic range), so no port there is good: the nearest good ports are below 32768."
+    )
+    assert all(p["port"] < 32768 for p in deep["ports"])
+    # Another target set scans the registry instead of the build's column, with the same rule.
+    assert read.free(snapshot, 40000, count=3, on=("windows",))["note"] is None
 
 
 @pytest.mark.parametrize("args, message", [

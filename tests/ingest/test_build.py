@@ -144,7 +144,7 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         "newest_registration_date": max(r[6] for r in rows),
         "newest_modification_date": max(r[7] for r in rows),
         "common_uses_sha256": hashlib.sha256(COMMON_USES_CSV.read_bytes()).hexdigest(),
-        "schema_version": 3,
+        "schema_version": 4,
     }
     # The snapshot's README names its newest registration date.
     assert ingest["newest_registration_date"] == "2026-02-25"

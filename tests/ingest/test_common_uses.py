@@ -14,8 +14,11 @@ from iana_ports.facts import CATEGORIES, COMMON_USES_CSV
 from ingest import common_uses
 from ingest.errors import IngestError
 
-HEADER = "port,transports,software,description,category,source\n"
-GOOD = "5173,tcp,Vite,dev server with hot module replacement,web-dev-server,https://vite.dev/config/server-options\n"
+HEADER = "port,transports,software,kind,description,category,source,checked\n"
+GOOD = (
+    "5173,tcp,Vite,default,dev server with hot module replacement,web-dev-server,"
+    "https://vite.dev/config/server-options,2026-11-20\n"
+)
 
 
 def parsed(text: str) -> list[dict]:
@@ -23,14 +26,15 @@ def parsed(text: str) -> list[dict]:
 
 
 def test_a_good_row():
-    assert parsed(HEADER + GOOD + '30000-32767,tcp udp,Kubernetes,"NodePort range, default",orchestration,'
-                  "https://kubernetes.io/docs/reference/networking/ports-and-protocols/\n") == [
-        {"first": 5173, "last": 5173, "transports": ["tcp"], "software": "Vite",
+    assert parsed(HEADER + GOOD + '30000-32767,tcp udp,Kubernetes,range,"NodePort range, default",orchestration,'
+                  "https://kubernetes.io/docs/reference/networking/ports-and-protocols/,2026-12-01\n") == [
+        {"first": 5173, "last": 5173, "transports": ["tcp"], "software": "Vite", "kind": "default",
          "description": "dev server with hot module replacement", "category": "web-dev-server",
-         "source": "https://vite.dev/config/server-options", "line": 2, "id": 1},
-        {"first": 30000, "last": 32767, "transports": ["tcp", "udp"], "software": "Kubernetes",
+         "source": "https://vite.dev/config/server-options", "checked": "2026-11-20", "line": 2, "id": 1},
+        {"first": 30000, "last": 32767, "transports": ["tcp", "udp"], "software": "Kubernetes", "kind": "range",
          "description": "NodePort range, default", "category": "orchestration",
-         "source": "https://kubernetes.io/docs/reference/networking/ports-and-protocols/", "line": 3, "id": 2},
+         "source": "https://kubernetes.io/docs/reference/networking/ports-and-protocols/", "checked": "2026-12-01",
+         "line": 3, "id": 2},
     ]
 
 
@@ -38,19 +42,25 @@ PORT = "port must be a number or LOW-HIGH within 0-65535, got "
 TRANSPORTS = "transports must be some of tcp, udp, sctp, dccp, got "
 # (row after a good one, the message after "uses.csv: line 3: ")
 BAD_ROWS = [
-    ("70000,tcp,X,y,database,https://x.example/", PORT + "'70000'"),
-    ("9-2,tcp,X,y,database,https://x.example/", PORT + "'9-2'"),
-    ("http,tcp,X,y,database,https://x.example/", PORT + "'http'"),
-    (",tcp,X,y,database,https://x.example/", "the port is empty"),
-    ("80,icmp,X,y,database,https://x.example/", TRANSPORTS + "'icmp'"),
-    ("80,,X,y,database,https://x.example/", TRANSPORTS + "''"),
-    ("80,tcp tcp,X,y,database,https://x.example/", TRANSPORTS + "'tcp tcp'"),
-    ("80,tcp,,y,database,https://x.example/", "software and description must not be empty"),
-    ("80,tcp,X,,database,https://x.example/", "software and description must not be empty"),
-    ("80,tcp,X,y,toys,https://x.example/", "unknown category 'toys'"),
-    ("80,tcp,X,y,database,http://x.example/", "source must be an https URL, got 'http://x.example/'"),
-    ("80,tcp,X,y,database,", "source must be an https URL, got ''"),
-    ("80,tcp,X,y,database", "expected 6 columns, got 5"),
+    ("70000,tcp,X,default,y,database,https://x.example/,2026-12-01", PORT + "'70000'"),
+    ("9-2,tcp,X,default,y,database,https://x.example/,2026-12-01", PORT + "'9-2'"),
+    ("http,tcp,X,default,y,database,https://x.example/,2026-12-01", PORT + "'http'"),
+    (",tcp,X,default,y,database,https://x.example/,2026-12-01", "the port is empty"),
+    ("80,icmp,X,default,y,database,https://x.example/,2026-12-01", TRANSPORTS + "'icmp'"),
+    ("80,,X,default,y,database,https://x.example/,2026-12-01", TRANSPORTS + "''"),
+    ("80,tcp tcp,X,default,y,database,https://x.example/,2026-12-01", TRANSPORTS + "'tcp tcp'"),
+    ("80,tcp,,default,y,database,https://x.example/,2026-12-01", "software and description must not be empty"),
+    ("80,tcp,X,default,,database,https://x.example/,2026-12-01", "software and description must not be empty"),
+    ("80,tcp,X,default,y,toys,https://x.example/,2026-12-01", "unknown category 'toys'"),
+    ("80,tcp,X,default,y,database,http://x.example/,2026-12-01", "source must be an https URL, got 'http://x.example/'"),
+    ("80,tcp,X,default,y,database,,2026-12-01", "source must be an https URL, got ''"),
+    ("80,tcp,X,default,y,database", "expected 8 columns, got 6"),
+    ("80,tcp,X,sample,y,database,https://x.example/,2026-12-01",
+     "kind must be one of default, example, range, got 'sample'"),
+    ("80,tcp,X,default,y,database,https://x.example/,yesterday",
+     "checked must be the date the source was read, YYYY-MM-DD, got 'yesterday'"),
+    ("22,tcp,X,default,y,database,https://x.example/,2026-12-01",
+     "out of order (the file is sorted by port, then software)"),
     (GOOD.strip().replace("Vite", "vite"), "duplicates line 2"),
 ]
 
@@ -67,7 +77,7 @@ def test_a_bad_header_and_broken_csv():
         parsed("port,software\n" + GOOD)
     assert str(raised.value) == "uses.csv: line 1 must be the header " + HEADER.strip()
     with pytest.raises(IngestError) as raised:
-        parsed(HEADER + GOOD + '80,tcp,"X,y,database,https://x.example/\n')
+        parsed(HEADER + GOOD + '8000,tcp,"X,default,y,database,https://x.example/,2026-12-01\n')
     assert str(raised.value) == "uses.csv: line 3: malformed CSV (unexpected end of data)"
 
 
@@ -109,7 +119,7 @@ def test_a_bad_file_fails_the_build_and_keeps_the_database(tmp_path, db_2026, sn
     db.write_bytes(db_2026.read_bytes())
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     bad = tmp_path / "uses.csv"
-    bad.write_text(HEADER + GOOD + "80,tcp,X,y,toys,https://x.example/\n")
+    bad.write_text(HEADER + GOOD + "8000,tcp,X,default,y,toys,https://x.example/,2026-12-01\n")
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(db), "--common-uses", str(bad)],
         cwd=ROOT, capture_output=True, text=True,

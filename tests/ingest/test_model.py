@@ -53,6 +53,8 @@ def test_60878_is_dynamic_unassigned_and_ephemeral_everywhere(conn):
         "windows": 1,
         "macos": 1,
         "freebsd": 1,
+        "windows_legacy": 0,
+        "browser_blocked": 0,
         "verdict": "caution",
     }
 
@@ -159,6 +161,7 @@ def test_os_ephemeral_ranges_table(conn):
         ("linux", 32768, 60999),
         ("macos", 49152, 65535),
         ("windows", 49152, 65535),
+        ("windows_legacy", 1025, 5000),
     ]
 
 
