@@ -31,8 +31,8 @@ from .facts import (
     row_transports,
 )
 from .query import BadQuery
-from .text import and_list
-from .verdict import GOOD, assess, level, shared, weighs
+from .text import and_list, lead
+from .verdict import GOOD, assess, level, shared, use_order, weighs
 
 SEARCH_PAGE = 50
 SUGGESTIONS = 8
@@ -90,13 +90,13 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
                 names.append(name)
         transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
     below, above = store.assigned_near(number)
-    uses = store.uses_at(number)
+    uses = sorted(store.uses_at(number), key=use_order)
     if on == DEFAULT_TARGETS:
         free_below, free_above = store.good_near(number, FREE_NEARBY)
     else:
         free_below, free_above = _scan_free(store, number, EVERYDAY_TRANSPORTS, FREE_NEARBY, on)
         free_below = [p for p in free_below if p != number]
-    return {
+    facts = {
         "port": number,
         "status": row["status"],
         "registry_words": row["registry_words"],
@@ -121,6 +121,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "above": [{"port": p, "distance": p - number} for p in free_above],
         },
     }
+    return {"port": number, "lead": lead(facts), **facts}
 
 
 def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=DEFAULT_TARGETS) -> dict:

@@ -61,3 +61,43 @@ def contact_names(text: str | None) -> list[str]:
     if rest:
         names.append(" ".join(rest.split()))
     return [n for n in names if n]
+
+
+LEAD_SOFTWARE = 4
+
+
+def lead(facts: dict) -> str:
+    """What a port is, in a sentence or two, for the top of its page (and `lead` in its JSON):
+    IANA's holder and description, else its range, and the software people meet there."""
+    n, uses = facts["port"], facts["common_uses"]
+    software = list(dict.fromkeys(u["software"] for u in uses))
+    named = and_list(software[:LEAD_SOFTWARE] + ([f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []))
+    defaults = [u for u in uses if u["kind"] == "default"]
+    if facts["status"] == "assigned":
+        group = headline(facts)["holders"][0]
+        name = group["services"][0]
+        description = next((r["description"] for r in facts["registrations"] if r["service_name"] == name and r["description"]), "")
+        others = [s for s in facts["services"] if s != name]
+        what = f"Port {n} is {name}" + (f", “{description}”" if description and description != name else "")
+        what += f", assigned by IANA on {and_list(group['transports'])}"
+        what += f" (also {and_list(others)})." if others else "."
+        return what + (f" Software you will meet there: {named}." if software else "")
+    if facts["range"]["name"] == "Dynamic Ports":
+        r = facts["range"]
+        what = (
+            f"Port {n} is unassigned, with no RFC, protocol or owner, by design: it is in the Dynamic range "
+            f"({r['first']}–{r['last']}), {r['size']:,} ports IANA never assigns."
+        )
+        return what + (f" Software that may use it: {named}." if software else "")
+    if defaults:
+        makers = list(dict.fromkeys(u["software"] for u in defaults))
+        verb = "listens" if len(makers) == 1 else "listen"
+        rest = [s for s in software if s not in makers]
+        what = f"Port {n} is where {and_list(makers[:LEAD_SOFTWARE])} {verb} by default"
+        what += f"; IANA has {'reserved' if facts['status'] == 'reserved' else 'not assigned'} it."
+        return what + (f" Also met there: {and_list(rest[:LEAD_SOFTWARE])}." if rest else "")
+    if facts["status"] == "reserved":
+        what = f"IANA has reserved port {n} on {and_list(headline(facts)['reserved_on'])}; no service is assigned to it."
+    else:
+        what = f"IANA has not assigned port {n} to any service."
+    return what + (f" Software you will meet there: {named}." if software else "")

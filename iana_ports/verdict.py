@@ -65,7 +65,8 @@ def level(port: int, statuses, used: bool, is_shared: bool) -> str:
     return GOOD
 
 
-def _use_order(use: dict) -> tuple:
+def use_order(use: dict) -> tuple:
+    """The order a user trips on common uses: those that weigh, built-in defaults, narrowest first."""
     return (not weighs(use), list(USE_KINDS).index(use["kind"]), use["last"] - use["first"], use["software"].lower())
 
 
@@ -84,14 +85,14 @@ def _use_sentence(software: str, kind: str, first: int, last: int, descriptions:
 def assess(
     port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS
 ) -> dict:
-    """{"level", "reasons", "notes", "targets", "browser_blocked"} for `port`.
+    """{"level", "reasons", "software_reasons", "notes", "targets", "browser_blocked"} for `port`.
 
     transports: {transport: {"status", "services"}} as the read side gives it;
     uses: the common uses covering the port; wanted: the transports the
     service would use; targets: the platforms it must run on. `reasons` say
     what decides the level, first reason first; `notes` what does not.
     """
-    wanted_uses = sorted((u for u in uses if set(u["transports"]) & set(wanted)), key=_use_order)
+    wanted_uses = sorted((u for u in uses if set(u["transports"]) & set(wanted)), key=use_order)
     is_shared = shared(port, targets)
     blocked = port in BROWSER_BLOCKED_PORTS
     verdict = level(port, (transports[t]["status"] for t in wanted), any(map(weighs, wanted_uses)), is_shared)
@@ -105,6 +106,7 @@ def assess(
         said.setdefault(key, [weighs(u)]).append(u["description"])
     for (software, kind, first, last), (weighty, *descriptions) in said.items():
         (reasons if weighty else notes).append(_use_sentence(software, kind, first, last, descriptions))
+    software_reasons = len(reasons)
     # One sentence per (status, holders), naming its transports: "to ssh on tcp and udp".
     held: dict[tuple, list[str]] = {}
     for t in wanted:
@@ -150,7 +152,15 @@ def assess(
             f"Unassigned on {and_list(list(wanted))}, outside the System and Dynamic ranges and the ephemeral "
             f"ranges of {and_list([_label(t) for t in targets])}, and no known software listens here."
         )
-    return {"level": verdict, "reasons": reasons, "notes": notes, "targets": list(targets), "browser_blocked": blocked}
+    return {
+        "level": verdict,
+        "reasons": reasons,
+        # How many of the first reasons name software (a page that lists the software says them once).
+        "software_reasons": software_reasons,
+        "notes": notes,
+        "targets": list(targets),
+        "browser_blocked": blocked,
+    }
 
 
 def _span(r: dict) -> str:

@@ -70,6 +70,25 @@ def by_registration(references: list[dict]) -> dict:
     return grouped
 
 
+# What a registry row says besides its id, line and transport: rows equal in these are one card.
+_SAME_ROW = ("service_name", "port", "description", "assignee", "contact", "registration_date",
+             "modification_date", "reference", "service_code", "unauthorized_use", "assignment_notes")
+
+
+def grouped(registrations: list[dict]) -> list[dict]:
+    """Registry rows that differ only in transport as one (port 22: ssh on tcp, udp and sctp),
+    `transport` naming them all; the first row's id and line stand for the group."""
+    groups: dict[tuple, dict] = {}
+    for reg in registrations:
+        key = tuple(reg.get(k) for k in _SAME_ROW)
+        if key in groups:
+            first = groups[key]
+            first["transport"] = f"{first['transport'] or 'any transport'}, {reg['transport'] or 'any transport'}"
+        else:
+            groups[key] = dict(reg)
+    return list(groups.values())
+
+
 def os_key(ephemeral: list[dict]) -> str:
     """Which operating systems' ephemeral ranges hold a port: "linux,windows,macos,freebsd"."""
     return ",".join([e["os"] for e in ephemeral])
@@ -83,6 +102,7 @@ FILTERS = {
     "names": names,
     "rfc_links": rfc_links,
     "os_key": os_key,
+    "os_names": lambda ids: and_list([OS_LABELS[i] for i in ids]),
 }
 # Facts every template may show.
 GLOBALS = {
@@ -142,30 +162,35 @@ def link_filters(link) -> dict:
         """Port numbers, or dicts with a "port" (free_nearby), as links, comma-separated."""
         return Markup(", ".join([port_link(p if type(p) is int else p["port"]) for p in ports]))
 
-    def status_rows(transports: dict) -> Markup:
-        """The rows of a port page's status table (transport, status, services, unassigned run).
+    def status_lines(transports: dict) -> Markup:
+        """A port page's status, one line per set of transports that say the same
+        (60878: "tcp, udp, sctp, dccp: unassigned, run 49152–65535").
 
-        Built here rather than in the template: four rows on every port page, the
-        page's most repeated markup, cost a tenth of what the template loop did.
+        Built here rather than in the template: it is on every port page.
         Transports and statuses are the read side's fixed words; names are escaped.
         """
-        rows = []
+        groups: dict[tuple, list[str]] = {}
         for t, v in transports.items():
-            status = v["status"]
             run = v["unassigned_run"]
-            services = ", ".join([service_link(n) for n in v["services"]]) or "—"
-            runs = f"{port_link(run['first'])}–{port_link(run['last'])}" if run else "—"
-            rows.append(
-                f'<tr><th scope="row">{escape(t)}</th><td><span class="badge badge-{escape(status)}">{escape(status)}'
-                f"</span></td><td>{services}</td><td>{runs}</td></tr>"
+            key = (v["status"], tuple(v["services"]), (run["first"], run["last"]) if run else None)
+            groups.setdefault(key, []).append(t)
+        lines = []
+        for (status, services, run), on in groups.items():
+            names = ", ".join([service_link(n) for n in services])
+            detail = f" to {names}" if names else ""
+            if run:
+                detail += f", unassigned run {port_link(run[0])}–{port_link(run[1])}"
+            lines.append(
+                f'<li><strong>{escape(", ".join(on))}</strong>: <span class="badge badge-{escape(status)}">'
+                f"{escape(status)}</span>{detail}</li>"
             )
-        return Markup("\n".join(rows))
+        return Markup("\n".join(lines))
 
     return {
         "port_link": port_link,
         "port_links": port_links,
         "service_link": service_link,
-        "status_rows": status_rows,
+        "status_lines": status_lines,
     }
 
 
@@ -312,7 +337,7 @@ class Renderer:
         """
         by_id = by_registration(references)
         cards = []
-        for reg in registrations:
+        for reg in grouped(registrations):
             refs = by_id.get(reg["id"], ())
             key = (show_port, site["registrations_url"], tuple(reg.items()), tuple(tuple(r.items()) for r in refs))
             card = self._cards.get(key)
