@@ -18,7 +18,7 @@ REPLICAS_DIR ?= data/replicas
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve replicas exports test bench clean
+.PHONY: all install tools data refresh serve replicas exports test bench check-sources clean
 
 all: install data serve
 
@@ -69,6 +69,11 @@ tools:
 
 test: install tools
 	$(BIN)/python -m pytest
+
+# Every source of curated/common_uses.csv with the date it was read, oldest first:
+# the list for the yearly recheck of the project's own dataset.
+check-sources: install
+	$(BIN)/python -m ingest.common_uses
 
 bench: install
 	scripts/tools $(BENCH_TOOLS)

@@ -97,7 +97,8 @@ def lead(facts: dict) -> str:
         what += f"; IANA has {'reserved' if facts['status'] == 'reserved' else 'not assigned'} it."
         return what + (f" Also met there: {and_list(rest[:LEAD_SOFTWARE])}." if rest else "")
     if facts["status"] == "reserved":
-        what = f"IANA has reserved port {n} on {and_list(headline(facts)['reserved_on'])}; no service is assigned to it."
+        what = f"IANA has reserved port {n} on {and_list(headline(facts)['reserved_on'])}"
+        what += f"; the registry says “{facts['registry_words']}”." if facts["registry_words"] else "."
     else:
         what = f"IANA has not assigned port {n} to any service."
     return what + (f" Software you will meet there: {named}." if software else "")

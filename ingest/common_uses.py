@@ -97,3 +97,30 @@ def _entry(row: list[str], line: int, name: str) -> dict:
         "checked": checked,
         "line": line,
     }
+
+
+def sources(entries: list[dict]) -> list[str]:
+    """One line per source URL, oldest reading first, for the yearly recheck (make check-sources):
+    when it was read, the URL, and what the project took from it."""
+    by_url: dict[str, dict] = {}
+    for e in entries:
+        seen = by_url.setdefault(e["source"], {"checked": e["checked"], "what": []})
+        seen["checked"] = min(seen["checked"], e["checked"])
+        where = str(e["first"]) if e["first"] == e["last"] else f"{e['first']}-{e['last']}"
+        label = f"{e['software']} {where}"
+        if label not in seen["what"]:
+            seen["what"].append(label)
+    rows = sorted(by_url.items(), key=lambda item: (item[1]["checked"], item[0]))
+    return [f"{v['checked']}  {url}  ({', '.join(v['what'])})" for url, v in rows]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from iana_ports.facts import COMMON_USES_CSV
+
+    try:
+        found, _ = read(COMMON_USES_CSV)
+    except IngestError as exc:
+        sys.exit(f"error: {exc}")
+    print("\n".join(sources(found)))

@@ -15,6 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
+from iana_ports.text import and_list
+from iana_ports.verdict import use_order
+
 from conftest import SNAPSHOT_2026
 from iana_ports.facts import COMMON_USES_CSV, RANGES
 
@@ -141,8 +144,8 @@ def neighbours(n, below, above):
     }
 
 
-def uses_at(n: int) -> list[dict]:
-    """The common uses covering port n, straight from the curated CSV, in file order."""
+def uses_at(n: int, as_pages_order=True) -> list[dict]:
+    """The common uses covering port n, straight from the curated CSV (in file order, or as port pages order them)."""
     with open(COMMON_USES_CSV, newline="", encoding="utf-8") as f:
         found = []
         for row in csv.DictReader(f):
@@ -150,34 +153,51 @@ def uses_at(n: int) -> list[dict]:
             first, last = int(low), int(high or low)
             if first <= n <= last:
                 found.append({
-                    "software": row["software"], "description": row["description"],
+                    "software": row["software"], "kind": row["kind"], "description": row["description"],
                     "transports": [t for t in ("tcp", "udp", "sctp", "dccp") if t in row["transports"].split()],
                     "first": first, "last": last, "category": row["category"], "source": row["source"],
+                    "checked": row["checked"],
                 })
-    return found
+    # Port pages list them as the verdict weighs them (iana_ports.verdict.use_order, tested in tests/core).
+    return sorted(found, key=use_order) if as_pages_order else found
 
 
 def uses_named(word: str) -> list[dict]:
     """Common uses with `word` starting a word of their software or description."""
     return [
         u for n in sorted({int(r.split(",")[0].split("-")[0]) for r in open(COMMON_USES_CSV).read().splitlines()[1:]})
-        for u in uses_at(n) if u["first"] == n
+        for u in uses_at(n, as_pages_order=False) if u["first"] == n
         and re.search(rf"\b{re.escape(word)}", f"{u['software']} {u['description']}".lower())
     ]
 
 
 def use_reasons(n: int) -> list[str]:
-    return [f"{u['software']} uses it by default ({u['description']})."
-            for u in uses_at(n) if {"tcp", "udp"} & set(u["transports"])]
+    """The verdict's sentences for the built-in defaults at n (the ports these tests use have no other kind)."""
+    found = [u for u in uses_at(n) if {"tcp", "udp"} & set(u["transports"])]
+    assert all(u["kind"] == "default" and u["first"] == u["last"] for u in found), n
+    by_software: dict[str, list[str]] = {}
+    for u in found:
+        by_software.setdefault(u["software"], []).append(u["description"])
+    return [f"{name} listens here by default ({'; '.join(d)})." for name, d in by_software.items()]
 
 
 SYSTEM_REASON = (
     "It is a System port: on Linux and other Unix-like systems, listening on it needs root or CAP_NET_BIND_SERVICE."
 )
+BROWSER_REASON = (
+    "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
+    "nothing a browser must reach can listen here."
+)
 DYNAMIC_REASON = (
-    "It is in the Dynamic range, which operating systems use for temporary client ports: "
+    "It is in the Dynamic range (49152–65535), which Linux, Windows and macOS hand out as temporary client ports: "
     "an outgoing connection may already hold it."
 )
+TARGETS = ["linux", "windows", "macos"]
+
+
+def verdict(level: str, reasons: list[str], software: int = 0, notes=(), blocked=False) -> dict:
+    return {"level": level, "reasons": reasons, "software_reasons": software, "notes": list(notes),
+            "targets": TARGETS, "browser_blocked": blocked}
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +238,8 @@ async def get_json(datasette, path, status=200):
 async def test_port_60878_json(datasette, good_ports):
     assert await get_json(datasette, "/ports/60878.json") == {
         "port": 60878,
+        "lead": "Port 60878 is unassigned, with no RFC, protocol or owner, by design: it is in the Dynamic range "
+                "(49152–65535), 16,384 ports IANA never assigns. Software that may use it: Mosh.",
         "status": "unassigned",
         "registry_words": None,
         "range": rng(*DYNAMIC),
@@ -229,14 +251,8 @@ async def test_port_60878_json(datasette, good_ports):
         "unassigned_run": {"first": 49152, "last": 65535},
         "neighbours": neighbours(60878, (49150, ["inspider"]), None),
         "commands": commands(60878),
-        "verdict": {
-            "level": "caution",
-            "reasons": [
-                DYNAMIC_REASON,
-                "It is inside the default ephemeral port range of Linux, Windows, macOS and FreeBSD.",
-                *use_reasons(60878),
-            ],
-        },
+        "verdict": verdict("caution", [DYNAMIC_REASON], notes=[
+            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions)."]),
         "common_uses": uses_at(60878),
         "free_nearby": free_nearby(good_ports, 60878),
     }
@@ -245,6 +261,8 @@ async def test_port_60878_json(datasette, good_ports):
 async def test_port_22_json(datasette, good_ports, csv_line):
     assert await get_json(datasette, "/ports/22.json") == {
         "port": 22,
+        "lead": "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned by IANA on tcp, udp and sctp. "
+                "Software you will meet there: OpenSSH.",
         "status": "assigned",
         "registry_words": None,
         "range": rng(*SYSTEM),
@@ -261,14 +279,8 @@ async def test_port_22_json(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(22, (21, ["ftp"]), (23, ["telnet"])),
         "commands": commands(22),
-        "verdict": {
-            "level": "avoid",
-            "reasons": [
-                "IANA has assigned it to ssh on tcp and udp.",
-                SYSTEM_REASON,
-                *use_reasons(22),
-            ],
-        },
+        "verdict": verdict("avoid", [*use_reasons(22), "IANA has assigned it to ssh on tcp and udp.", BROWSER_REASON,
+                                     SYSTEM_REASON], software=len(use_reasons(22)), blocked=True),
         "common_uses": uses_at(22),
         "free_nearby": free_nearby(good_ports, 22),
     }
@@ -276,7 +288,13 @@ async def test_port_22_json(datasette, good_ports, csv_line):
 
 async def test_port_80_json(datasette, good_ports, csv_line):
     names = ["http", "www", "www-http"]
-    assert await get_json(datasette, "/ports/80.json") == {
+    found = await get_json(datasette, "/ports/80.json")
+    software = list(dict.fromkeys(u["software"] for u in uses_at(80)))
+    assert found.pop("lead") == (
+        "Port 80 is http, “World Wide Web HTTP”, assigned by IANA on tcp, udp and sctp (also www and www-http). "
+        f"Software you will meet there: {and_list(software[:4] + ([f'{len(software) - 4} more'] if len(software) > 4 else []))}."
+    )
+    assert found == {
         "port": 80,
         "status": "assigned",
         "registry_words": None,
@@ -294,14 +312,8 @@ async def test_port_80_json(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(80, (79, ["finger"]), (82, ["xfer"])),
         "commands": commands(80),
-        "verdict": {
-            "level": "avoid",
-            "reasons": [
-                "IANA has assigned it to http, www and www-http on tcp and udp.",
-                SYSTEM_REASON,
-                *use_reasons(80),
-            ],
-        },
+        "verdict": verdict("avoid", [*use_reasons(80), "IANA has assigned it to http, www and www-http on tcp and udp.",
+                                     SYSTEM_REASON], software=len(use_reasons(80))),
         "common_uses": uses_at(80),
         "free_nearby": free_nearby(good_ports, 80),
     }
@@ -316,6 +328,9 @@ DCCP_RUN_6010 = (5006, 6513)
 async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_line):
     assert await get_json(datasette, "/ports/6010.json") == {
         "port": 6010,
+        "lead": "Port 6010 is x11, “X Window System”, assigned by IANA on tcp and udp"
+                + (". Software you will meet there: " + and_list(list(dict.fromkeys(u["software"] for u in uses_at(6010))))
+                   if uses_at(6010) else "") + ".",
         "status": "assigned",
         "registry_words": None,
         "range": rng(*USER),
@@ -332,13 +347,8 @@ async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_li
         "unassigned_run": None,
         "neighbours": neighbours(6010, (6009, ["x11"]), (6011, ["x11"])),
         "commands": commands(6010),
-        "verdict": {
-            "level": "avoid",
-            "reasons": [
-                "IANA has assigned it to x11 on tcp and udp.",
-                *use_reasons(6010),
-            ],
-        },
+        "verdict": verdict("avoid", [*use_reasons(6010), "IANA has assigned it to x11 on tcp and udp."],
+                           software=len(use_reasons(6010))),
         "common_uses": uses_at(6010),
         "free_nearby": free_nearby(good_ports, 6010),
     }
@@ -348,6 +358,7 @@ async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_li
 async def test_port_716_json_udp_only(datasette, good_ports, csv_line):
     assert await get_json(datasette, "/ports/716.json") == {
         "port": 716,
+        "lead": "Port 716 is pana, “PANA Messages”, assigned by IANA on udp.",
         "status": "assigned",
         "registry_words": None,
         "range": rng(*SYSTEM),
@@ -364,14 +375,7 @@ async def test_port_716_json_udp_only(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(716, (715, ["iris-lwz"]), (729, ["netviewdm1"])),
         "commands": commands(716),
-        "verdict": {
-            "level": "avoid",
-            "reasons": [
-                "IANA has assigned it to pana on udp.",
-                SYSTEM_REASON,
-                *use_reasons(716),
-            ],
-        },
+        "verdict": verdict("avoid", ["IANA has assigned it to pana on udp.", SYSTEM_REASON]),
         "common_uses": uses_at(716),
         "free_nearby": free_nearby(good_ports, 716),
     }
@@ -397,10 +401,14 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     page = response.text
     assert "<h1>Port 60878</h1>" in page
-    assert "IANA has not assigned port 60878 and never will" in page
-    assert ("Port 60878 is in the <strong>Dynamic Ports</strong> range (dynamic, private or ephemeral ports), "
-            "ports 49152 to 65535.") in page
-    assert '<p class="range-span">49152–65535 · 16,384 ports · dynamic, private or ephemeral ports</p>' in page
+    assert lede(page).startswith("Port 60878 is unassigned, with no RFC, protocol or owner, by design:")
+    # The three ranges side by side, this one marked, in a line each.
+    assert [text(li) for li in re.findall(r'<li class="range-line.*?</li>', page, re.S)] == [
+        "0–1023 System Ports: HTTP, SMTP, DNS and the like; listening needs root or CAP_NET_BIND_SERVICE.",
+        "1024–49151 User Ports: registered to applications on request; where a service of your own belongs.",
+        "49152–65535 Dynamic Ports (this port): never assigned, free for anyone; systems hand them out as "
+        "temporary client ports, released and reused constantly.",
+    ]
     assert EXPLANATION["Dynamic Ports"] in page
     for os_label in ("Linux: 32768–60999", "Windows: 49152–65535", "macOS: 49152–65535", "FreeBSD: 10000–65535"):
         assert os_label in page
@@ -409,18 +417,23 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
                     "netstat -ano | findstr /R /C:&#34;:60878 &#34;",
                     "Get-NetTCPConnection -LocalPort 60878", "Get-NetUDPEndpoint -LocalPort 60878"):
         assert f"<code>{command}</code>" in page
-    assert 'Nearest assigned port below: <a href="/ports/49150">49150</a> (inspider)' in page
+    assert 'assigned below: <a href="/ports/49150">49150</a> (inspider)' in page
+    assert "most likely someone's temporary client port, gone seconds later" in page
+    assert "billions of devices connect at once" in page
 
 
 async def test_port_22_page_lists_registrations_with_linked_references(datasette):
     page = (await datasette.client.get("/ports/22")).text
-    assert lede(page) == "IANA has assigned port 22 to ssh on tcp, udp and sctp. It is unassigned on dccp."
+    assert lede(page) == (
+        "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned by IANA on tcp, udp and sctp. "
+        "Software you will meet there: OpenSSH."
+    )
     assert '<a href="https://www.rfc-editor.org/rfc/rfc4251" rel="nofollow">RFC4251</a>' in page
     # Registry text is escaped, never markup.
     assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
     assert "<username>" not in page
-    assert "Port 22 is in the <strong>System Ports</strong> range (well-known ports), ports 0 to 1023." in page
-    assert "outside the default ephemeral (client) port range" in page
+    assert "0–1023 System Ports</strong> <span class=\"here\">(this port)</span>" in page
+    assert "No operating system's default ephemeral range holds port 22." in page
 
 
 async def test_port_6010_page_shows_unauthorized_use(datasette):
@@ -667,10 +680,12 @@ async def test_canned_safe_ports(datasette):
     body = (await datasette.client.get("/iana/safe_ports.json?start=1024")).json()
     ports = [row[0] for row in body["rows"]]
     assert ports[:10] == [1491, 1895, 2194, 2195, 2196, 2693, 2825, 2925, 3092, 3126]
-    # FreeBSD's ephemeral range starts at 10000, so nothing at or above it is safe.
-    assert max(ports) < 10000 and len(ports) == 1000 and body["truncated"]
+    assert len(ports) == 1000 and body["truncated"]
+    # FreeBSD's range (from 10000) is no longer everyone's: ports past it can be good; Linux's (from 32768) is.
     body = (await datasette.client.get("/iana/safe_ports.json?start=9990&_shape=array")).json()
-    assert all(9990 <= r["port"] < 10000 for r in body)
+    assert min(r["port"] for r in body) >= 9990 and max(r["port"] for r in body) > 10000
+    body = (await datasette.client.get("/iana/safe_ports.json?start=32768&_shape=array")).json()
+    assert body == []
 
 
 async def test_table_pages_keep_the_project_look(datasette):
@@ -679,72 +694,69 @@ async def test_table_pages_keep_the_project_look(datasette):
     assert '<link rel="stylesheet" href="/static/site.css">' in page
 
 
-# Headlines: who holds the port on which transport, read off the CSV rows
-# (port 80: lines 184-188, 209 and 230; 300: 624-625; 716: 1459; 1008: 1663-1665;
-# 24: 55-56; 0: 2-3). No sctp or dccp row means unassigned there.
+# Leads: what the port is, read off the CSV rows (port 300: lines 624-625; 716: 1459;
+# 1008: 1663-1665; 0: 2-3).
 @pytest.mark.parametrize(
     "port, expected",
     [
-        (80, "IANA has assigned port 80 to http on tcp, udp and sctp; www and www-http on tcp and udp."
-             " It is unassigned on dccp."),
-        (300, "IANA has assigned port 300 to tacacss on tcp. It is reserved on udp and unassigned on sctp and dccp."),
-        (716, "IANA has assigned port 716 to pana on udp. It is unassigned on tcp, sctp and dccp."),
-        (1008, "IANA has reserved port 1008 on udp; the registry says “Possibly used by Sun Solaris????”."
-               " It is unassigned on tcp, sctp and dccp."),
-        (24, "IANA has reserved port 24 on tcp and udp; the registry says “any private mail system”."
-             " It is unassigned on sctp and dccp."),
-        (
-            0,
-            "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”. It is unassigned on sctp and dccp.",
-        ),
-        (717, "IANA has not assigned port 717 to any service. Anyone may use it, but nothing reserves it for you:"
-              " a service can apply for it and be assigned it later."),
+        (300, "Port 300 is tacacss, “TLS Secure Login Host Protocol (TACACSS)”, assigned by IANA on tcp."),
+        (716, "Port 716 is pana, “PANA Messages”, assigned by IANA on udp."),
+        (1008, "IANA has reserved port 1008 on udp; the registry says “Possibly used by Sun Solaris????”."),
+        (1024, "IANA has reserved port 1024 on tcp and udp; the registry says “Reserved”."),
+        (0, "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”."),
+        (717, "IANA has not assigned port 717 to any service."),
     ],
 )
-async def test_port_headline_per_service_and_transport(datasette, port, expected):
+async def test_port_lead_says_what_the_port_is(datasette, port, expected):
+    assert not uses_at(port), f"{port} gained a common use: its lead names it now"
     page = (await datasette.client.get(f"/ports/{port}")).text
     assert lede(page) == expected
     assert "held back from assignment" not in page
 
 
-def status_rows(page: str) -> list[str]:
-    table = re.search(r'<table class="transports">.*?</table>', page, re.S).group(0)
-    return [
-        " | ".join(text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
-        for row in re.findall(r"<tr>.*?</tr>", table, re.S)
-    ]
+def status_lines(page: str) -> list[str]:
+    listing = re.search(r'<ul class="transport-lines">.*?</ul>', page, re.S).group(0)
+    return [text(li) for li in re.findall(r"<li>.*?</li>", listing, re.S)]
 
 
-async def test_status_table_gives_the_free_run_its_own_column(datasette):
+async def test_transports_that_say_the_same_are_one_line(datasette):
     page = (await datasette.client.get("/ports/1008")).text
     # tcp: 1002-1007 and 1009 are Unassigned rows and 1008 has only a udp row.
-    assert status_rows(page) == [
-        "Transport | Status | Services | Unassigned run",
-        "tcp | unassigned | — | 1002–1009",
-        "udp | reserved | — | —",
-        "sctp | unassigned | — | 660–1010",
-        "dccp | unassigned | — | 660–1010",
+    assert status_lines(page) == [
+        "tcp: unassigned, unassigned run 1002–1009",
+        "udp: reserved",
+        "sctp, dccp: unassigned, unassigned run 660–1010",
     ]
-    assert '<td><a href="/ports/1002">1002</a>–<a href="/ports/1009">1009</a></td>' in page
-    assert status_rows((await datasette.client.get("/ports/80")).text)[1:] == [
-        "tcp | assigned | http, www, www-http | —",
-        "udp | assigned | http, www, www-http | —",
-        "sctp | assigned | http | —",
-        "dccp | unassigned | — | 52–224",
+    assert '<a href="/ports/1002">1002</a>–<a href="/ports/1009">1009</a>' in page
+    assert status_lines((await datasette.client.get("/ports/80")).text) == [
+        "tcp, udp: assigned to http, www, www-http",
+        "sctp: assigned to http",
+        "dccp: unassigned, unassigned run 52–224",
     ]
+    assert status_lines((await datasette.client.get("/ports/60878")).text) == [
+        "tcp, udp, sctp, dccp: unassigned, unassigned run 49152–65535",
+    ]
+
+
+async def test_registry_rows_that_differ_only_in_transport_are_one_card(datasette):
+    page = (await datasette.client.get("/ports/22")).text
+    headings = [text(h) for h in re.findall(r'<article class="registration".*?<h3[^>]*>(.*?)</h3>', page, re.S)]
+    # Lines 50-51 (tcp, udp) are the same row but for the transport; sctp's (52) has its own assignee.
+    assert headings == ["ssh · tcp, udp", "ssh · sctp"]
+    assert "—" not in re.search(r'<section aria-labelledby="registrations">.*?</section>', page, re.S).group(0)
 
 
 async def test_ephemeral_history_reads_without_nested_parentheses(datasette):
     page = (await datasette.client.get("/ports/60878")).text
-    listing = page.split("default ephemeral ranges")[1].split("</ul>")[0]
+    listing = page.split("ranges holding port 60878:")[1].split("</ul>")[0]
     items = [text(li) for li in re.findall(r"<li>.*?</li>", listing)]
     assert items == [
-        "Linux: 32768–60999 — since Linux 4.2 (2015); before: 32768–61000."
-        " Check with sysctl net.ipv4.ip_local_port_range",
-        "Windows: 49152–65535 — since Windows Vista / Server 2008; before: 1025–5000."
-        " Check with netsh int ipv4 show dynamicport tcp",
-        "macOS: 49152–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
-        "FreeBSD: 10000–65535. Check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+        "Linux: 32768–60999 — since Linux 4.2 (2015); before: 32768–61000;"
+        " check with sysctl net.ipv4.ip_local_port_range",
+        "Windows: 49152–65535 — since Windows Vista / Server 2008; before: 1025–5000;"
+        " check with netsh int ipv4 show dynamicport tcp",
+        "macOS: 49152–65535; check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
+        "FreeBSD: 10000–65535; check with sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
     ]
 
 
@@ -755,19 +767,19 @@ def listening_section(page: str) -> str:
 async def test_listening_commands_match_only_that_port(datasette):
     section = listening_section((await datasette.client.get("/ports/22")).text)
     assert re.findall(r"<code>(.*?)</code>", section) == [
-        "sudo",
         "ss -tulpn &#39;sport = :22&#39;", "netstat -tuln | grep &#39;:22 &#39;", "lsof -i :22",
         "lsof -nP -i :22", "netstat -an | grep &#39;\\.22 &#39;",
         "netstat -ano | findstr /R /C:&#34;:22 &#34;", "Get-NetTCPConnection -LocalPort 22",
         "Get-NetUDPEndpoint -LocalPort 22",
+        "sudo",
     ]
 
 
 async def test_port_0_says_nothing_listens_there(datasette):
     section = listening_section((await datasette.client.get("/ports/0")).text)
     assert text(section) == (
-        "What is listening on port 0? Nothing listens on port 0. A program that asks to bind port 0 is given"
-        " a free ephemeral port chosen by the operating system, so look for the port it actually got."
+        "What is listening on port 0? Nothing listens on port 0: a program that binds it gets a free port"
+        " chosen by the system."
     )
     assert "<code>" not in section
 
