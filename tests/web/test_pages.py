@@ -949,3 +949,48 @@ async def test_search_prefix_rows_without_a_word_match_are_plain_escaped(dataset
 async def test_bad_search_offset_is_400(datasette, bad):
     body = await get_json(datasette, f"/search.json?q=http&_next={bad}", status=400)
     assert body["error"] == "_next must be a whole number from 0 to 1000000000"
+
+
+def main_words(page: str) -> list[str]:
+    """The words a reader meets in <main>: markup, scripts, styles and the SVG's title dropped."""
+    main = re.search(r"<main\b.*?</main>", page, re.S).group(0)
+    main = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", main, flags=re.S)
+    return text(main).split()
+
+
+async def test_port_60878_says_what_the_explainer_says_in_fewer_words(datasette):
+    page = (await datasette.client.get("/ports/60878")).text
+    words = main_words(page)
+    assert len(words) <= 600, len(words)
+    said = " ".join(words)
+    for point in (
+        "unassigned, with no RFC, protocol or owner, by design",
+        "Dynamic range (49152–65535), 16,384 ports IANA never assigns",
+        "hand them out as temporary client ports, released and reused constantly",
+        "0–1023 System Ports: HTTP, SMTP, DNS and the like",
+        "1024–49151 User Ports: registered",
+        "49152–65535 Dynamic Ports (this port): never assigned, free for anyone",
+        "netstat -tuln | grep ':60878 '", "lsof -i :60878",
+        'netstat -ano | findstr /R /C:":60878 "', "Get-NetTCPConnection -LocalPort 60878",
+        "most likely someone's temporary client port, gone seconds later",
+        "what lets billions of devices connect at once",
+    ):
+        assert point in said, point
+    # Each point once: the temporary-client-port warning is not repeated section after section.
+    assert said.count("an outgoing connection may already hold it") == 1
+
+
+@pytest.mark.parametrize("port, bound", [(22, 600), (8080, 700)])
+async def test_port_pages_stay_short(datasette, port, bound):
+    page = (await datasette.client.get(f"/ports/{port}")).text
+    assert len(main_words(page)) <= bound
+    # The software is listed once, not again as the verdict's reasons.
+    for u in uses_at(port):
+        assert text(page).count(f"{u['software']} listens here by default") == 0
+
+
+async def test_port_lead_names_what_people_meet(datasette):
+    for port in (22, 8080, 25565):
+        page = (await datasette.client.get(f"/ports/{port}")).text
+        first = next(u["software"] for u in uses_at(port))
+        assert first in lede(page), (port, lede(page))
