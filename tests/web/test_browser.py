@@ -197,7 +197,7 @@ def test_lookup_box_leads_to_the_port_page(server, browser):
     assert page.locator("nav.crumbs li").all_inner_texts() == ["Ports", "Dynamic Ports", "60878"]
     assert page.locator("nav.crumbs li:nth-child(2)").evaluate("e => getComputedStyle(e, '::before').content") \
         == '"›"'
-    assert page.locator(".range-card.current h3").inner_text() == "Dynamic Ports this port's range"
+    assert page.locator(".range-line.current").inner_text().startswith("49152–65535 Dynamic Ports (this port):")
     page.close()
 
 
