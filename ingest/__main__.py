@@ -152,6 +152,7 @@ def ingest(args, before_swap=lambda: None) -> str:
             return f"unchanged: {got.reason}; {args.db} not rebuilt"
         records = parse(decode(got.data), today=got.fetched_at[:10])
         raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+        new_raw_dir = not raw_dir.exists()
         part = write_part(got, raw)
 
         def keep_raw_then_swap():
@@ -169,6 +170,14 @@ def ingest(args, before_swap=lambda: None) -> str:
                 before_swap=keep_raw_then_swap,
                 check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
             )
+        except BaseException:
+            # A refused build (the guard, a failed check) leaves no folder it made behind.
+            if new_raw_dir:
+                with contextlib.suppress(OSError):
+                    if part is not None:
+                        part.unlink(missing_ok=True)
+                    raw_dir.rmdir()
+            raise
         finally:
             if part is not None:
                 with contextlib.suppress(OSError):
