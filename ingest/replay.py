@@ -75,7 +75,8 @@ def main(argv: list[str], ingest_one) -> int:
         print(f"error: cannot write {args.db}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback (as python -m ingest)
-        print(f"error: unexpected {type(exc).__name__}: {exc}; the database is as the last step left it", file=sys.stderr)
+        message = f"unexpected {type(exc).__name__}: {exc}; the database is as the last step left it"
+        print(f"error: {message}", file=sys.stderr)
         return 1
 
 
