@@ -1,12 +1,18 @@
 """ingest.parse on tests/fixtures/quirks.csv: every registry quirk, and every bad input class."""
 
+import csv
 import datetime
+import io
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.errors import IngestError
 from iana_ports.facts import CSV_HEADER as HEADER, FIELDS
+from ingest import model
 from ingest.parse import decode, parse
 
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks.csv"
@@ -540,3 +546,64 @@ def test_exact_duplicate_rows():
     doubled = text + row * 100
     line = text.count("\n") + 1
     assert fails(doubled) == f"line {line}: the same row as line {first} (an exact duplicate)"
+
+
+# --- fuzzed rows: whatever a field holds, parse() accepts the row or raises IngestError
+# with a line, and what it accepts the model builds without an exception.
+
+FIELD_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("abcXYZ019-_./+*# ,\"\n\t\r\x00\x1b\x85é")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=24,
+)
+PORT_TEXT = st.one_of(st.sampled_from(["", "22", "1-2", "65535", "65536", "9-3", " 80 "]), FIELD_TEXT)
+DATE_TEXT = st.one_of(st.sampled_from(["", "2007-06", "2025-02-30", "2099-12-31", "2026-02-25"]), FIELD_TEXT)
+
+
+# Each column's real shapes; a row fuzzes at most one column, so most rows are accepted.
+REAL_CELLS = [
+    ["ssh", "whois++", "sql*net", "subntbcst_tftp", "x11", ""],
+    ["22", "6000-6063", "", "0", "65535"],
+    ["tcp", "udp", "sctp", "dccp", ""],
+    ["Reserved", "Unassigned", "The Secure Shell", "whois++\nIANA assigned this name"],
+    ["", "[IESG]"],
+    ["", "[IETF_Chair]"],
+    ["", "2007-06", "2026-02-25"],
+    ["", "2021-10-01"],
+    ["", "[RFC9110]", "[RFC1]\n[RFC2]"],
+    ["", "1145656131"],
+    ["", "Known Unauthorized Use on port 6003"],
+    ["", "Defined TXT keys: u=<username>", "two\nlines"],
+]
+
+
+@st.composite
+def rows(draw):
+    cells = [draw(st.sampled_from(real)) for real in REAL_CELLS]
+    fuzzed = draw(st.one_of(st.none(), st.integers(0, len(FIELDS) - 1)))
+    if fuzzed is not None:
+        cells[fuzzed] = draw({1: PORT_TEXT, 6: DATE_TEXT, 7: DATE_TEXT}.get(fuzzed, FIELD_TEXT))
+    return cells
+
+
+# Few examples: each accepted one builds the whole 65,536-port space.
+@settings(max_examples=120, deadline=None)
+@given(body=st.lists(rows(), min_size=1, max_size=6))
+def test_fuzzed_rows_are_accepted_whole_or_refused_with_a_line(body):
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([list(HEADER), *body])
+    try:
+        records = parse(out.getvalue(), today="2026-02-25")
+    except IngestError as exc:
+        message = str(exc)
+        assert message.startswith(("line ", "not a registry CSV: ")) and "\n" not in message
+        return
+    model.port_space(records)
+    model.services(records)
+    model.references(records)
+    for rec in records:
+        for field in FIELDS:
+            assert rec[field] is None or not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", rec[field])
+        assert max(rec["registration_date"] or "", rec["modification_date"] or "") <= "2026-02-25"
