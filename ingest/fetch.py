@@ -13,7 +13,8 @@ is cut off.
 Redirects: at most MAX_REDIRECTS, to http or https only, never from https
 down to http. A redirect to another host is followed (IANA may move the file
 to a mirror or CDN); the URL the download ended at is returned as
-`Fetched.final_url` and kept in `ingests.final_url`.
+`Fetched.final_url` and kept in `ingests.final_url`. Both URLs kept, and
+those in error lines, are redacted: no userinfo, query or fragment.
 
 Every failure raises DownloadError (one line naming the URL and the cause);
 connect errors, timeouts, dropped bodies and 5xx answers are retried with

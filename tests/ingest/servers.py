@@ -6,7 +6,8 @@ the one named by the first segment of the path (`Registry.url("gzip")`),
 else "ok". Behaviours cover the framings (Content-Length, chunked, ended by
 closing the connection), content encodings made on the fly when the request
 accepts them (gzip, deflate, raw deflate, br), slow and stalled bodies,
-redirects (loops, chains, other schemes, other hosts) and broken answers.
+redirects (loops, chains, other schemes, other hosts) and broken answers,
+among them a close-delimited body the server cuts after `Registry.cut_at` bytes.
 It records every request and how each body was sent.
 """
 

@@ -314,3 +314,20 @@ def test_a_database_of_an_older_layout_is_rebuilt(snapshot_2026, previous_db):
     assert result.stdout.startswith(f"built {previous_db}: 14500 registrations, newest registry date 2026-02-25, ")
     versions = [(i["id"], i["schema_version"]) for i in ingests(previous_db)]
     assert versions == [(1, SCHEMA_VERSION - 1), (2, SCHEMA_VERSION)]
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(snapshot_2025, previous_db):
+    """A bug in any stage (here a TypeError raised inside the model, as a nameless row once did)."""
+    code = (
+        "import runpy, sys; import ingest.model as m; "
+        "m.port_space = lambda *a, **k: (_ for _ in ()).throw(TypeError('injected')); "
+        "sys.argv[0] = 'ingest'; runpy.run_module('ingest', run_name='__main__', alter_sys=True)"
+    )
+    kept = Kept(previous_db)
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--source", str(snapshot_2025), "--db", str(previous_db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment(),
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: unexpected TypeError: injected; the previous database is unchanged\n"
+    kept.check()  # no raw folder, no temporary file either
