@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--timeout", type=lock.seconds, default=30.0, help="seconds one HTTP read may wait")
     parser.add_argument(
-        "--deadline", type=lock.seconds, default=DEADLINE, help="seconds the whole download may take, retries included"
+        "--deadline", type=lock.seconds, default=DEADLINE,
+        help="seconds the whole download (or read of a local file) may take, retries included",
     )
     parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources (sent or decoded)")
