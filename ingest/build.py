@@ -96,8 +96,9 @@ def build(
     ingest's id (it may renumber it after the carried ones). `before_swap()`
     (optional) runs once the file is built and checked: whatever it raises
     leaves the database untouched. `check_figures(figures)` (optional, the
-    publish guard) sees the built file's figures before that. The swap is the last thing that can fail.
-    Returns the new `ingests` row.
+    publish guard) sees the built file's figures before that, and may raise
+    the same way. The swap is the last thing that can fail. Returns the new
+    `ingests` row.
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
