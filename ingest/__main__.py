@@ -4,7 +4,10 @@ One ingest at a time per database (ingest/lock.py). Effects, in order: the
 raw copy is written into raw/ as a temporary file, the database is built
 and checked beside the served one, the raw copy is renamed into place, then
 the database is swapped in; nothing that can fail comes after the swap, so
-an `error:` line always means the served database is unchanged.
+an `error:` line always means the served database is unchanged. Before the
+swap the publish guard (ingest/guard.py) compares the new build's figures
+with the served one's and refuses a registry that shrank (--allow-shrink
+publishes it anyway).
 """
 
 import argparse
@@ -19,8 +22,8 @@ from pathlib import Path
 from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
 from iana_ports.schema import SCHEMA_VERSION
 
-from . import common_uses, lock, replay
-from .build import build, fsync, last_ingest, remove_stale
+from . import common_uses, guard, lock, replay
+from .build import build, fsync, last_ingest, previous_figures, remove_stale
 from .errors import IngestError
 from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
@@ -46,9 +49,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
+    parser.add_argument(
+        "--allow-shrink", action="store_true",
+        help="publish even a registry much smaller than the last build (or, first, than the real one)",
+    )
     parser.add_argument("--timeout", type=lock.seconds, default=30.0, help="seconds one HTTP read may wait")
     parser.add_argument(
-        "--deadline", type=lock.seconds, default=DEADLINE, help="seconds the whole download may take, retries included"
+        "--deadline", type=lock.seconds, default=DEADLINE,
+        help="seconds the whole download (or read of a local file) may take, retries included",
     )
     parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources (sent or decoded)")
@@ -71,6 +79,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         # Interrupts are held from before the swap, so this one came earlier.
         return _failed(interrupts, "error: interrupted; the previous database is unchanged", 130)
+    except Exception as exc:  # noqa: BLE001 - a bug or MemoryError is one line too, never a traceback
+        # Nothing that can fail comes after the swap, so the served database is the previous one.
+        return _failed(
+            interrupts, f"error: unexpected {type(exc).__name__}: {exc}; the previous database is unchanged"
+        )
     with contextlib.suppress(OSError):  # stdout gone (a closed pipe): the work is done all the same
         print(message)
     return 130 if interrupts.release() else 0
@@ -113,7 +126,7 @@ class _HeldInterrupts:
 def ingest(args, before_swap=lambda: None) -> str:
     # Read first: a bad dataset or a bad file fails before waiting for the lock.
     uses = common_uses.read(args.common_uses)
-    local = None if is_url(args.source) else read_local(args.source, args.max_bytes)
+    local = None if is_url(args.source) else read_local(args.source, args.max_bytes, args.deadline)
     raw_dir = args.raw_dir or args.db.parent / "raw"
     with lock.hold(args.db, args.lock_wait):
         remove_stale(args.db)
@@ -122,6 +135,7 @@ def ingest(args, before_swap=lambda: None) -> str:
         # A changed dataset or layout is a reason to rebuild even when the registry is not.
         stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("schema_version") != SCHEMA_VERSION)
         previous = None if args.force or stale else last
+        served = previous_figures(args.db)
         if local is None:
             got = download(
                 args.source,
@@ -137,8 +151,9 @@ def ingest(args, before_swap=lambda: None) -> str:
             got = local
         if isinstance(got, Unchanged):
             return f"unchanged: {got.reason}; {args.db} not rebuilt"
-        records = parse(decode(got.data))
+        records = parse(decode(got.data), today=got.fetched_at[:10])
         raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+        new_raw_dir = not raw_dir.exists()
         part = write_part(got, raw)
 
         def keep_raw_then_swap():
@@ -147,7 +162,23 @@ def ingest(args, before_swap=lambda: None) -> str:
             before_swap()
 
         try:
-            row = build(args.db, got, records, uses, history=carry, before_swap=keep_raw_then_swap)
+            row = build(
+                args.db,
+                got,
+                records,
+                uses,
+                history=carry,
+                before_swap=keep_raw_then_swap,
+                check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
+            )
+        except BaseException:
+            # A refused build (the guard, a failed check) leaves no folder it made behind.
+            if new_raw_dir:
+                with contextlib.suppress(OSError):
+                    if part is not None:
+                        part.unlink(missing_ok=True)
+                    raw_dir.rmdir()
+            raise
         finally:
             if part is not None:
                 with contextlib.suppress(OSError):

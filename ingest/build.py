@@ -15,12 +15,25 @@ import sqlite_utils
 
 from iana_ports import schema
 from iana_ports.facts import OS_EPHEMERAL, PORT_COUNT, RANGES
-from iana_ports.store import LATEST_INGEST_SQL
+from iana_ports.store import (
+    LATEST_INGEST_SQL,
+    RANGE_COUNTS_SQL,
+    SERVICE_COUNT_SQL,
+    TRANSPORT_COUNTS_SQL,
+    file_uri,
+    rows,
+)
 
-from . import model
+from . import guard, model
 from .errors import IngestError
 from .fetch import Fetched
 
+ROW_COUNT_SQL = "select count(*) from registrations"
+
+
+def read_only(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection to an existing database (its path quoted in the URI)."""
+    return sqlite3.connect(file_uri(db_path), uri=True)
 
 
 def last_ingest(db_path: Path) -> dict | None:
@@ -28,7 +41,7 @@ def last_ingest(db_path: Path) -> dict | None:
     if not db_path.exists():
         return None
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = read_only(db_path)
         try:
             conn.row_factory = sqlite3.Row
             row = conn.execute(LATEST_INGEST_SQL).fetchone()
@@ -39,8 +52,41 @@ def last_ingest(db_path: Path) -> dict | None:
     return dict(row) if row else None
 
 
+def figures(conn: sqlite3.Connection) -> dict[str, int]:
+    """The publish guard's figures of a built database (ingest/guard.py)."""
+    return guard.figures(
+        conn.execute(ROW_COUNT_SQL).fetchone()[0],
+        rows(conn, RANGE_COUNTS_SQL),
+        rows(conn, TRANSPORT_COUNTS_SQL),
+        conn.execute(SERVICE_COUNT_SQL).fetchone()[0],
+    )
+
+
+def previous_figures(db_path: Path) -> dict[str, int] | None:
+    """The figures of the database being replaced; None when there is none that can be read.
+
+    An unreadable one is compared with the first-ingest floors instead.
+    """
+    if not db_path.exists():
+        return None
+    try:
+        conn = read_only(db_path)
+        try:
+            return figures(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 def build(
-    db_path: Path, fetched: Fetched, records: list[dict], uses=((), None), history=None, before_swap=None
+    db_path: Path,
+    fetched: Fetched,
+    records: list[dict],
+    uses=((), None),
+    history=None,
+    before_swap=None,
+    check_figures=None,
 ) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
 
@@ -49,8 +95,10 @@ def build(
     changes into the new file before it is checked, and returns the new
     ingest's id (it may renumber it after the carried ones). `before_swap()`
     (optional) runs once the file is built and checked: whatever it raises
-    leaves the database untouched. The swap is the last thing that can fail.
-    Returns the new `ingests` row.
+    leaves the database untouched. `check_figures(figures)` (optional, the
+    publish guard) sees the built file's figures before that, and may raise
+    the same way. The swap is the last thing that can fail. Returns the new
+    `ingests` row.
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +116,8 @@ def build(
             # Statistics for the query planner, so visitors' filters pick the covering indexes.
             db.conn.execute("ANALYZE")
             _check(db, len(records))
+            if check_figures is not None:
+                check_figures(figures(db.conn))
         finally:
             db.close()
         fsync(tmp)

@@ -13,7 +13,8 @@ is cut off.
 Redirects: at most MAX_REDIRECTS, to http or https only, never from https
 down to http. A redirect to another host is followed (IANA may move the file
 to a mirror or CDN); the URL the download ended at is returned as
-`Fetched.final_url` and kept in `ingests.final_url`.
+`Fetched.final_url` and kept in `ingests.final_url`. Both URLs kept, and
+those in error lines, are redacted: no userinfo, query or fragment.
 
 Every failure raises DownloadError (one line naming the URL and the cause);
 connect errors, timeouts, dropped bodies and 5xx answers are retried with
@@ -22,9 +23,12 @@ backoff first.
 
 import dataclasses
 import datetime
+import errno
 import hashlib
 import io
+import os
 import ssl
+import stat
 import sys
 import time
 import zlib
@@ -68,21 +72,81 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def redact(url: str | None) -> str | None:
+    """`url` without its userinfo, query string and fragment: what may be stored or shown.
+
+    A token in the query or a password in the authority would otherwise be
+    published in `ingests` (pages, healthz, the exported database). The
+    authority is taken up to the first "/", and everything up to its last
+    "@" dropped, so an unencoded "?" or "#" inside a password goes too.
+    """
+    if url is None:
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = authority.rpartition("@")[2]
+    authority = authority.split("?", 1)[0].split("#", 1)[0]
+    path = path.split("?", 1)[0].split("#", 1)[0] if slash else ""
+    return f"{scheme}://{authority}{slash}{path}"
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def read_local(path: str, max_bytes: int = MAX_BYTES) -> Fetched:
+def read_local(path: str, max_bytes: int = MAX_BYTES, deadline: float = DEADLINE) -> Fetched:
+    """A local registry copy: a regular file only, read PIECE bytes at a time.
+
+    Opened without blocking and checked before any read, so a FIFO (which
+    would wait for a writer forever) or a device such as /dev/zero (which
+    never ends) is refused at once; the cap and the deadline hold while
+    reading, whatever the file does meanwhile.
+    """
     p = Path(path)
+    end = time.monotonic() + deadline
     try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise IngestError(f"{path}: {size} bytes is over the {max_bytes}-byte cap")
-        data = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            raise IngestError(f"cannot read {path}: {os.strerror(errno.EISDIR)}")
+        if not stat.S_ISREG(mode):
+            raise IngestError(f"cannot read {path}: not a regular file ({_kind(mode)})")
+        if info.st_size > max_bytes:
+            raise IngestError(f"{path}: {info.st_size} bytes is over the {max_bytes}-byte cap (--max-bytes)")
+        chunks, size = [], 0
+        while piece := os.read(fd, PIECE):
+            size += len(piece)
+            if size > max_bytes:
+                raise IngestError(f"{path}: over the {max_bytes}-byte cap (--max-bytes)")
+            if time.monotonic() > end:
+                raise IngestError(f"cannot read {path}: not read within the {deadline:g}-second deadline (--deadline)")
+            chunks.append(piece)
+    except OSError as exc:
+        raise IngestError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     # The file's name only: where it sat on the server is nobody's business on the web pages.
     return Fetched(p.name, data, now(), hashlib.sha256(data).hexdigest())
+
+
+def _kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 def download(
@@ -114,22 +178,23 @@ def download(
         headers["If-Modified-Since"] = previous["last_modified"]
     if progress is None:
         progress = sys.stderr.isatty()
-    clock = _Clock(url, deadline)
+    shown = redact(url)  # what error lines and the database may show of the URL
+    clock = _Clock(shown, deadline)
     for attempt in range(1, retries + 2):
         try:
-            result = _get_once(url, headers, previous, timeout, max_bytes, clock, progress)
+            result = _get_once(url, shown, headers, previous, timeout, max_bytes, clock, progress)
         except _Retryable as exc:
             failure = f"download failed after {_attempts(attempt)}: {exc}"
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             clock.check()
             if _tls_verification(exc):
                 # A certificate does not get better in a few seconds.
-                raise DownloadError(f"download failed: {url}: {_describe(exc)}") from None
+                raise DownloadError(f"download failed: {shown}: {_describe(exc)}") from None
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-            failure = f"download {kind} after {_attempts(attempt)}: {url}: {_describe(exc)}"
+            failure = f"download {kind} after {_attempts(attempt)}: {shown}: {_describe(exc)}"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # Unsupported protocols, invalid URLs and Location headers, local protocol errors.
-            raise DownloadError(f"download failed: {url}: {_describe(exc)}") from None
+            raise DownloadError(f"download failed: {shown}: {_describe(exc)}") from None
         else:
             return result
         pause = backoff * 2 ** (attempt - 1)
@@ -165,7 +230,7 @@ class _Clock:
         return httpx.Timeout(min(read, left), connect=min(read, 10.0, left))
 
 
-def _get_once(url, headers, previous, timeout, max_bytes, clock, progress) -> Fetched | Unchanged:
+def _get_once(url, shown, headers, previous, timeout, max_bytes, clock, progress) -> Fetched | Unchanged:
     # Redirects are followed here, not by httpx, which reads each redirect's
     # body whole (with no cap) before following it.
     with httpx.Client(headers=headers, timeout=clock.timeout(timeout), follow_redirects=False) as client:
@@ -175,20 +240,22 @@ def _get_once(url, headers, previous, timeout, max_bytes, clock, progress) -> Fe
             response = client.send(request, stream=True)
             try:
                 if response.next_request is None:
-                    return _answer(response, url, previous, max_bytes, clock, progress)
+                    return _answer(response, shown, previous, max_bytes, clock, progress)
                 request = response.next_request
             finally:
                 response.close()
-            _check_redirect(url, hops, request.url)
+            _check_redirect(shown, hops, request.url)
             hops.append(request.url)
 
 
 def _check_redirect(url: str, hops: list[httpx.URL], to: httpx.URL) -> None:
-    chain = " -> ".join(str(u) for u in [*hops, to])
+    """`url` is the redacted URL asked for; the hops are redacted too when shown."""
+    chain = " -> ".join(redact(str(u)) for u in [*hops, to])
+    shown_to = redact(str(to))
     if to.scheme not in ("http", "https"):
-        raise DownloadError(f"download refused: {url}: redirected to {to}; only http and https are followed")
+        raise DownloadError(f"download refused: {url}: redirected to {shown_to}; only http and https are followed")
     if hops[-1].scheme == "https" and to.scheme == "http":
-        raise DownloadError(f"download refused: {url}: redirected from https down to {to}; not followed")
+        raise DownloadError(f"download refused: {url}: redirected from https down to {shown_to}; not followed")
     if to in hops:
         raise DownloadError(f"download failed: {url}: redirect loop: {chain}")
     if len(hops) > MAX_REDIRECTS:
@@ -239,7 +306,7 @@ def _answer(response, url, previous, max_bytes, clock, progress) -> Fetched | Un
         sha256=hashlib.sha256(data).hexdigest(),
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
-        final_url=str(response.url),
+        final_url=redact(str(response.url)),
     )
     if fetched.sha256 == previous.get("sha256"):
         return Unchanged("the downloaded file is identical to the last ingest (same sha256)")

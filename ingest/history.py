@@ -24,9 +24,10 @@ import sqlite_utils
 from iana_ports.facts import FIELDS
 from iana_ports.schema import CHANGES
 
-from .build import create_table
+from .build import create_table, read_only
 from .diff import Change, diff, summary
 from .errors import IngestError
+from .fetch import redact
 from .parse import port_range
 
 RECORD_COLUMNS = (*FIELDS, "id", "line", "port_low", "port_high")
@@ -35,6 +36,7 @@ PREVIOUS_INGESTS_SQL = "select * from ingests order by id"
 PREVIOUS_CHANGES_SQL = "select * from changes order by id"
 HAS_CHANGES_SQL = "select 1 from sqlite_master where type = 'table' and name = 'changes'"
 RENUMBER_INGEST_SQL = "update ingests set id = :new where id = :old"
+URL_COLUMNS = ("source", "final_url")
 
 
 def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int) -> int:
@@ -49,7 +51,7 @@ def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int)
     db.execute(RENUMBER_INGEST_SQL, {"new": new_id, "old": ingest_id})
     ingest_columns = set(db["ingests"].columns_dict)
     db["ingests"].insert_all(
-        ({k: v for k, v in row.items() if k in ingest_columns} for row in ingests)
+        ({k: v for k, v in carried_ingest(row).items() if k in ingest_columns} for row in ingests)
     )
     db["changes"].insert_all((carried_row(row) for row in changes), batch_size=2000)
     new_records = [dict(zip(RECORD_COLUMNS, row)) for row in db.execute(RECORDS_SQL)]
@@ -63,7 +65,7 @@ def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int)
 def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
     """(ingests, changes, registrations) of the database being replaced."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = read_only(path)
         try:
             conn.row_factory = sqlite3.Row
             ingests = [dict(r) for r in conn.execute(PREVIOUS_INGESTS_SQL)]
@@ -79,6 +81,11 @@ def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
             f"cannot read history from {path}: {exc}; move it aside to start a new history"
         ) from None
     return ingests, changes, records
+
+
+def carried_ingest(row: dict) -> dict:
+    """An earlier ingest row, its URLs redacted (an older build may have kept a password or token)."""
+    return {**row, **{k: redact(row[k]) for k in URL_COLUMNS if k in row}}
 
 
 def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:

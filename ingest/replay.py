@@ -57,6 +57,9 @@ def main(argv: list[str], ingest_one) -> int:
         "--force", action="store_true", help="ingest every file, even those not newer than the database"
     )
     parser.add_argument(
+        "--allow-shrink", action="store_true", help="publish snapshots much smaller than the build before them"
+    )
+    parser.add_argument(
         "--lock-wait", type=lock.seconds, default=lock.LOCK_WAIT,
         help="seconds to wait for another ingest of the same database to finish",
     )
@@ -70,6 +73,10 @@ def main(argv: list[str], ingest_one) -> int:
         return 1
     except OSError as exc:
         print(f"error: cannot write {args.db}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback (as python -m ingest)
+        message = f"unexpected {type(exc).__name__}: {exc}; the database is as the last step left it"
+        print(f"error: {message}", file=sys.stderr)
         return 1
 
 
@@ -86,6 +93,7 @@ def _replay(args, ordered: list[tuple[str, str]], ingest_one) -> int:
             ["--source", path, "--db", str(args.db)]
             + (["--raw-dir", str(args.raw_dir)] if args.raw_dir else [])
             + (["--force"] if args.force else [])
+            + (["--allow-shrink"] if args.allow_shrink else [])
         )
         if status:
             return status

@@ -6,7 +6,8 @@ the one named by the first segment of the path (`Registry.url("gzip")`),
 else "ok". Behaviours cover the framings (Content-Length, chunked, ended by
 closing the connection), content encodings made on the fly when the request
 accepts them (gzip, deflate, raw deflate, br), slow and stalled bodies,
-redirects (loops, chains, other schemes, other hosts) and broken answers.
+redirects (loops, chains, other schemes, other hosts) and broken answers,
+among them a close-delimited body the server cuts after `Registry.cut_at` bytes.
 It records every request and how each body was sent.
 """
 
@@ -46,6 +47,7 @@ class Registry:
         self.other = ""  # base URL the to_other_* redirects point at
         self.released = threading.Event()  # ends stalled and trickling handlers at teardown
         self.gate = threading.Event()  # the "gated" body's second half waits for it
+        self.cut_at = 0  # bytes of the body the "cut_close" answer sends before hanging up
 
     def url(self, behaviour: str = "ok") -> str:
         return f"{self.base}/{behaviour}/{NAME}"
@@ -127,6 +129,14 @@ class Handler(BaseHTTPRequestHandler):
         whole = gzip_bytes(registry.body)
         self.send_head(registry, 200, {"Content-Encoding": "gzip", "Connection": "close"})
         self.wfile.write(whole[: len(whole) // 2])
+        self.close_connection = True
+
+    def cut_close(self, registry):
+        # Close-delimited (legal HTTP/1.1: no Content-Length, no chunking), dropped
+        # after `cut_at` bytes: to the client it is a complete body.
+        self.send_head(registry, 200, {"Connection": "close"})
+        self.wfile.write(registry.body[: registry.cut_at])
+        self.wfile.flush()
         self.close_connection = True
 
     def compress(self, registry):

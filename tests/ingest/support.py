@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
+from iana_ports.store import file_uri
 
 
 def ingests(db: Path) -> list[dict]:
@@ -15,7 +16,7 @@ def ingests(db: Path) -> list[dict]:
 
 
 def query(db: Path, sql: str) -> list[dict]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(file_uri(db), uri=True)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql)]

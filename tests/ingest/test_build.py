@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from iana_ports.facts import COMMON_USES_CSV
+from iana_ports.store import file_uri
 from ingest.__main__ import main
 from ingest.build import build
 from ingest.fetch import read_local
@@ -25,7 +26,7 @@ COLUMNS = (
 
 
 def query(db: Path, sql: str, params=()) -> list[dict]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(file_uri(db), uri=True)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql, params)]
@@ -263,7 +264,7 @@ def test_build_returns_the_new_ingests_row(db_2026, snapshot_2025, tmp_path):
 def test_swap_is_atomic_for_open_readers(db_2026, snapshot_2025, tmp_path, capsys):
     db = tmp_path / "iana.db"
     shutil.copyfile(db_2026, db)
-    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    reader = sqlite3.connect(file_uri(db), uri=True)
     try:
         assert reader.execute("select count(*) from registrations").fetchone() == (14500,)
         assert main(["--source", str(snapshot_2025), "--db", str(db)]) == 0

@@ -61,6 +61,31 @@ def latin1(data: bytes) -> tuple[bytes, str]:
     )
 
 
+def lines(data: bytes) -> int:
+    return data.count(b"\n")
+
+
+def nul_past_64_kib(data: bytes) -> tuple[bytes, str]:
+    # Inside a description, far past the part decode() looks at for binary files.
+    old = b"\npostgresql,5432,tcp,PostgreSQL Database"
+    assert data.index(old) > 65536
+    return (
+        replaced(data, old, old.replace(b"Database", b"Data\x00base")),
+        f"line {line_of(data, old) + 1}: control character U+0000 (the registry has none)",
+    )
+
+
+def duplicated(data: bytes) -> tuple[bytes, str]:
+    row = b"imap,143,tcp,Internet Message Access Protocol,[IESG],[IETF_Chair],,2021-02-22,[RFC3501][RFC9051],,,\n"
+    return (
+        data + row * 100,
+        f"line {lines(data) + 1}: the same row as line {line_of(data, row)} (an exact duplicate)",
+    )
+
+
+IMAP_2099 = b"tcp,Internet Message Access Protocol,[IESG],[IETF_Chair],2099-12-31,"
+NAME_RULE = "(RFC 6335: up to 15 letters, digits and hyphens; the registry's older names also use _ . / + *)"
+
 # name -> (snapshot bytes -> (bad file bytes, expected message after "error: "))
 CASES = {
     "empty": lambda d: (b"", "not a registry CSV: the file is empty"),
@@ -87,6 +112,33 @@ CASES = {
     ),
     "port-above-65535": lambda d: bad_port(
         d, b"\nssh,22,tcp,", b"\nssh,65536,tcp,", "'65536' is above 65535"
+    ),
+    # Before: a TypeError traceback from model.port_space.
+    "nameless-without-description": lambda d: (
+        replaced(d, b"\n,1109,,Reserved - IANA,", b"\n,1109,,,"),
+        f"line {line_of(d, b',1109,,Reserved - IANA,')}: a row without a service name must have a description",
+    ),
+    # Before: published, and every later replay skipped every real registry.
+    "dated-2099": lambda d: (
+        replaced(d, b"tcp,Internet Message Access Protocol,[IESG],[IETF_Chair],,", IMAP_2099),
+        f"line {line_of(d, b'imap,143,tcp')}, column 'Registration Date': 2099-12-31 is after the day the file "
+        f"was fetched ({datetime.datetime.now(datetime.timezone.utc).date().isoformat()})",
+    ),
+    "10000-character-name": lambda d: (
+        replaced(d, b"\nimap,143,tcp,", b"\n" + b"i" * 10_000 + b",143,tcp,"),
+        f"line {line_of(d, b'imap,143,tcp')}, column 'Service Name': {'i' * 40!r}... (10000 characters) "
+        f"is not a service name {NAME_RULE}",
+    ),
+    "tab-in-name": lambda d: (
+        replaced(d, b"\nimap,143,tcp,", b"\nim\tap,143,tcp,"),
+        f"line {line_of(d, b'imap,143,tcp')}: control character U+0009 (the registry has none)",
+    ),
+    "nul-past-64-kib": nul_past_64_kib,
+    "100-duplicates": duplicated,
+    # A close-delimited download cut 11 bytes short, inside the last (unquoted) field.
+    "cut-in-the-last-field": lambda d: (
+        d[:-12],
+        f"line {lines(d)}: the last row has no line end (the file looks cut short)",
     ),
 }
 
@@ -262,3 +314,20 @@ def test_a_database_of_an_older_layout_is_rebuilt(snapshot_2026, previous_db):
     assert result.stdout.startswith(f"built {previous_db}: 14500 registrations, newest registry date 2026-02-25, ")
     versions = [(i["id"], i["schema_version"]) for i in ingests(previous_db)]
     assert versions == [(1, SCHEMA_VERSION - 1), (2, SCHEMA_VERSION)]
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(snapshot_2025, previous_db):
+    """A bug in any stage (here a TypeError raised inside the model, as a nameless row once did)."""
+    code = (
+        "import runpy, sys; import ingest.model as m; "
+        "m.port_space = lambda *a, **k: (_ for _ in ()).throw(TypeError('injected')); "
+        "sys.argv[0] = 'ingest'; runpy.run_module('ingest', run_name='__main__', alter_sys=True)"
+    )
+    kept = Kept(previous_db)
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--source", str(snapshot_2025), "--db", str(previous_db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment(),
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: unexpected TypeError: injected; the previous database is unchanged\n"
+    kept.check()  # no raw folder, no temporary file either

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iana_ports.store import file_uri
 from ingest import model
 
 TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
@@ -14,7 +15,7 @@ TRANSPORTS = ("tcp", "udp", "sctp", "dccp")
 
 @pytest.fixture(scope="module")
 def conn(db_2026):
-    c = sqlite3.connect(f"file:{db_2026}?mode=ro", uri=True)
+    c = sqlite3.connect(file_uri(db_2026), uri=True)
     c.row_factory = sqlite3.Row
     yield c
     c.close()
@@ -22,7 +23,7 @@ def conn(db_2026):
 
 @pytest.fixture(scope="module")
 def conn_2025(db_2025):
-    c = sqlite3.connect(f"file:{db_2025}?mode=ro", uri=True)
+    c = sqlite3.connect(file_uri(db_2025), uri=True)
     c.row_factory = sqlite3.Row
     yield c
     c.close()

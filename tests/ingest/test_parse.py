@@ -1,11 +1,18 @@
 """ingest.parse on tests/fixtures/quirks.csv: every registry quirk, and every bad input class."""
 
+import csv
+import datetime
+import io
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.errors import IngestError
 from iana_ports.facts import CSV_HEADER as HEADER, FIELDS
+from ingest import model
 from ingest.parse import decode, parse
 
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks.csv"
@@ -294,7 +301,6 @@ def test_several_rows_per_port(records):
         pytest.param(lambda b: b"\xef\xbb\xbf" + b, id="bom"),
         pytest.param(lambda b: b.replace(b"\n", b"\r\n"), id="crlf"),
         pytest.param(lambda b: b"\xef\xbb\xbf" + b.replace(b"\n", b"\r\n"), id="bom+crlf"),
-        pytest.param(lambda b: b.rstrip(b"\n"), id="no-final-newline"),
     ],
 )
 def test_encoding_variants_give_identical_records(quirks_bytes, records, variant):
@@ -420,3 +426,184 @@ def test_bad_date(date):
     assert fails(text) == (
         f"line {line}, column 'Registration Date': not a YYYY-MM-DD or YYYY-MM date: {date!r}"
     )
+
+
+# --- every row validated whole: what the real registry never holds is refused with its line.
+
+
+def test_no_final_line_end_is_a_cut():
+    # A body cut inside its last (unquoted) field: "...ZigBeeNetworkDevices" 11 bytes short.
+    text = QUIRKS.read_text()
+    cut = text[:-11]
+    assert not cut.endswith("\n")
+    line = text.count("\n")
+    assert fails(cut) == f"line {line}: the last row has no line end (the file looks cut short)"
+
+
+def test_nul_past_the_first_64_kib(snapshot_2026):
+    data = snapshot_2026.read_bytes()
+    at = data.index(b"\n", 200_000) + 1  # a row well past 64 KiB
+    bad = data[: at + 5] + b"\x00" + data[at + 5 :]
+    line = data[:at].count(b"\n") + 1
+    assert fails(bad) == f"line {line}: control character U+0000 (the registry has none)"
+
+
+@pytest.mark.parametrize("char", ["\t", "\r", "\x1b", "\x7f", "\x85"])
+def test_control_characters_anywhere(char):
+    text, line = quirks_with("imap,143,tcp,Internet Message", f"imap,143,tcp,Internet{char}Message")
+    assert fails(text) == f"line {line}: control character U+{ord(char):04X} (the registry has none)"
+
+
+def test_a_control_character_in_a_name():
+    text, line = quirks_with("\nimap,143,tcp", "\nim\tap,143,tcp")
+    assert fails(text) == f"line {line + 1}: control character U+0009 (the registry has none)"
+
+
+def test_a_date_after_the_fetch_is_refused():
+    text, line = quirks_with("[Jim_Davis],2007-06,", "[Jim_Davis],2099-12-31,")
+    before = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    message = fails(text)
+    after = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    assert message in {
+        f"line {line}, column 'Registration Date': 2099-12-31 is after the day the file was fetched ({d})"
+        for d in (before, after)
+    }
+    with pytest.raises(IngestError) as exc:
+        parse(text, today="2026-02-25")
+    assert str(exc.value) == (
+        f"line {line}, column 'Registration Date': 2099-12-31 is after the day the file was fetched (2026-02-25)"
+    )
+
+
+def test_dates_up_to_the_fetch_day_pass(snapshot_2026):
+    # The snapshot's newest date is the day it was fetched, and a month is not after its own days.
+    assert len(parse(decode(snapshot_2026.read_bytes()), today="2026-02-25")) == 14500
+    text, _ = quirks_with("[Jim_Davis],2007-06,", "[Jim_Davis],2026-02,")
+    assert len(parse(text, today="2026-02-01")) == 32
+
+
+def test_a_day_that_is_not_in_the_calendar():
+    text, line = quirks_with("[Jim_Davis],2007-06,", "[Jim_Davis],2025-02-30,")
+    assert fails(text) == f"line {line}, column 'Registration Date': not a YYYY-MM-DD or YYYY-MM date: '2025-02-30'"
+
+
+def test_every_real_name_fits_the_name_rule(snapshot_2025, snapshot_2026):
+    # The legacy shapes allowed are exactly those of the real registry: _ . / + *.
+    for snapshot in (snapshot_2025, snapshot_2026):
+        names = {r["service_name"] for r in parse(decode(snapshot.read_bytes())) if r["service_name"]}
+        assert {c for n in names for c in n if not c.isalnum()} == {"-", "_", ".", "/", "+", "*"}
+
+
+@pytest.mark.parametrize(
+    "name, given",
+    [
+        ("x" * 10_000, "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (10000 characters)"),
+        ("sixteen-letters1", "'sixteen-letters1'"),
+        ("bad name", "'bad name'"),
+        ("-imap", "'-imap'"),
+        ("imap-", "'imap-'"),
+        ("im--ap", "'im--ap'"),
+        ("_imap", "'_imap'"),
+        ("1234", "'1234'"),
+        ("im#ap", "'im#ap'"),
+        ("imäp", "'imäp'"),
+    ],
+)
+def test_names_outside_rfc6335_and_the_legacy_shapes(name, given):
+    text, line = quirks_with("\nimap,143,tcp", f"\n{name},143,tcp")
+    assert fails(text) == (
+        f"line {line + 1}, column 'Service Name': {given} is not a service name "
+        "(RFC 6335: up to 15 letters, digits and hyphens; the registry's older names also use _ . / + *)"
+    )
+
+
+def test_a_nameless_row_without_description():
+    text, line = quirks_with(",1109,,Reserved - IANA,", ",1109,,,")
+    assert fails(text) == f"line {line}: a row without a service name must have a description"
+
+
+@pytest.mark.parametrize(
+    "field, column, cap", [("Description", 3, 1024), ("Assignee", 4, 256), ("Assignment Notes", 11, 8192)]
+)
+def test_over_long_fields(field, column, cap):
+    cells = ["imap", "143", "tcp", "IMAP", "", "", "", "", "", "", "", ""]
+    cells[column] = "y" * (cap + 1)
+    text = HEADER_LINE + "\n" + ",".join(cells) + "\n"
+    assert fails(text) == f"line 2, column {field!r}: {cap + 1} characters, over the {cap}-character limit"
+    cells[column] = "y" * cap
+    assert len(parse(HEADER_LINE + "\n" + ",".join(cells) + "\n")) == 1
+
+
+def test_a_line_break_in_a_one_line_field():
+    text, line = quirks_with("[Kevin_DeVault],[Kevin_DeVault]", '"[Kevin\nDeVault]",[Kevin_DeVault]')
+    assert fails(text) == f"line {line}, column 'Assignee': a line break in a one-line field"
+
+
+def test_exact_duplicate_rows():
+    text = QUIRKS.read_text()
+    row = "cl/1,172,udp,Network Innovations CL/1,[Kevin_DeVault],[Kevin_DeVault],,,,,,\n"
+    first = line_of(text, row)
+    doubled = text + row * 100
+    line = text.count("\n") + 1
+    assert fails(doubled) == f"line {line}: the same row as line {first} (an exact duplicate)"
+
+
+# --- fuzzed rows: whatever a field holds, parse() accepts the row or raises IngestError
+# with a line, and what it accepts the model builds without an exception.
+
+FIELD_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("abcXYZ019-_./+*# ,\"\n\t\r\x00\x1b\x85é")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=24,
+)
+PORT_TEXT = st.one_of(st.sampled_from(["", "22", "1-2", "65535", "65536", "9-3", " 80 "]), FIELD_TEXT)
+DATE_TEXT = st.one_of(st.sampled_from(["", "2007-06", "2025-02-30", "2099-12-31", "2026-02-25"]), FIELD_TEXT)
+
+
+# Each column's real shapes; a row fuzzes at most one column, so most rows are accepted.
+REAL_CELLS = [
+    ["ssh", "whois++", "sql*net", "subntbcst_tftp", "x11", ""],
+    ["22", "6000-6063", "", "0", "65535"],
+    ["tcp", "udp", "sctp", "dccp", ""],
+    ["Reserved", "Unassigned", "The Secure Shell", "whois++\nIANA assigned this name"],
+    ["", "[IESG]"],
+    ["", "[IETF_Chair]"],
+    ["", "2007-06", "2026-02-25"],
+    ["", "2021-10-01"],
+    ["", "[RFC9110]", "[RFC1]\n[RFC2]"],
+    ["", "1145656131"],
+    ["", "Known Unauthorized Use on port 6003"],
+    ["", "Defined TXT keys: u=<username>", "two\nlines"],
+]
+
+
+@st.composite
+def rows(draw):
+    cells = [draw(st.sampled_from(real)) for real in REAL_CELLS]
+    fuzzed = draw(st.one_of(st.none(), st.integers(0, len(FIELDS) - 1)))
+    if fuzzed is not None:
+        cells[fuzzed] = draw({1: PORT_TEXT, 6: DATE_TEXT, 7: DATE_TEXT}.get(fuzzed, FIELD_TEXT))
+    return cells
+
+
+# Few examples: each accepted one builds the whole 65,536-port space.
+@settings(max_examples=120, deadline=None)
+@given(body=st.lists(rows(), min_size=1, max_size=6))
+def test_fuzzed_rows_are_accepted_whole_or_refused_with_a_line(body):
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([list(HEADER), *body])
+    try:
+        records = parse(out.getvalue(), today="2026-02-25")
+    except IngestError as exc:
+        message = str(exc)
+        assert message.startswith(("line ", "not a registry CSV: ")) and "\n" not in message
+        return
+    model.port_space(records)
+    model.services(records)
+    model.references(records)
+    for rec in records:
+        for field in FIELDS:
+            assert rec[field] is None or not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", rec[field])
+        assert max(rec["registration_date"] or "", rec["modification_date"] or "") <= "2026-02-25"
