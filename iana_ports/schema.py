@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from .facts import FIELDS, OS_EPHEMERAL, TRANSPORTS
 
-# Bumped whenever the layout changes (tables, columns, indexes); kept in every `ingests`
-# row, and an ingest rebuilds a database of another version even when the registry is the same.
-SCHEMA_VERSION = 4
+# Bumped whenever the layout changes (tables, columns, indexes); part of the build version
+# every `ingests` row keeps (ingest/version.py), with a digest of the rules' code.
+LAYOUT_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ INGESTS = Table(
         "newest_registration_date": (str, "Newest Registration Date in the registry"),
         "newest_modification_date": (str, "Newest Modification Date in the registry"),
         "common_uses_sha256": (str, "SHA-256 of the project's common-uses file built alongside (not from IANA)"),
-        "schema_version": (int, "Version of this database's layout"),
+        "build_version": (str, "The layout's version and a digest of the rules' code the build was made with"),
     },
     pk="id",
 )

@@ -20,13 +20,13 @@ import threading
 from pathlib import Path
 
 from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
-from iana_ports.schema import SCHEMA_VERSION
 
 from . import common_uses, guard, lock, replay
 from .build import build, fsync, last_ingest, previous_figures, remove_stale
 from .errors import IngestError
 from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
+from .version import BUILD_VERSION
 from .parse import decode, parse
 
 OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv"
@@ -132,8 +132,8 @@ def ingest(args, before_swap=lambda: None) -> str:
         remove_stale(args.db)
         remove_stale_parts(raw_dir)
         last = last_ingest(args.db)
-        # A changed dataset or layout is a reason to rebuild even when the registry is not.
-        stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("schema_version") != SCHEMA_VERSION)
+        # A changed dataset, layout or rule is a reason to rebuild even when the registry is not.
+        stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("build_version") != BUILD_VERSION)
         previous = None if args.force or stale else last
         served = previous_figures(args.db)
         if local is None:

@@ -27,6 +27,7 @@ from iana_ports.store import (
 from . import guard, model
 from .errors import IngestError
 from .fetch import Fetched
+from .version import BUILD_VERSION
 
 ROW_COUNT_SQL = "select count(*) from registrations"
 
@@ -196,7 +197,7 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
             (r["modification_date"] for r in records if r["modification_date"]), default=None
         ),
         "common_uses_sha256": uses_sha,
-        "schema_version": schema.SCHEMA_VERSION,
+        "build_version": BUILD_VERSION,
     }
     create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
     return ingest

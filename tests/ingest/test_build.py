@@ -17,6 +17,7 @@ from ingest.build import build
 from ingest.fetch import read_local
 from ingest.history import carry
 from ingest.parse import decode, parse
+from ingest.version import BUILD_VERSION
 
 COLUMNS = (
     "id", "service_name", "service_key", "port", "port_low", "port_high", "transport",
@@ -145,7 +146,7 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         "newest_registration_date": max(r[6] for r in rows),
         "newest_modification_date": max(r[7] for r in rows),
         "common_uses_sha256": hashlib.sha256(COMMON_USES_CSV.read_bytes()).hexdigest(),
-        "schema_version": 4,
+        "build_version": BUILD_VERSION,
     }
     # The snapshot's README names its newest registration date.
     assert ingest["newest_registration_date"] == "2026-02-25"

@@ -20,7 +20,7 @@ from support import Kept, environment, ingests, listing, run
 
 from conftest import ROOT
 from iana_ports.facts import COMMON_USES_CSV, IANA_CSV_URL
-from iana_ports.schema import SCHEMA_VERSION
+from ingest.version import BUILD_VERSION
 
 
 def run_ingest(source: Path, db: Path, *flags: str, **kwargs):
@@ -304,16 +304,46 @@ def test_a_changed_common_uses_file_forces_a_rebuild(snapshot_2026, previous_db,
     )
 
 
-def test_a_database_of_an_older_layout_is_rebuilt(snapshot_2026, previous_db):
+def test_a_database_of_another_build_version_is_rebuilt(snapshot_2026, previous_db):
     conn = sqlite3.connect(previous_db)
     with conn:
-        conn.execute("update ingests set schema_version = schema_version - 1")
+        conn.execute("update ingests set build_version = '4-0123456789abcdef'")
     conn.close()
     result = run_ingest(snapshot_2026, previous_db)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"built {previous_db}: 14500 registrations, newest registry date 2026-02-25, ")
-    versions = [(i["id"], i["schema_version"]) for i in ingests(previous_db)]
-    assert versions == [(1, SCHEMA_VERSION - 1), (2, SCHEMA_VERSION)]
+    versions = [(i["id"], i["build_version"]) for i in ingests(previous_db)]
+    assert versions == [(1, "4-0123456789abcdef"), (2, BUILD_VERSION)]
+
+
+def test_a_rule_edit_rebuilds_on_the_next_refresh(snapshot_2026, previous_db, tmp_path):
+    """The checkout's code with one rule changed (no browser-blocked port is special any more):
+    the same registry is rebuilt, and the build's verdicts follow the new rule."""
+    copy = tmp_path / "code"
+    for package in ("iana_ports", "ingest", "curated"):
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    facts = copy / "iana_ports" / "facts.py"
+    edited = facts.read_text().replace("6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,", "6665,")
+    assert edited != facts.read_text()
+    facts.write_text(edited)
+    same = subprocess.run(
+        [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(previous_db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert same.stdout.startswith("unchanged: "), same.stdout + same.stderr
+    edit = subprocess.run(
+        [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(previous_db)],
+        cwd=copy, capture_output=True, text=True, timeout=120,
+    )
+    assert (edit.returncode, edit.stderr) == (0, "")
+    assert edit.stdout.startswith(f"built {previous_db}: 14500 registrations")
+    versions = [i["build_version"] for i in ingests(previous_db)]
+    assert versions[-2] == BUILD_VERSION and versions[-1] != BUILD_VERSION
+    conn = sqlite3.connect(previous_db)
+    try:
+        assert conn.execute("select browser_blocked from ports where port = 6697").fetchone() == (0,)
+    finally:
+        conn.close()
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(snapshot_2025, previous_db):
