@@ -2,8 +2,8 @@
 
 datasette-mcp serves the endpoint (Streamable HTTP, through the mcp SDK's
 MCPServer) with its SQL tools; plugins/mcp_tools.py hands its server to
-register() here, which adds the registry's own tools and makes the endpoint
-stateless.
+register() here, which names the server iana-ports, adds the registry's own
+tools and makes the endpoint stateless.
 
 Each tool calls the read side on the build being served, as the pages do,
 and answers with the page's JSON, byte for byte (orjson, as
@@ -15,10 +15,17 @@ suggestions and common uses the page offers. Arguments of the wrong type
 are refused by the SDK's own validation, also as a tool error; any other
 exception is a bug, logged by the SDK, and the client gets its generic
 "Error executing tool NAME".
+
+Lists come a small page at a time, so one call stays a few kilobytes of an
+agent's context: search_registry and registry_changes answer PAGE rows or
+changes unless asked for more, and their `next` is the offset to pass back
+as the `next` argument (null on the last page), where the page's JSON has
+its link.
 """
 
 import asyncio
 import functools
+import importlib.metadata
 from typing import Annotated
 
 import orjson
@@ -26,7 +33,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from iana_ports import read
-from iana_ports.facts import EVERYDAY_TRANSPORTS, MAX_PORT, TRANSPORTS, row_transports
+from iana_ports.facts import EVERYDAY_TRANSPORTS, MAX_PORT, OS_LABELS, TRANSPORTS, row_transports
 from iana_ports.query import BadQuery
 
 from . import builds, pages
@@ -34,86 +41,120 @@ from . import builds, pages
 # Every tool only reads this registry, the same answer each time for a build.
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
+NAME = "iana-ports"
+# Rows or changes per page of a list tool, unless the call asks for more: small enough to read
+# whole (20 changes are about 27 KB, a search page of 20 rows about 15), with `next` for the rest.
+PAGE = 20
+MAX_PAGE = 100
+
+INSTRUCTIONS = f"""IANA's Service Name and Transport Protocol Port Number Registry, every port 0-65535 on tcp, udp,
+sctp and dccp, with this project's own reading beside it: software known to use a port (common uses)
+and a verdict on picking a port for a new service. Both are marked as not from IANA.
+
+Answer with these five tools first; each returns the site's JSON for one question:
+- lookup_port: one port number -> what it is (IANA's status and service per transport), what software
+  uses it, and whether to pick it for your own service (verdict, with reasons).
+- lookup_service: one service name (ssh, postgresql) -> its ports, registry rows and aliases.
+- search_registry: words ("remote desktop") or ports ("8080,8443", "6000-6010") -> matching
+  registry rows, {PAGE} at a time.
+- find_free_ports: a port number -> the nearest ports that are good for a new service.
+- registry_changes: what IANA changed between the registry versions ingested, {PAGE} at a time.
+A list answer's `next` is the offset of the following page: call again with the same arguments and
+`next` set to it; null means the last page.
+
+Only for questions these cannot answer (counts, joins across the whole registry), use SQL: list_databases,
+get_database_schema, then execute_sql (read-only, with a time limit)."""
+
 OURS = (
     "`common_uses` (software known to use a port by default, each with its source) and "
     "`verdict` (whether to pick a port for a new service) are this project's own reading, not IANA's."
 )
 PORT_ARG = "A port number, a whole number from 0 to 65535."
 TRANSPORT_ARG = "One of tcp, udp, sctp, dccp."
+OS_ARG = (
+    "Optional: the platforms your service must run on, comma-separated, some of "
+    + ", ".join(OS_LABELS) + '; "default" stands for linux,windows,macos (the default). A platform '
+    "whose default ephemeral range (temporary client ports) holds the port lowers the verdict; others are notes."
+)
+NEXT_ARG = "Optional: the `next` of the previous answer, to get the following page (default 0, the first)."
 
-LOOKUP_PORT = f"""Look up one port number in IANA's Service Name and Transport Protocol Port Number Registry.
+LOOKUP_PORT = f"""What a port is and whether you can use it, from IANA's Service Name and Transport Protocol
+Port Number Registry. Use it for "what is port 5432?", "what runs on 8080?", "can I run my service on 9000?".
 
-Returns JSON: IANA's status of the port on each transport (`transports`: tcp, udp, sctp, dccp, each
-"assigned", "reserved" or "unassigned", with its service names), the registry rows and their references,
-the range it is in (System 0-1023, User 1024-49151, Dynamic 49152-65535), the operating systems whose
-default ephemeral range holds it, the nearest assigned ports, commands that show what listens on it
-(Linux, macOS, Windows), `free_nearby` (ports near it that are good to pick), `common_uses` and
-`verdict` ("good", "caution" or "avoid", with reasons, for a service on tcp and udp). {OURS}
+Returns JSON. Read first: `verdict` ("good", "caution" or "avoid" for a service of your own on tcp and
+udp; `reasons`, most decisive first; `notes`, what does not lower it), `common_uses` (software that
+listens there) and `transports` (IANA's status on tcp, udp, sctp and dccp, with service names).
+Also: `registrations` (IANA's rows, with descriptions and assignees) and `references`, `range` (System
+0-1023, User 1024-49151, Dynamic 49152-65535), `ephemeral` (operating systems that may hand the port out
+as a temporary client port), `free_nearby` (good ports near it), `commands` (what shows the listener, per
+OS) and `neighbours`. {OURS}
 
-Use it for "what is port 5432?", "is port 8080 taken?", "can I run my service on port 9000?".
 With `transport`, `transports`, `registrations` and `references` keep only that transport; the rest
-still describes the port on every transport. The same JSON as the site's /ports/PORT.json."""
+still describes the port on every transport. With `os`, the verdict is judged for those platforms.
+The same JSON as the site's /ports/PORT.json?os=OS."""
 
-LOOKUP_SERVICE = f"""Look up a service name (case-insensitive, e.g. "ssh", "postgresql", "http") in IANA's
-Service Name and Transport Protocol Port Number Registry.
+LOOKUP_SERVICE = f"""The registry's entry for one service name (any case, e.g. "ssh", "postgresql", "http").
+Use it when you have the exact name; use search_registry for other words.
 
-Returns JSON: the service (`service`), every registry row for it (ports, transport, description,
-assignee, dates), their references, the name it is an alias of and its aliases, and `common_uses`
-(software matching the name). {OURS}
+Returns JSON: `service` (name, description, whether historic), `registrations` (every registry row for it:
+port, transport, description, assignee, dates), `references`, `alias_of` and `aliases`, and
+`common_uses` (software whose name or description has the name). {OURS}
 
 For a name IANA does not list, the tool error's JSON holds `suggestions` (similar registered names),
 `renamed_to` (when the name was renamed) and `common_uses` (software known by that name, with the ports
-it uses, e.g. "minecraft"). Use search_registry for words that are not a service name.
-The same JSON as the site's /services/NAME.json."""
+it uses, e.g. "minecraft"). The same JSON as the site's /services/NAME.json."""
 
 SEARCH_REGISTRY = f"""Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.
+Use it for a topic ("remote desktop", "kerberos") or several ports at once; lookup_port answers more
+about one port, lookup_service about one exact name.
 
-`query` is read like the site's search box: words match service names, descriptions and notes
-(e.g. "remote desktop", "kerberos"); "22", "22/tcp", "tcp 22", "8080,8443" or "6000-6010" (at most
-1,024 ports) list the registry rows on those ports, with a summary of each port under `ports`.
-Returns JSON: `count` (all matches), `rows` (the first 50 registry rows; `name_html`, `snippet` and
-`notes_snippet` mark the matched words with <mark>), `next` (the site's link to the following page,
-or null) and `common_uses` (software whose name or description has the words). {OURS}
+`query` is read like the site's search box: words match service names, descriptions and notes;
+"22", "22/tcp", "tcp 22", "8080,8443" or "6000-6010" (at most 1,024 ports) list the registry rows on
+those ports, with each port's status and verdict under `ports`. Returns JSON: `count` (all matching
+rows), `rows` ({PAGE} registry rows from `offset`; `name_html`, `snippet` and `notes_snippet` mark the
+matched words with <mark>), `next` (the offset to pass as `next` for the following rows, or null) and
+`common_uses` (software whose name or description has the words). {OURS}
+The site's /search.json?q=QUERY&transport=TRANSPORT, {PAGE} rows a page."""
 
-Use lookup_service for an exact service name and lookup_port for one port.
-The same JSON as the site's /search.json?q=QUERY&transport=TRANSPORT."""
+FIND_FREE_PORTS = """Ports near a number that are good to pick for a new service. Use it for "pick me a free port
+near 8000" or when lookup_port's verdict on a port is not good.
 
-FIND_FREE_PORTS = """Find ports near a number that are good to pick for a new service.
+A port is good when IANA has it unassigned on every transport in `transports`, no software in this
+project's list holds it on those transports, browsers do not refuse it, it is above 1023 and no target
+platform (`os`) hands it out as a temporary client port. That rule is this project's reading, not IANA's.
+Returns JSON: `near`, `transports`, `targets` (the platforms judged), `count`, `ports` (the `count` good
+ports nearest `near`, itself included, each with its `distance`, nearest first) and `note` (why no port
+near it can be good, e.g. inside an ephemeral range, or null).
+The same JSON as the site's /free.json?near=NEAR&transports=tcp,udp&count=COUNT&os=OS."""
 
-A port is good when IANA has it unassigned on every transport in `transports`, it is in the User range
-(1024-49151), outside every listed operating system's default ephemeral range, and no software in this
-project's list uses it by default on those transports. That rule is this project's reading, not IANA's.
-Returns JSON: `near`, `transports`, `count` and `ports`, the `count` good ports nearest `near` (itself
-included), each with its `distance`, nearest first.
+REGISTRY_CHANGES = f"""What changed in IANA's registry between the registry versions this site has ingested.
+Use it for "what did IANA change since January?", "has anything changed on port 443?", "when was ssh's
+entry modified?"; filter with `port`, `service`, `kind` or `since` rather than reading every page.
 
-Use it for "pick me a free port near 8000". The same JSON as the site's
-/free.json?near=NEAR&transports=tcp,udp&count=COUNT."""
-
-REGISTRY_CHANGES = """What changed in IANA's registry between the registry files this site has ingested.
-
-Returns JSON: `filters` (those given), `changes` (newest ingest first, at most 100; each with its `kind`,
-the row before (`old`) and after (`new`), the ingest it was seen in and `change_date`, the row's own
-date when it carries a newer one) and `next` (the site's link to the following page, or null).
-Kinds: added, removed, modified, renamed, assigned (a port or range became assigned), released.
-
-Use it for "what did IANA change since January?", "has anything changed on port 443?", "when was
-ssh's entry modified?". The same JSON as the site's /changes.json."""
+Returns JSON: `filters` (those given), `changes` ({PAGE} unless `size` says otherwise, newest ingest first;
+each with its `kind`, `summary`, the row before (`old`) and after (`new`), the ingest it was seen in and
+`change_date`, the row's own date when it carries a newer one) and `next` (the offset to pass as `next`
+for the following page, or null). Kinds: added, removed, modified, renamed, assigned (a port or range
+became assigned), released. The site's /changes.json with _size={PAGE}."""
 
 Port = Annotated[int, Field(description=PORT_ARG, json_schema_extra={"minimum": 0, "maximum": MAX_PORT})]
 Transport = Annotated[str | None, Field(description=TRANSPORT_ARG + " Optional.")]
+Platforms = Annotated[str | None, Field(description=OS_ARG)]
+Next = Annotated[int, Field(description=NEXT_ARG, json_schema_extra={"minimum": 0})]
 
 
 def register(datasette, mcp) -> None:
-    """Add the registry's tools to datasette-mcp's server for this Datasette, and make it stateless."""
+    """Name datasette-mcp's server for this Datasette, add the registry's tools and make it stateless."""
+    announce(mcp)
     stateless(mcp)
 
     @mcp.tool(title="Look up a port", description=LOOKUP_PORT, annotations=READ_ONLY)
-    async def lookup_port(port: Port, transport: Transport = None) -> CallToolResult:
+    async def lookup_port(port: Port, transport: Transport = None, os: Platforms = None) -> CallToolResult:
         def answer(store):
             # Checked here, with the read side's message: the schema's bounds are for the model to read.
             number = read.whole_number(port, "port", 0, MAX_PORT)
             wanted = _transport(transport)
-            facts = read.port(store, number)
+            facts = read.port(store, number, read.targets(os))
             return only_transport(facts, wanted) if wanted else facts
 
         return _answer(datasette, answer)
@@ -128,11 +169,11 @@ def register(datasette, mcp) -> None:
     async def search_registry(
         query: Annotated[str, Field(description="Words, or ports as in 22, 22/tcp, 8080,8443 or 6000-6010.")],
         transport: Annotated[str | None, Field(description=TRANSPORT_ARG + " Optional: keep rows on it.")] = None,
+        next: Next = 0,
     ) -> CallToolResult:
-        path = datasette.urls.path("/search.json")
-
         def answer(store):
-            return read.search(store, query, transport or "", 0, path)
+            offset = read.whole_number(next, "next", 0, 10**9)
+            return search_page(read.search(store, query, transport or "", offset), PAGE)
 
         build = builds.current(datasette)
         if build is None:
@@ -152,10 +193,12 @@ def register(datasette, mcp) -> None:
         ] = None,
         count: Annotated[int, Field(description=f"How many ports, 1 to {read.MAX_FREE}. Default 10.",
                                     json_schema_extra={"minimum": 1, "maximum": read.MAX_FREE})] = 10,
+        os: Platforms = None,
     ) -> CallToolResult:
         def answer(store):
             # read.free() checks near, count and the transports, for every front alike.
-            return read.free(store, near, list(EVERYDAY_TRANSPORTS) if transports is None else transports, count)
+            wanted = list(EVERYDAY_TRANSPORTS) if transports is None else transports
+            return read.free(store, near, wanted, count, read.targets(os))
 
         return _answer(datasette, answer)
 
@@ -166,14 +209,38 @@ def register(datasette, mcp) -> None:
         service: Annotated[str | None, Field(description="Optional: changes to this service name.")] = None,
         since: Annotated[str | None, Field(description="Optional: ingests from this date on: YYYY-MM-DD, "
                                                        "YYYY-MM or YYYY.")] = None,
+        next: Next = 0,
+        size: Annotated[int, Field(description=f"Optional: changes per page, 1 to {MAX_PAGE} (default {PAGE}).",
+                                   json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})] = PAGE,
     ) -> CallToolResult:
         path = datasette.urls.path("/changes.json")
 
         def answer(store):
-            args = {"kind": kind, "port": None if port is None else str(port), "service": service, "since": since}
-            return read.change_page(store, args, path)
+            offset = read.whole_number(next, "next", 0, 10**9)
+            args = {
+                "kind": kind, "port": None if port is None else str(port), "service": service, "since": since,
+                "_size": str(read.whole_number(size, "size", 1, MAX_PAGE)), "_next": str(offset),
+            }
+            found = read.change_page(store, args, path)
+            return dict(found, next=offset + len(found["changes"]) if found["next"] else None)
 
         return _answer(datasette, answer)
+
+
+def announce(mcp) -> None:
+    """What the server says it is in `initialize`: iana-ports, this project's version, and
+    instructions that send an agent to the registry's tools before SQL.
+
+    datasette-mcp 0.3 builds its MCPServer as "datasette", with no version and instructions
+    about its SQL tools only, and has no setting for any of them; the SDK reads all three from
+    its low-level server when it answers `initialize`, so they are set there, before the first
+    request. Should either package move them, the check below fails at start-up, not silently.
+    """
+    server = mcp._lowlevel_server
+    server.name, server.version, server.instructions = NAME, importlib.metadata.version(NAME), INSTRUCTIONS
+    server.title = "IANA port numbers and service names"
+    if (mcp.name, mcp.instructions) != (NAME, INSTRUCTIONS):
+        raise RuntimeError("the MCP server's name and instructions could not be set")
 
 
 def stateless(mcp) -> None:
@@ -186,6 +253,13 @@ def stateless(mcp) -> None:
     one day, this fails at start-up (a keyword given twice) rather than silently.
     """
     mcp.streamable_http_app = functools.partial(mcp.streamable_http_app, stateless_http=True)
+
+
+def search_page(found: dict, size: int) -> dict:
+    """A search answer cut to `size` rows, its `next` the offset of the rows after them."""
+    rows = found["rows"][:size]
+    after = found["offset"] + len(rows)
+    return dict(found, rows=rows, next=after if after < found["count"] else None)
 
 
 def only_transport(facts: dict, transport: str) -> dict:

@@ -8,6 +8,7 @@ today) and MCP 2026-07-28 (no handshake, "auto" finds it). The endpoint is state
 whose requests a load balancer spreads over two replicas works, and no answer names a session.
 """
 
+import importlib.metadata
 import itertools
 import json
 import time
@@ -32,6 +33,9 @@ INITIALIZE = {
     "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
 }
 MCP_ACCEPT = {"accept": "application/json, text/event-stream"}
+SERVER_INFO = {"name": "iana-ports", "title": "IANA port numbers and service names",
+               "version": importlib.metadata.version("iana-ports")}
+PAGE = 20
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +64,41 @@ async def page(base: str, path: str) -> httpx.Response:
 # Listing
 
 
+async def test_initialize_names_iana_ports_and_sends_agents_to_the_registry_tools(server):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(server + "/-/mcp", json=INITIALIZE, headers=MCP_ACCEPT)
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert result["serverInfo"] == SERVER_INFO
+    assert SERVER_INFO["version"] == "0.1.0"  # pyproject.toml's; a new release updates this line
+    instructions = result["instructions"].splitlines()
+    assert instructions[:12] == [
+        "IANA's Service Name and Transport Protocol Port Number Registry, every port 0-65535 on tcp, udp,",
+        "sctp and dccp, with this project's own reading beside it: software known to use a port (common uses)",
+        "and a verdict on picking a port for a new service. Both are marked as not from IANA.",
+        "",
+        "Answer with these five tools first; each returns the site's JSON for one question:",
+        "- lookup_port: one port number -> what it is (IANA's status and service per transport), what software",
+        "  uses it, and whether to pick it for your own service (verdict, with reasons).",
+        "- lookup_service: one service name (ssh, postgresql) -> its ports, registry rows and aliases.",
+        '- search_registry: words ("remote desktop") or ports ("8080,8443", "6000-6010") -> matching',
+        "  registry rows, 20 at a time.",
+        "- find_free_ports: a port number -> the nearest ports that are good for a new service.",
+        "- registry_changes: what IANA changed between the registry versions ingested, 20 at a time.",
+    ]
+    # SQL comes last, after every registry tool.
+    sql = [i for i, line in enumerate(instructions) if "execute_sql" in line]
+    assert sql == [len(instructions) - 1]
+    assert instructions[-2] == (
+        "Only for questions these cannot answer (counts, joins across the whole registry), use SQL: list_databases,"
+    )
+
+
 async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(server):
     async with connect(server, "legacy") as client:
         init = client.session.initialize_result
-        assert (init.protocol_version, init.server_info.name) == (LEGACY_VERSION, "datasette")
+        assert (init.protocol_version, init.server_info.name) == (LEGACY_VERSION, "iana-ports")
+        assert init.server_info.version == SERVER_INFO["version"]
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert sorted(tools) == sorted(OURS + DATASETTE_MCPS)
     arguments = {
@@ -71,12 +106,22 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
         for name in OURS
     }
     assert arguments == {
-        "lookup_port": (["port", "transport"], ["port"]),
+        "lookup_port": (["port", "transport", "os"], ["port"]),
         "lookup_service": (["name"], ["name"]),
-        "search_registry": (["query", "transport"], ["query"]),
-        "find_free_ports": (["near", "transports", "count"], ["near"]),
-        "registry_changes": (["kind", "port", "service", "since"], []),
+        "search_registry": (["query", "transport", "next"], ["query"]),
+        "find_free_ports": (["near", "transports", "count", "os"], ["near"]),
+        "registry_changes": (["kind", "port", "service", "since", "next", "size"], []),
     }
+    # Each description says what it answers and when to use it, first.
+    assert {name: tools[name].description.split("\n")[0] for name in OURS} == {
+        "lookup_port": "What a port is and whether you can use it, from IANA's Service Name and Transport Protocol",
+        "lookup_service": 'The registry\'s entry for one service name (any case, e.g. "ssh", "postgresql", "http").',
+        "search_registry": "Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.",
+        "find_free_ports": "Ports near a number that are good to pick for a new service. Use it for \"pick me a free port",
+        "registry_changes": "What changed in IANA's registry between the registry versions this site has ingested.",
+    }
+    for name in OURS:
+        assert "Use it " in tools[name].description, name
     port = tools["lookup_port"].input_schema["properties"]["port"]
     assert (port["type"], port["minimum"], port["maximum"]) == ("integer", 0, 65535)
     for name in OURS:
@@ -104,17 +149,12 @@ SAME_AS_PAGE = [
     ("lookup_port", {"port": 60878}, "/ports/60878.json"),
     ("lookup_port", {"port": 0}, "/ports/0.json"),
     ("lookup_port", {"port": 65535}, "/ports/65535.json"),
+    ("lookup_port", {"port": 25565, "os": "freebsd"}, "/ports/25565.json?os=freebsd"),
+    ("lookup_port", {"port": 5000, "os": "default,windows_legacy"}, "/ports/5000.json?os=default,windows_legacy"),
     ("lookup_service", {"name": "ssh"}, "/services/ssh.json"),
     ("lookup_service", {"name": "HTTP"}, "/services/HTTP.json"),
     ("lookup_service", {"name": "cl/1"}, "/services/cl%2F1.json"),
     ("lookup_service", {"name": "panquest-xact"}, "/services/panquest-xact.json"),
-    ("search_registry", {"query": "kerberos"}, "/search.json?q=kerberos"),
-    # More than a page of rows: `next` links the site's next page.
-    ("search_registry", {"query": "http"}, "/search.json?q=http"),
-    ("search_registry", {"query": "ssh", "transport": "udp"}, "/search.json?q=ssh&transport=udp"),
-    ("search_registry", {"query": "22/tcp"}, "/search.json?q=22%2Ftcp"),
-    ("search_registry", {"query": "6000-6010"}, "/search.json?q=6000-6010"),
-    ("search_registry", {"query": "minecraft"}, "/search.json?q=minecraft"),
     ("find_free_ports", {"near": 8000}, "/free.json?near=8000"),
     (
         "find_free_ports",
@@ -126,12 +166,7 @@ SAME_AS_PAGE = [
         {"near": 30000, "transports": ["sctp", "dccp"], "count": 100},
         "/free.json?near=30000&transports=sctp,dccp&count=100",
     ),
-    ("registry_changes", {}, "/changes.json"),
-    ("registry_changes", {"kind": "renamed"}, "/changes.json?kind=renamed"),
-    ("registry_changes", {"port": 11434}, "/changes.json?port=11434"),
-    ("registry_changes", {"service": "pearldoc-xact"}, "/changes.json?service=pearldoc-xact"),
-    ("registry_changes", {"kind": "modified", "since": "2026"}, "/changes.json?kind=modified&since=2026"),
-    ("registry_changes", {"since": "2027-01-01"}, "/changes.json?since=2027-01-01"),
+    ("find_free_ports", {"near": 24000, "os": "linux,freebsd"}, "/free.json?near=24000&os=linux,freebsd"),
 ]
 
 
@@ -148,6 +183,74 @@ async def test_each_tool_answers_the_pages_json(server, mode, tool, arguments, p
     assert result.structured_content == expected.json()
 
 
+# The list tools: the page's JSON a small page at a time, `next` the offset of the next one.
+PAGED = [
+    ("search_registry", {"query": "kerberos"}, "/search.json?q=kerberos"),
+    ("search_registry", {"query": "http"}, "/search.json?q=http"),
+    ("search_registry", {"query": "http", "next": 20}, "/search.json?q=http&_next=20"),
+    ("search_registry", {"query": "ssh", "transport": "udp"}, "/search.json?q=ssh&transport=udp"),
+    ("search_registry", {"query": "22/tcp"}, "/search.json?q=22%2Ftcp"),
+    ("search_registry", {"query": "6000-6010"}, "/search.json?q=6000-6010"),
+    ("search_registry", {"query": "minecraft"}, "/search.json?q=minecraft"),
+    ("registry_changes", {}, "/changes.json?_size=20"),
+    ("registry_changes", {"next": 20}, "/changes.json?_size=20&_next=20"),
+    ("registry_changes", {"size": 5, "next": 10}, "/changes.json?_size=5&_next=10"),
+    ("registry_changes", {"kind": "renamed"}, "/changes.json?kind=renamed&_size=20"),
+    ("registry_changes", {"port": 11434}, "/changes.json?port=11434&_size=20"),
+    ("registry_changes", {"service": "pearldoc-xact"}, "/changes.json?service=pearldoc-xact&_size=20"),
+    ("registry_changes", {"kind": "modified", "since": "2026"}, "/changes.json?kind=modified&since=2026&_size=20"),
+    ("registry_changes", {"since": "2027-01-01"}, "/changes.json?since=2027-01-01&_size=20"),
+]
+
+
+def as_tool_page(answer: dict, key: str, offset: int, size: int) -> dict:
+    """The page's JSON as the tool gives it: `size` items, `next` the offset after them."""
+    items = answer[key][:size]
+    more = answer["next"] is not None or len(answer[key]) > size
+    return dict(answer, **{key: items, "next": offset + len(items) if more else None})
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("tool, arguments, path", PAGED)
+async def test_the_list_tools_answer_the_pages_json_a_page_at_a_time(server, mode, tool, arguments, path):
+    expected = await page(server, path)
+    assert expected.status_code == 200, path
+    key = "rows" if tool == "search_registry" else "changes"
+    wanted = as_tool_page(expected.json(), key, arguments.get("next", 0), arguments.get("size", PAGE))
+    async with connect(server, mode) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error is False, result.content
+    assert result.structured_content == wanted
+    assert result.content[0].text == json.dumps(wanted, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_changes_come_20_a_page_and_next_gives_the_following_ones(server):
+    whole = (await page(server, "/changes.json?_size=1000")).json()["changes"]
+    assert len(whole) > 2 * PAGE
+    async with connect(server) as client:
+        first = await client.call_tool("registry_changes", {})
+        second = await client.call_tool("registry_changes", {"next": first.structured_content["next"]})
+        last = await client.call_tool("registry_changes", {"next": len(whole) - 3})
+    assert [len(first.structured_content["changes"]), first.structured_content["next"]] == [PAGE, PAGE]
+    assert second.structured_content["next"] == 2 * PAGE
+    assert first.structured_content["changes"] + second.structured_content["changes"] == whole[: 2 * PAGE]
+    assert (last.structured_content["changes"], last.structured_content["next"]) == (whole[-3:], None)
+    # What an unfiltered call costs an agent's context (the whole history is hundreds of KB).
+    assert len(first.content[0].text.encode()) < 30_000
+
+
+async def test_search_pages_are_20_rows_and_next_gives_the_following_ones(server):
+    count = (await page(server, "/search.json?q=http")).json()["count"]
+    assert count > 2 * PAGE
+    async with connect(server) as client:
+        first = (await client.call_tool("search_registry", {"query": "http"})).structured_content
+        second = (await client.call_tool("search_registry", {"query": "http", "next": first["next"]})).structured_content
+        last = (await client.call_tool("search_registry", {"query": "http", "next": count - 1})).structured_content
+    assert (len(first["rows"]), first["next"], second["offset"], second["next"]) == (PAGE, PAGE, PAGE, 2 * PAGE)
+    assert not {r["id"] for r in first["rows"]} & {r["id"] for r in second["rows"]}
+    assert (len(last["rows"]), last["next"]) == (1, None)
+
+
 async def test_the_cases_have_something_to_compare(server):
     # The comparisons above mean little on empty answers.
     assert (await page(server, "/search.json?q=http")).json()["next"] == "/search.json?q=http&_next=50"
@@ -159,6 +262,11 @@ async def test_the_cases_have_something_to_compare(server):
     ]
     assert (await page(server, "/search.json?q=minecraft")).json()["common_uses"]
     assert len((await page(server, "/free.json?near=30000&transports=sctp,dccp&count=100")).json()["ports"]) == 100
+    # os= changes the answer, so the tool passing it on is tested.
+    assert (await page(server, "/ports/25565.json?os=freebsd")).json()["verdict"]["targets"] == ["freebsd"]
+    assert (await page(server, "/free.json?near=24000&os=linux,freebsd")).json() != (
+        await page(server, "/free.json?near=24000")
+    ).json()
 
 
 @pytest.mark.parametrize(
@@ -219,6 +327,12 @@ ERRORS = [
     ("registry_changes", {"kind": "deleted"}, "/changes.json?kind=deleted"),
     ("registry_changes", {"port": 70000}, "/changes.json?port=70000"),
     ("registry_changes", {"port": -1}, "/changes.json?port=-1"),
+    ("registry_changes", {"next": -1}, bad("next must be a whole number from 0 to 1000000000")),
+    ("registry_changes", {"size": 0}, bad("size must be a whole number from 1 to 100")),
+    ("registry_changes", {"size": 101}, bad("size must be a whole number from 1 to 100")),
+    ("search_registry", {"query": "http", "next": -1}, bad("next must be a whole number from 0 to 1000000000")),
+    ("lookup_port", {"port": 22, "os": "plan9"}, "/ports/22.json?os=plan9"),
+    ("find_free_ports", {"near": 8000, "os": "plan9"}, "/free.json?near=8000&os=plan9"),
 ]
 
 
@@ -318,7 +432,7 @@ async def test_mcp_answers_are_never_cached_name_no_session_and_carry_cors(serve
                 server + "/-/mcp", json=INITIALIZE, headers={**MCP_ACCEPT, "if-none-match": condition}
             )
             assert response.status_code == 200
-            assert response.json()["result"]["serverInfo"]["name"] == "datasette"
+            assert response.json()["result"]["serverInfo"] == SERVER_INFO
             assert response.headers["cache-control"] == "no-store"
             assert "etag" not in response.headers
             assert "mcp-session-id" not in response.headers
@@ -402,7 +516,7 @@ async def test_a_browser_on_another_origin_calls_a_tool(server):
             await browser.close()
     initialized, legacy_call, modern_call = answers
     assert initialized["status"] == 200
-    assert initialized["body"]["result"]["serverInfo"]["name"] == "datasette"
+    assert initialized["body"]["result"]["serverInfo"] == SERVER_INFO
     for answer in (legacy_call, modern_call):
         assert answer["status"] == 200
         assert answer["body"]["result"]["isError"] is False
