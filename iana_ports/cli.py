@@ -18,8 +18,11 @@ Exit status: 0 answered, 1 nothing found, 2 bad input, 3 no usable database,
 
 import argparse
 import os
+import re
+import shutil
 import sqlite3
 import sys
+import textwrap
 
 import orjson
 
@@ -28,6 +31,7 @@ from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORT
 from .query import BadQuery
 from .store import NotABuild, Store
 from .text import and_list
+from .verdict import assess
 
 PROG = "iana-ports"
 NOT_FOUND, BAD_INPUT, NO_DATABASE, CANNOT_WRITE = 1, 2, 3, 4
@@ -128,6 +132,10 @@ def command_parser(name: str) -> Parser:
     p = Parser(prog=f"{PROG} {name}", description=summary[0].upper() + summary[1:] + ".", epilog=EPILOG)
     p.add_argument("--db", metavar="PATH", help=f"the built database (default: ${DB_ENV}, else {DEFAULT_DB})")
     p.add_argument("--json", action="store_true", help="print the JSON the web page gives, byte for byte")
+    p.add_argument(
+        "--color", choices=COLOR_CHOICES, default="auto",
+        help="colour the text: auto (the default) on a terminal, unless NO_COLOR is set",
+    )
     add_arguments(p)
     return p
 
@@ -148,7 +156,7 @@ def top_parser() -> Parser:
 # Options that take a value, so the word after one is not taken for the command.
 VALUE_OPTIONS = {
     "--db", "--os", "--transport", "--next", "--near", "--transports", "--count",
-    "--since", "--kind", "--port", "--service", "--ingest", "--size", "--out",
+    "--since", "--kind", "--port", "--service", "--ingest", "--size", "--out", "--color",
 }
 
 
@@ -235,7 +243,7 @@ def not_found_line(exc: read.NotFound) -> str:
 
 
 def run(args, store: Store) -> int:
-    out = Output(args.json)
+    out = Output(args.json, args.color)
     if args.command == "lookup":
         return lookup(store, " ".join(args.text), out, args.os)
     if args.command == "search":
@@ -250,10 +258,12 @@ def run(args, store: Store) -> int:
 
 
 class Output:
-    """stdout for the answer: JSON bytes as the page gives them, or lines of text."""
+    """stdout for the answer: JSON bytes as the page gives them, or text for a person,
+    wrapped to $COLUMNS or the terminal's width (80 when neither says)."""
 
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool, color: str = "auto"):
         self.as_json = as_json
+        self.color = color
 
     def json(self, data) -> None:
         stream = sys.stdout.buffer
@@ -262,6 +272,12 @@ class Output:
         if sys.stdout.isatty():
             stream.write(b"\n")
         stream.flush()
+
+    def text(self, fill, *args) -> None:
+        """fill(doc, *args) writes the text; it goes out in one write."""
+        doc = Doc(shutil.get_terminal_size().columns, wants_colour(self.color, sys.stdout))
+        fill(doc, *args)
+        self.lines(doc.lines)
 
     def lines(self, lines: list[str]) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
@@ -279,11 +295,11 @@ def lookup(store, text: str, out: Output, os_text: str | None) -> int:
         # The listening commands: the first named platform that has some, else this machine's.
         named = [o for o in on if o in facts["commands"]] if os_text else []
         system = named[0] if named else PLATFORMS.get(sys.platform)
-        out.json(facts) if out.as_json else out.lines(port_lines(facts, system))
+        out.json(facts) if out.as_json else out.text(port_text, facts, system)
         return 0
     if kind == "service":
         facts = read.service(store, target)
-        out.json(facts) if out.as_json else out.lines(service_lines(facts))
+        out.json(facts) if out.as_json else out.text(service_text, facts)
         return 0
     results = read.search(store, text, "", 0, SEARCH_PATH)
     if not results["count"] and not results["common_uses"]:
@@ -291,14 +307,14 @@ def lookup(store, text: str, out: Output, os_text: str | None) -> int:
             f'No port, service name or registry entry matches "{text.strip()}".',
             suggestions=read.suggestions(store, text.strip()),
         )
-    out.json(results) if out.as_json else out.lines(search_lines(results))
+    out.json(results) if out.as_json else out.text(search_text, results)
     return 0
 
 
 def search(store, text: str, transport: str, offset, out: Output) -> int:
     offset = read.whole_number(offset, "--next", 0, 10**9) or 0
     results = read.search(store, text, transport, offset, SEARCH_PATH)
-    out.json(results) if out.as_json else out.lines(search_lines(results))
+    out.json(results) if out.as_json else out.text(search_text, results)
     return 0
 
 
@@ -310,7 +326,7 @@ def free(store, near: str, transports: str, count, on, out: Output) -> int:
     wanted = [t for t in transports.split(",") if t] or list(EVERYDAY_TRANSPORTS)
     # read.free() checks near and count, with the page's words.
     found = read.free(store, near, wanted, count or 10, on)
-    out.json(found) if out.as_json else out.lines(free_lines(found))
+    out.json(found) if out.as_json else out.text(free_text, found)
     return 0
 
 
@@ -324,7 +340,7 @@ def changes(store, args, out: Output) -> int:
     if out.as_json:
         out.json(found)
     else:
-        out.lines(changes_lines(found, int(args.next or 0)))
+        out.text(changes_text, found, int(args.next or 0))
     return 0
 
 
@@ -344,122 +360,299 @@ def export(store, out_dir: str, out: Output) -> int:
 
 # Text for a person
 
+# The shortest lines the text is wrapped to, however narrow the terminal says it is.
+MIN_WIDTH = 40
+# ANSI SGR codes: (on, off), the off code undoing only what the on code did, so a level's
+# colour inside a bold heading leaves the rest of the heading bold.
+BOLD = ("1", "22")
+LEVEL_STYLES = {"good": ("32", "39"), "caution": ("33", "39"), "avoid": ("31", "39")}  # green, yellow, red
+COLOR_CHOICES = ("never", "auto", "always")
+# A verdict's first reason continues the lead after a colon; these first words are not names.
+LOWER_AFTER_COLON = {"It", "Unassigned", "Browsers"}
+EVERYDAY = set(EVERYDAY_TRANSPORTS)
 
-def port_lines(p: dict, os_id: str | None) -> list[str]:
-    number, rng = p["port"], p["range"]
-    lines = [
-        f"Port {number}: {p['status']}"
-        + (f" ({p['registry_words']})" if p["registry_words"] and p["status"] != "assigned" else ""),
-        f"Range: {rng['name']} {rng['first']}-{rng['last']} ({rng['common_name'].lower()})",
-    ]
+
+def wants_colour(choice: str, stream) -> bool:
+    """--color: always, never, or (auto) on a terminal unless NO_COLOR is set (no-color.org) or TERM is dumb."""
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+class Doc:
+    """Lines for a person, wrapped to the terminal's width at spaces only, never inside a word,
+    a number or a command; colour only when asked for.
+
+    Colour is added after wrapping, to whole words, so the escape codes never count as width.
+    """
+
+    def __init__(self, width: int, colour: bool):
+        self.width = max(width, MIN_WIDTH)
+        self.colour = colour
+        self.lines: list[str] = []
+
+    def paint(self, text: str, style) -> str:
+        return f"\x1b[{style[0]}m{text}\x1b[{style[1]}m" if self.colour else text
+
+    def wrapped(self, text: str, first: str = "", rest: str | None = None) -> list[str]:
+        wrapper = textwrap.TextWrapper(
+            self.width, initial_indent=first, subsequent_indent=" " * len(first) if rest is None else rest,
+            break_long_words=False, break_on_hyphens=False,
+        )
+        return wrapper.wrap(" ".join(text.split())) or [first.rstrip()]
+
+    def para(self, text: str, first: str = "", rest: str | None = None, accent=None) -> None:
+        """`text` as one paragraph; `accent` (word, style) colours the word's first appearance."""
+        self.lines += self._accented(self.wrapped(text, first, rest), accent)
+
+    def heading(self, text: str, accent=None) -> None:
+        if self.lines:
+            self.lines.append("")
+        self.lines += [self.paint(line, BOLD) for line in self._accented(self.wrapped(text), accent)]
+
+    def item(self, text: str) -> None:
+        self.para(text, "  - ", "    ")
+
+    def row(self, label: str, text: str, label_width: int) -> None:
+        """A two-column line: the text wraps under itself, beside the label."""
+        self.para(text, f"  {label:<{label_width}}  ", " " * (label_width + 4))
+
+    def verbatim(self, line: str) -> None:
+        """A command to copy: never wrapped."""
+        self.lines.append(line)
+
+    def _accented(self, lines: list[str], accent) -> list[str]:
+        if not accent or not self.colour:
+            return lines
+        word, style = accent
+        pattern = re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
+        for i, line in enumerate(lines):
+            if pattern.search(line):
+                lines[i] = pattern.sub(self.paint(word, style), line, count=1)
+                break
+        return lines
+
+
+def level_accent(level: str, capital: bool = False):
+    return (level.capitalize() if capital else level), LEVEL_STYLES[level]
+
+
+def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
+    number, rng, verdict = p["port"], p["range"], p["verdict"]
+    doc.para(f"{what_port(p)} {verdict['level'].capitalize()} for your own service: {first_reason(p)}",
+             accent=level_accent(verdict["level"], capital=True))
+    doc.heading("Status per transport (IANA)")
+    groups: dict[tuple, list[str]] = {}
     for t, v in p["transports"].items():
-        detail = " ".join(v["services"])
-        if v["unassigned_run"] and not detail:
-            run = v["unassigned_run"]
-            detail = f"unassigned run {run['first']}-{run['last']}"
-        lines.append(f"  {t:<5} {v['status']:<11} {detail}".rstrip())
-    verdict = p["verdict"]
-    on = ", ".join(OS_LABELS[t] for t in verdict["targets"])
-    lines.append(f"For your own service (tcp/udp on {on}): {verdict['level']}")
-    lines += [f"  - {reason}" for reason in verdict["reasons"]]
-    lines += [f"  - Note: {note}" for note in verdict["notes"]]
+        run = v["unassigned_run"]
+        if v["services"]:
+            detail = f"{v['status']}: {', '.join(v['services'])}"
+        elif run:
+            detail = f"{v['status']} (unassigned run {run['first']}-{run['last']})"
+        else:
+            detail = v["status"]
+        groups.setdefault(detail, []).append(t)
+    labels = {detail: ", ".join(ts) for detail, ts in groups.items()}
+    width = max(map(len, labels.values()))
+    for detail, label in labels.items():
+        doc.row(label, detail, width)
+    doc.para(f"Range: {rng['name']} {rng['first']}-{rng['last']} ({rng['common_name'].lower()})", "  ")
+    entries = registry_entries(p["registrations"])
+    if len(entries) > 1:
+        # One entry is the lead's sentence already.
+        doc.heading("Registry entries")
+        for entry in entries:
+            doc.item(entry)
     if p["common_uses"]:
-        lines.append("Common uses (the project's own list, not from IANA):")
-        lines += [use_line(u) for u in p["common_uses"]]
-    nearby = [*p["free_nearby"]["below"], *p["free_nearby"]["above"]]
+        doc.heading(USES_HEADING)
+        for u in p["common_uses"]:
+            doc.item(use_text(u))
+    doc.heading(f"Verdict: {verdict['level']}", accent=level_accent(verdict["level"]))
+    on = and_list(OS_LABELS[t] for t in verdict["targets"])
+    doc.para(f"For a service of your own on tcp and udp, on {on} (--os chooses):", "  ")
+    # What the verdict says about software is the common uses above; the rest is said here.
+    plain = assess(number, p["transports"], [], targets=tuple(verdict["targets"]))
+    reasons = [r for r in verdict["reasons"] if r in plain["reasons"]]
+    if len(reasons) < len(verdict["reasons"]):
+        doc.item("Known software uses it: see the common uses above.")
+    for reason in reasons:
+        doc.item(reason)
+    for note in verdict["notes"]:
+        if note in plain["notes"]:
+            doc.item(f"Note: {note}")
+    nearby = sorted(n["port"] for n in [*p["free_nearby"]["below"], *p["free_nearby"]["above"]])
     if nearby:
-        # "Nearest": for a Dynamic port they can be tens of thousands away.
-        lines.append("Nearest good ports: " + " ".join(str(n["port"]) for n in sorted(nearby, key=lambda n: n["port"])))
+        # "Nearby": for a Dynamic port they can be tens of thousands away.
+        doc.heading("Free ports nearby")
+        doc.para(" ".join(map(str, nearby)), "  ")
     systems = [os_id] if os_id in p["commands"] else list(p["commands"])
     for system in systems:
-        lines.append(f"What is listening on it ({OS_LABELS[system]}):")
-        lines += [f"  {command}" for command in p["commands"][system]]
-    return lines
+        doc.heading(f"What is listening on port {number}? ({OS_LABELS[system]})")
+        for command in p["commands"][system]:
+            doc.verbatim(f"  {command}")
 
 
-def use_line(u: dict, source: bool = True) -> str:
+USES_HEADING = "Common uses (not from IANA)"
+
+
+def what_port(p: dict) -> str:
+    """The lead's first sentence: what IANA has at the port, its service's description first."""
+    number = p["port"]
+    if p["status"] == "assigned":
+        name = p["services"][0]
+        on = [t for t, v in p["transports"].items() if name in v["services"]]
+        rows = sorted((r for r in p["registrations"] if r["service_name"] == name and r["description"]),
+                      key=lambda r: r["transport"] != "tcp")
+        text = f"{number}/{'/'.join(on)}: {name}"
+        if rows:
+            text += f" — {sentence(rows[0]['description'])}"
+        if len(p["services"]) > 1:
+            text += f" (also {and_list(p['services'][1:])})"
+        return text + "."
+    return f"{number}: {p['status']} by IANA."
+
+
+def first_reason(p: dict) -> str:
+    """The verdict's first reason, short: the software that listens there by default, by name,
+    else the first reason without its closing parenthesis."""
+    defaults = []
+    for u in sorted(p["common_uses"], key=lambda u: (u["last"] - u["first"], u["software"].lower())):
+        if u["kind"] == "default" and EVERYDAY & set(u["transports"]) and u["software"] not in defaults:
+            defaults.append(u["software"])
+    if defaults and p["port"] != 0:
+        # The verdict puts these first (iana_ports.verdict): software a user trips on first.
+        shown = defaults if len(defaults) <= 3 else [*defaults[:3], f"{len(defaults) - 3} others"]
+        return f"{and_list(shown)} {'listens' if len(defaults) == 1 else 'listen'} here by default."
+    reason = without_last_aside(p["verdict"]["reasons"][0])
+    first_word = reason.split(" ", 1)[0]
+    return reason[0].lower() + reason[1:] if first_word in LOWER_AFTER_COLON else reason
+
+
+def without_last_aside(text: str) -> str:
+    """"A listens here by default (its web UI)." -> "A listens here by default."."""
+    if not text.endswith(")."):
+        return text
+    depth = 0
+    for i in range(len(text) - 2, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:i].rstrip() + "."
+    return text
+
+
+def sentence(text: str) -> str:
+    """A registry description inside a sentence: one line, without its own full stop."""
+    return " ".join(text.split()).rstrip(".")
+
+
+def registry_entries(registrations: list[dict]) -> list[str]:
+    """A port's registry rows by service and description, with their transports: "ssh on tcp and udp: ..."."""
+    grouped: dict[tuple, list[str]] = {}
+    for r in registrations:
+        if r["service_name"]:
+            key = (r["service_name"], sentence(r["description"] or ""))
+            grouped.setdefault(key, []).extend(row_transports(r["service_name"], r["transport"]))
+    return [f"{name} on {and_list(on)}" + (f": {what}" if what else "") for (name, what), on in grouped.items()]
+
+
+def where_used(u: dict) -> str:
     where = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
-    where += "/" + "/".join(u["transports"])
-    return f"  - {u['software']}: {u['description']} ({where}{'; ' + u['source'] if source else ''})"
+    return where + "/" + "/".join(u["transports"])
 
 
-def uses_lines(uses: list[dict]) -> list[str]:
+# How a common use holds its port, after the port (curated/README.md: kind).
+KIND_WORDS = {"default": "by default", "example": "a documentation example", "range": "a range it draws from"}
+
+
+def use_text(u: dict, source: bool = True) -> str:
+    where = f"{where_used(u)}, {KIND_WORDS[u['kind']]}"
+    return f"{u['software']}: {u['description']} ({where}{'; ' + u['source'] if source else ''})"
+
+
+def uses_text(doc: Doc, uses: list[dict]) -> None:
     """Common uses matching a name or words: often dozens ("http"), so the first few."""
     if not uses:
-        return []
-    lines = ["Common uses (the project's own list, not from IANA):"]
-    lines += [use_line(u, source=False) for u in uses[:USES_SHOWN]]
+        return
+    doc.heading(USES_HEADING)
+    for u in uses[:USES_SHOWN]:
+        doc.item(use_text(u, source=False))
     if len(uses) > USES_SHOWN:
-        lines.append(f"  ... and {len(uses) - USES_SHOWN} more (--json has them all)")
-    return lines
+        doc.para(f"... and {len(uses) - USES_SHOWN} more (--json has them all)", "  ")
 
 
-def service_lines(s: dict) -> list[str]:
+def service_text(doc: Doc, s: dict) -> None:
     svc = s["service"]
-    description = one_line(svc["description"] or "", 200)
-    lines = [f"Service {svc['name']}" + (f": {description}" if description else "")]
+    lead = f"{svc['name']}: {sentence(svc['description']) if svc['description'] else 'no description in the registry'}."
+    ports: dict[str, list[str]] = {}
+    for r in s["registrations"]:
+        if r["port"]:
+            ports.setdefault(r["port"], []).extend(row_transports(r["service_name"], r["transport"]))
+    where = [f"{port}/{'/'.join(dict.fromkeys(ts))}" for port, ts in ports.items()]
+    lead += f" IANA lists it on {and_list(where)}." if where else " IANA lists it without a port."
     if svc["historic"]:
-        lines.append("  IANA marks this name historic.")
+        lead += " IANA marks this name historic."
     if s["alias_of"]:
-        lines.append(f"  An alias of {s['alias_of']['name']}.")
+        lead += f" An alias of {s['alias_of']['name']}."
     if s["aliases"]:
-        lines.append("  Aliases: " + ", ".join(a["name"] for a in s["aliases"]))
-    lines.append("Registrations:")
+        lead += f" Aliases: {', '.join(a['name'] for a in s['aliases'])}."
+    doc.para(lead)
+    doc.heading("Registry entries")
     for r in s["registrations"]:
         where = f"{r['port']}/{'/'.join(row_transports(r['service_name'], r['transport']))}" if r["port"] else "no port"
-        lines.append(f"  {where:<18} {one_line(r['description'] or '', LIST_TEXT)}".rstrip())
-    return lines + uses_lines(s["common_uses"])
+        doc.row(where, listed(r["description"]), 18)
+    uses_text(doc, s["common_uses"])
 
 
-def search_lines(r: dict) -> list[str]:
-    lines = []
+def search_text(doc: Doc, r: dict) -> None:
     for p in r["ports"]:
         names = " ".join(p["services"])
-        lines.append(f"Port {p['port']}: {p['status']}{' (' + names + ')' if names else ''}, verdict {p['verdict']}")
+        doc.para(f"Port {p['port']}: {p['status']}{' (' + names + ')' if names else ''}, verdict {p['verdict']}",
+                 accent=level_accent(p["verdict"]))
     shown = len(r["rows"])
     where = f" on {r['transport']}" if r["transport"] else ""
     if shown:
         matches = "1 registry row matches" if r["count"] == 1 else f"{r['count']} registry rows match"
-        lines.append(f"{matches} \"{r['q']}\"{where}; showing {r['offset'] + 1}-{r['offset'] + shown}:")
+        doc.para(f"{matches} \"{r['q']}\"{where}; showing {r['offset'] + 1}-{r['offset'] + shown}:")
     else:
-        lines.append(f"No registry rows match \"{r['q']}\"{where}.")
+        doc.para(f"No registry rows match \"{r['q']}\"{where}.")
     for row in r["rows"]:
-        where = row["port"] or "-"
+        at = row["port"] or "-"
         if row["port"]:
-            where += "/" + "/".join(row_transports(row["service_name"], row["transport"]))
-        lines.append(f"  {where:<18} {row['service_name'] or '':<16} {one_line(row['description'] or '', LIST_TEXT)}")
+            at += "/" + "/".join(row_transports(row["service_name"], row["transport"]))
+        doc.para(listed(row["description"]), f"  {at:<18} {row['service_name'] or '':<16} ", " " * 37)
     if r["next"]:
-        lines.append(f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
-                     + (f" --transport {r['transport']}" if r["transport"] else ""))
-    return lines + uses_lines(r["common_uses"])
+        doc.para(f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
+                 + (f" --transport {r['transport']}" if r["transport"] else ""))
+    uses_text(doc, r["common_uses"])
 
 
-def free_lines(f: dict) -> list[str]:
-    lines = [f"Good ports for your own {and_list(f['transports'])} service, nearest {f['near']} first:"]
-    lines += [f"  {p['port']:>5}  ({p['distance']} away)" for p in f["ports"]]
+def free_text(doc: Doc, f: dict) -> None:
+    on = ", ".join(OS_LABELS[t] for t in f["targets"])
+    doc.para(f"Free ports near {f['near']} for your own {and_list(f['transports'])} service ({on}), nearest first:")
+    for p in f["ports"]:
+        doc.verbatim(f"  {p['port']:>5}  ({p['distance']} away)")
     if not f["ports"]:
-        lines.append("  none")
+        doc.verbatim("  none")
     if f["note"]:
-        lines.append(f"Note: {f['note']}")
-    return lines
+        doc.para(f"Note: {f['note']}")
 
 
-def changes_lines(found: dict, offset: int) -> list[str]:
+def changes_text(doc: Doc, found: dict, offset: int) -> None:
     rows = found["changes"]
     if not rows:
-        return ["No changes match."]
-    lines = []
+        doc.para("No changes match.")
+        return
     for c in rows:
         date = c["change_date"] or c["registry_date"] or c["fetched_at"][:10]
-        lines.append(f"  {date:<10} {c['kind']:<9} {one_line(c['summary'], 100)}")
+        doc.para(c["summary"], f"  {date:<10} {c['kind']:<9} ", " " * 23)
     if found["next"]:
-        lines.append(f"More: add --next {offset + len(rows)}")
-    return lines
+        doc.para(f"More: add --next {offset + len(rows)}")
 
 
-def one_line(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+def listed(description: str | None) -> str:
+    """A description in a list: cut at a word to LIST_TEXT characters (--json has it whole)."""
+    text = " ".join((description or "").split())
+    return textwrap.shorten(text, LIST_TEXT, placeholder=" ...", break_long_words=False, break_on_hyphens=False)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def uses() -> tuple[dict, ...]:
         for row in csv.DictReader(f):
             low, _, high = row["port"].partition("-")
             found.append({
-                "software": row["software"], "description": row["description"],
+                "software": row["software"], "kind": row["kind"], "description": row["description"],
                 "transports": [t for t in TRANSPORT_ORDER if t in row["transports"].split()],
                 "first": int(low), "last": int(high or low), "category": row["category"], "source": row["source"],
             })

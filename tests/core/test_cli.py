@@ -1,14 +1,18 @@
-"""iana-ports (iana_ports/cli.py), the installed console script run as a user runs it.
+"""iana-ports (iana_ports/cli.py): cli.main() called in-process, as the console script calls it,
+and the installed script itself where the process matters (its entry point, a real terminal,
+a reader that leaves, what it imports).
 
---json is compared byte for byte with the page's JSON from a real Datasette on
-the same database; the text summaries against oracles read from the snapshot
-and the curated common-uses file; every error path by its exit status and its
-one line on stderr.
+--json is compared byte for byte with the page's JSON from a real Datasette on the same
+database; the text against oracles read from the snapshot and the curated common-uses file,
+unwrapped (1,000 columns), then at 60 and 100 columns for how it wraps; every error path by
+its exit status and its one line on stderr.
 """
 
 import json
 import os
+import pty
 import re
+import select
 import sqlite3
 import subprocess
 import sys
@@ -18,10 +22,26 @@ from urllib.parse import quote
 import pytest
 
 from core import registry
+from iana_ports import cli
 
 SCRIPT = Path(sys.executable).parent / "iana-ports"
 HINT = "build one with `make data` (python -m ingest), or point --db or $IANA_PORTS_DB at one"
-USES_HEADING = "Common uses (the project's own list, not from IANA):"
+USES_HEADING = "Common uses (not from IANA)"
+WIDE = 1000  # columns: nothing wraps
+KIND_WORDS = {"default": "by default", "example": "a documentation example", "range": "a range it draws from"}
+ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+RED, YELLOW, GREEN, BOLD = ("\x1b[31m", "\x1b[39m"), ("\x1b[33m", "\x1b[39m"), ("\x1b[32m", "\x1b[39m"), (
+    "\x1b[1m", "\x1b[22m")
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch):
+    """What the command reads from the environment, fixed: no database path, 80 columns, no colour wishes."""
+    for name in ("IANA_PORTS_DB", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+
+
 @pytest.fixture(scope="session")
 def script() -> Path:
     # Installed from pyproject.toml's [project.scripts]; its absence is a broken install, not a skip.
@@ -29,20 +49,32 @@ def script() -> Path:
     return SCRIPT
 
 
-def run(script: Path, *args, db=None, env=None, cwd=None) -> subprocess.CompletedProcess:
-    """The command with `args` (and --db db), with $IANA_PORTS_DB only when `env` sets it."""
-    environ = {k: v for k, v in os.environ.items() if k != "IANA_PORTS_DB"}
-    environ.update(env or {})
-    command = [str(script), *map(str, args), *(["--db", str(db)] if db else [])]
-    return subprocess.run(command, capture_output=True, env=environ, cwd=cwd, timeout=120)
+class Call:
+    """cli.main(args) in this process: its exit status and what it wrote."""
+
+    def __init__(self, capsysbinary, monkeypatch):
+        self.capture, self.monkeypatch = capsysbinary, monkeypatch
+
+    def __call__(self, *args, db=None, columns=None) -> tuple[int, bytes, bytes]:
+        if columns is not None:
+            self.monkeypatch.setenv("COLUMNS", str(columns))
+        status = cli.main([*map(str, args), *(["--db", str(db)] if db else [])])
+        out, err = self.capture.readouterr()
+        return status, out, err
 
 
-def answered(result: subprocess.CompletedProcess) -> bytes:
-    assert (result.returncode, result.stderr) == (0, b""), result.stderr.decode()
-    return result.stdout
+@pytest.fixture
+def call(capsysbinary, monkeypatch) -> Call:
+    return Call(capsysbinary, monkeypatch)
 
 
-def text_lines(result: subprocess.CompletedProcess) -> list[str]:
+def answered(result) -> bytes:
+    status, out, err = result
+    assert (status, err) == (0, b""), err.decode()
+    return out
+
+
+def text_lines(result) -> list[str]:
     out = answered(result).decode()
     assert out.endswith("\n")
     return out[:-1].split("\n")
@@ -67,6 +99,7 @@ LOOKUPS = [
     (["65535"], "/ports/65535.json"),
     (["6010"], "/ports/6010.json"),
     (["716"], "/ports/716.json"),
+    (["25565", "--os", "default,freebsd"], "/ports/25565.json?os=default,freebsd"),
     (["ssh"], "/services/ssh.json"),
     (["SSH"], "/services/ssh.json"),
     (["ssh/udp"], "/services/ssh.json"),
@@ -101,6 +134,7 @@ FREES = [
         ["free", "--near", "65535", "--transports", "dccp,tcp", "--count", "1"],
         "/free.json?near=65535&transports=dccp,tcp&count=1",
     ),
+    (["free", "--near", "24000", "--os", "linux,freebsd"], "/free.json?near=24000&os=linux,freebsd"),
 ]
 CHANGES = [
     (["changes"], "/changes.json"),
@@ -118,52 +152,67 @@ CHANGES = [
 
 
 @pytest.mark.parametrize("args, path", LOOKUPS + SEARCHES + FREES)
-async def test_json_is_the_page_json(script, db_2026, datasette, args, path):
-    assert answered(run(script, *args, "--json", db=db_2026)) == await page_json(datasette, path)
+async def test_json_is_the_page_json(call, db_2026, datasette, args, path):
+    # Colour and width change the text only.
+    out = answered(call(*args, "--json", "--color", "always", db=db_2026, columns=60))
+    assert out == await page_json(datasette, path)
 
 
 @pytest.mark.parametrize("args, path", CHANGES)
-async def test_json_is_the_page_json_on_a_history(script, history_db, datasette_history, args, path):
-    assert answered(run(script, *args, "--json", db=history_db)) == await page_json(datasette_history, path)
+async def test_json_is_the_page_json_on_a_history(call, history_db, datasette_history, args, path):
+    assert answered(call(*args, "--json", db=history_db)) == await page_json(datasette_history, path)
 
 
-async def test_json_changes_of_a_single_build(script, db_2026, datasette):
-    out = answered(run(script, "changes", "--json", db=db_2026))
+async def test_the_installed_script_answers_the_page_json(script, db_2026, datasette):
+    """The console script itself, as a user runs it: the same bytes as cli.main()."""
+    for args, path in [(["22"], "/ports/22.json"), (["search", "http"], "/search.json?q=http")]:
+        result = subprocess.run([str(script), *args, "--json", "--db", str(db_2026)], capture_output=True, timeout=120)
+        assert (result.returncode, result.stderr) == (0, b"")
+        assert result.stdout == await page_json(datasette, path)
+
+
+async def test_json_changes_of_a_single_build(call, db_2026, datasette):
+    out = answered(call("changes", "--json", db=db_2026))
     assert out == await page_json(datasette, "/changes.json")
     assert json.loads(out) == {"ok": True, "filters": {}, "changes": [], "next": None}
 
 
-def test_json_next_links_are_the_pages(script, db_2026, history_db):
-    search = json.loads(answered(run(script, "search", "http", "--json", db=db_2026)))
+def test_json_next_links_are_the_pages(call, db_2026, history_db):
+    search = json.loads(answered(call("search", "http", "--json", db=db_2026)))
     assert (search["count"] > 50, search["next"]) == (True, "/search.json?q=http&_next=50")
-    changes = json.loads(answered(run(script, "changes", "--kind", "added", "--size", "5", "--json", db=history_db)))
+    changes = json.loads(answered(call("changes", "--kind", "added", "--size", "5", "--json", db=history_db)))
     assert changes["next"] == "/changes.json?kind=added&_next=5&_size=5"
 
 
-def test_options_may_come_first(script, db_2026):
-    first = answered(run(script, "--json", "--db", db_2026, "search", "ssh"))
-    assert first == answered(run(script, "search", "ssh", "--json", db=db_2026))
-    assert answered(run(script, "--db", db_2026, "--json", "22")) == answered(run(script, "22", "--json", db=db_2026))
+def test_options_may_come_first(call, db_2026):
+    first = answered(call("--json", "--db", db_2026, "search", "ssh"))
+    assert first == answered(call("search", "ssh", "--json", db=db_2026))
+    assert answered(call("--db", db_2026, "--json", "22")) == answered(call("22", "--json", db=db_2026))
+    assert answered(call("--color", "never", "--db", db_2026, "22")) == answered(call("22", db=db_2026))
 
 
 # The database: --db, else $IANA_PORTS_DB, else data/iana.db
 
 
-def test_database_from_the_environment(script, db_2026, tmp_path):
-    expected = answered(run(script, "22", "--json", db=db_2026))
-    assert answered(run(script, "22", "--json", env={"IANA_PORTS_DB": str(db_2026)}, cwd=tmp_path)) == expected
+def test_database_from_the_environment(call, db_2026, tmp_path, monkeypatch):
+    expected = answered(call("22", "--json", db=db_2026))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IANA_PORTS_DB", str(db_2026))
+    assert answered(call("22", "--json")) == expected
     # --db wins over the environment.
-    missing = tmp_path / "missing.db"
-    assert answered(run(script, "22", "--json", db=db_2026, env={"IANA_PORTS_DB": str(missing)})) == expected
+    monkeypatch.setenv("IANA_PORTS_DB", str(tmp_path / "missing.db"))
+    assert answered(call("22", "--json", db=db_2026)) == expected
 
 
-def test_database_from_the_default_path(script, db_2026, tmp_path):
+def test_database_from_the_default_path(call, db_2026, tmp_path, monkeypatch):
+    expected = answered(call("22", "--json", db=db_2026))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "iana.db").symlink_to(db_2026)
-    assert answered(run(script, "22", "--json", cwd=tmp_path)) == answered(run(script, "22", "--json", db=db_2026))
+    monkeypatch.chdir(tmp_path)
+    assert answered(call("22", "--json")) == expected
 
 
-# Text for a person
+# Text for a person, unwrapped: what it says, in which order
 
 
 @pytest.fixture(scope="module")
@@ -180,91 +229,162 @@ def nearby(good: list[int], n: int) -> str:
     return " ".join(map(str, sorted([p for p in good if p < n][-3:] + [p for p in good if p > n][:3])))
 
 
-def verdict_lines(script, db, *args) -> list[str]:
-    """The verdict as the text prints it: its level and targets, reasons, then notes (the JSON's,
-    whose wording tests/core/test_read.py checks)."""
-    v = json.loads(answered(run(script, *args, "--json", db=db)))["verdict"]
-    on = ", ".join({"linux": "Linux", "windows": "Windows", "macos": "macOS"}[t] for t in v["targets"])
-    return [f"For your own service (tcp/udp on {on}): {v['level']}", *(f"  - {r}" for r in v["reasons"]),
-            *(f"  - Note: {n}" for n in v["notes"])]
+def verdict_json(call, db, *args) -> dict:
+    return json.loads(answered(call(*args, "--json", db=db)))["verdict"]
 
 
-def use_lines(n: int) -> list[str]:
+def verdict_section(call, db, n: int, *args) -> list[str]:
+    """The verdict as the text prints it: level, targets, then the reasons and notes of the JSON
+    (whose wording tests/core/test_read.py checks) that do not name software of the port's
+    common uses: those the common uses section says."""
+    v = verdict_json(call, db, str(n), *args)
+    names = [u["software"] for u in registry.uses_at(n)]
+    about_software = [r for r in v["reasons"] if any(name in r for name in names)]
+    labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
+    on = [labels[t] for t in v["targets"]]
+    on = ", ".join(on[:-1]) + " and " + on[-1] if len(on) > 1 else on[0]
+    return [
+        "",
+        f"Verdict: {v['level']}",
+        f"  For a service of your own on tcp and udp, on {on} (--os chooses):",
+        *(["  - Known software uses it: see the common uses above."] if about_software else []),
+        *(f"  - {r}" for r in v["reasons"] if r not in about_software),
+        *(f"  - Note: {n}" for n in v["notes"] if not any(name in n for name in names)),
+    ]
+
+
+def where(u: dict) -> str:
+    at = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
+    return f"{at}/{'/'.join(u['transports'])}"
+
+
+def use_section(n: int) -> list[str]:
     """The common-uses section of port n."""
     found = registry.uses_at(n)
-    section = [USES_HEADING] if found else []
-    for u in found:
-        where = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
-        section.append(f"  - {u['software']}: {u['description']} ({where}/{'/'.join(u['transports'])}; {u['source']})")
-    return section
+    if not found:
+        return []
+    return ["", USES_HEADING] + [
+        f"  - {u['software']}: {u['description']} ({where(u)}, {KIND_WORDS[u['kind']]}; {u['source']})" for u in found
+    ]
 
 
-def test_port_60878_text(script, db_2026, good):
-    section = use_lines(60878)
-    assert text_lines(run(script, "60878", "--os", "linux", db=db_2026)) == [
-        "Port 60878: unassigned",
-        "Range: Dynamic Ports 49152-65535 (dynamic, private or ephemeral ports)",
-        "  tcp   unassigned  unassigned run 49152-65535",
-        "  udp   unassigned  unassigned run 49152-65535",
-        "  sctp  unassigned  unassigned run 49152-65535",
-        "  dccp  unassigned  unassigned run 49152-65535",
-        *verdict_lines(script, db_2026, "60878", "--os", "linux"),
-        *section,
-        "Nearest good ports: " + nearby(good, 60878),
-        "What is listening on it (Linux):",
+def test_port_60878_text(call, db_2026, good):
+    reason = verdict_json(call, db_2026, "60878", "--os", "linux")["reasons"][0]
+    assert reason.startswith("It is in the Dynamic range (49152–65535)")
+    assert text_lines(call("60878", "--os", "linux", db=db_2026, columns=WIDE)) == [
+        "60878: unassigned by IANA. Caution for your own service: i" + reason[1:],
+        "",
+        "Status per transport (IANA)",
+        "  tcp, udp, sctp, dccp  unassigned (unassigned run 49152-65535)",
+        "  Range: Dynamic Ports 49152-65535 (dynamic, private or ephemeral ports)",
+        *use_section(60878),
+        *verdict_section(call, db_2026, 60878, "--os", "linux"),
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 60878),
+        "",
+        "What is listening on port 60878? (Linux)",
         "  ss -tulpn 'sport = :60878'",
         "  netstat -tuln | grep ':60878 '",
         "  lsof -i :60878",
     ]
-    assert section, "60878 has a common use in curated/common_uses.csv (Mosh)"
+    assert use_section(60878), "60878 has a common use in curated/common_uses.csv (Mosh)"
 
 
-def test_port_22_text_for_macos(script, db_2026, good):
-    section = use_lines(22)
-    assert text_lines(run(script, "22/tcp", "--os", "macos", db=db_2026)) == [
-        "Port 22: assigned",
-        "Range: System Ports 0-1023 (well-known ports)",
-        "  tcp   assigned    ssh",
-        "  udp   assigned    ssh",
-        "  sctp  assigned    ssh",
-        "  dccp  unassigned  unassigned run 10-50",
-        *verdict_lines(script, db_2026, "22/tcp", "--os", "macos"),
-        *section,
-        "Nearest good ports: " + nearby(good, 22),
-        "What is listening on it (macOS):",
+def test_port_22_text_for_macos(call, db_2026, good):
+    assert text_lines(call("22/tcp", "--os", "macos", db=db_2026, columns=WIDE)) == [
+        # IANA's description first, then whether you can use it and the main reason.
+        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol. "
+        "Avoid for your own service: OpenSSH listens here by default.",
+        "",
+        "Status per transport (IANA)",
+        "  tcp, udp, sctp  assigned: ssh",
+        "  dccp            unassigned (unassigned run 10-50)",
+        "  Range: System Ports 0-1023 (well-known ports)",
+        "",
+        "Registry entries",
+        "  - ssh on tcp and udp: The Secure Shell (SSH) Protocol",
+        "  - ssh on sctp: SSH",
+        *use_section(22),
+        *verdict_section(call, db_2026, 22, "--os", "macos"),
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 22),
+        "",
+        "What is listening on port 22? (macOS)",
         "  lsof -nP -i :22",
         "  netstat -an | grep '\\.22 '",
     ]
 
 
-def test_port_0_text_for_windows(script, db_2026, good):
-    section = use_lines(0)
+def test_port_0_text_for_windows(call, db_2026, good):
     # The first sctp and dccp rows are discard's, on port 9.
     first = {t: min(int(r["Port Number"].split("-")[0]) for r in registry.rows()
                     if r["Transport Protocol"] == t and r["Port Number"]) for t in ("sctp", "dccp")}
     assert first == {"sctp": 9, "dccp": 9}
-    assert text_lines(run(script, "0", "--os", "windows", db=db_2026)) == [
-        "Port 0: reserved (Reserved)",
-        "Range: System Ports 0-1023 (well-known ports)",
-        "  tcp   reserved",
-        "  udp   reserved",
-        "  sctp  unassigned  unassigned run 0-8",
-        "  dccp  unassigned  unassigned run 0-8",
-        *verdict_lines(script, db_2026, "0", "--os", "windows"),
-        *section,
-        "Nearest good ports: " + nearby(good, 0),
-        "What is listening on it (Windows):",
+    assert text_lines(call("0", "--os", "windows", db=db_2026, columns=WIDE)) == [
+        "0: reserved by IANA. Avoid for your own service: "
+        "Port 0 cannot be listened on: asking for it makes the operating system pick a free port.",
+        "",
+        "Status per transport (IANA)",
+        "  tcp, udp    reserved",
+        "  sctp, dccp  unassigned (unassigned run 0-8)",
+        "  Range: System Ports 0-1023 (well-known ports)",
+        *use_section(0),
+        *verdict_section(call, db_2026, 0, "--os", "windows"),
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 0),
+        "",
+        "What is listening on port 0? (Windows)",
         '  netstat -ano | findstr /R /C:":0 "',
         "  Get-NetTCPConnection -LocalPort 0",
         "  Get-NetUDPEndpoint -LocalPort 0",
     ]
 
 
-def test_port_text_names_the_commands_of_the_os_it_runs_on(script, db_2026):
-    lines = text_lines(run(script, "8080", db=db_2026))
+def defaults_at(n: int) -> list[str]:
+    """Software listening on n by default on tcp or udp, narrowest entry first, then by name."""
+    found = []
+    for u in sorted(registry.uses_at(n), key=lambda u: (u["last"] - u["first"], u["software"].lower())):
+        if u["kind"] == "default" and {"tcp", "udp"} & set(u["transports"]) and u["software"] not in found:
+            found.append(u["software"])
+    return found
+
+
+@pytest.mark.parametrize(
+    "n, lead",
+    [
+        # What a person meets there, in the first sentence.
+        (25565, "25565: unassigned by IANA. Caution for your own service: {0} listens here by default."),
+        (5000, "5000/tcp/udp: commplex-main. Avoid for your own service: {0}, {1} and {2} listen here by default."),
+        (8080, "8080/tcp/udp: http-alt — HTTP Alternate (see port 80). "
+               "Avoid for your own service: {0}, {1}, {2} and {others} others listen here by default."),
+        (80, "80/tcp/udp/sctp: http — World Wide Web HTTP (also www and www-http). "
+             "Avoid for your own service: {0} listens here by default."),
+    ],
+)
+def test_the_lead_names_what_listens_there(call, db_2026, n, lead):
+    software = defaults_at(n)
+    assert software, f"{n} has software listening by default in curated/common_uses.csv"
+    expected = lead.format(*software, others=len(software) - 3)
+    assert text_lines(call(str(n), db=db_2026, columns=WIDE))[0] == expected
+
+
+def test_a_good_port_says_so(call, db_2026, good):
+    n = next(p for p in good if p > 25000)
+    reason = verdict_json(call, db_2026, str(n))["reasons"][0]
+    assert reason.startswith("Unassigned on tcp and udp")
+    assert text_lines(call(str(n), db=db_2026, columns=WIDE))[0] == (
+        f"{n}: unassigned by IANA. Good for your own service: u{reason[1:]}"
+    )
+
+
+def test_port_text_names_the_commands_of_the_os_it_runs_on(call, db_2026):
+    lines = text_lines(call("8080", db=db_2026))
     assert sys.platform.startswith("linux"), "the expected lines below are Linux's"
     assert lines[-4:] == [
-        "What is listening on it (Linux):",
+        "What is listening on port 8080? (Linux)",
         "  ss -tulpn 'sport = :8080'",
         "  netstat -tuln | grep ':8080 '",
         "  lsof -i :8080",
@@ -275,10 +395,10 @@ def registrations(name: str) -> list[str]:
     found = []
     for r in registry.rows():
         if r["Service Name"].lower() == name:
-            where = "no port"
+            at = "no port"
             if r["Port Number"]:
-                where = r["Port Number"] + "/" + (r["Transport Protocol"] or "tcp/udp")
-            found.append(f"  {where:<18} {' '.join(r['Description'].split())}".rstrip())
+                at = r["Port Number"] + "/" + (r["Transport Protocol"] or "tcp/udp")
+            found.append(f"  {at:<18}  {' '.join(r['Description'].split())}".rstrip())
     return found
 
 
@@ -290,54 +410,54 @@ def uses_section(text: str) -> list[str]:
     ]
     if not found:
         return []
-    lines = [USES_HEADING]
+    lines = ["", USES_HEADING]
     for u in found[:8]:
-        where = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
-        lines.append(f"  - {u['software']}: {u['description']} ({where}/{'/'.join(u['transports'])})")
+        lines.append(f"  - {u['software']}: {u['description']} ({where(u)}, {KIND_WORDS[u['kind']]})")
     if len(found) > 8:
         lines.append(f"  ... and {len(found) - 8} more (--json has them all)")
     return lines
 
 
-def test_service_text_with_aliases(script, db_2026):
-    assert text_lines(run(script, "HTTP", db=db_2026)) == [
-        "Service http: World Wide Web HTTP",
-        "  Aliases: www, www-http",
-        "Registrations:",
+def test_service_text_with_aliases(call, db_2026):
+    assert text_lines(call("HTTP", db=db_2026, columns=WIDE)) == [
+        "http: World Wide Web HTTP. IANA lists it on 80/tcp/udp/sctp. Aliases: www, www-http.",
+        "",
+        "Registry entries",
         *registrations("http"),
         *uses_section("http"),
     ]
     assert registrations("http") == [
-        "  80/tcp             World Wide Web HTTP",
-        "  80/udp             World Wide Web HTTP",
-        "  80/sctp            HTTP",
+        "  80/tcp              World Wide Web HTTP",
+        "  80/udp              World Wide Web HTTP",
+        "  80/sctp             HTTP",
     ]
     assert uses_section("http")[-1].startswith("  ... and "), "http has more than 8 common uses"
 
 
-def test_service_text_historic_alias(script, db_2026):
-    assert text_lines(run(script, "whois++", db=db_2026)) == [
-        "Service whois++: whois++",
-        "  IANA marks this name historic.",
-        "  An alias of whoispp.",
-        "Registrations:",
-        "  63/tcp             whois++",
-        "  63/udp             whois++",
+def test_service_text_historic_alias(call, db_2026):
+    assert text_lines(call("whois++", db=db_2026, columns=WIDE)) == [
+        "whois++: whois++. IANA lists it on 63/tcp/udp. IANA marks this name historic. An alias of whoispp.",
+        "",
+        "Registry entries",
+        "  63/tcp              whois++",
+        "  63/udp              whois++",
         *uses_section("whois++"),
     ]
 
 
-def test_service_text_without_a_description(script, db_2026):
-    # The registry's row for "search" has no description: the heading is the name alone.
-    assert text_lines(run(script, "lookup", "search", db=db_2026))[:3] == [
-        "Service search",
-        "Registrations:",
+def test_service_text_without_a_description(call, db_2026):
+    # The registry's row for "search" has no description.
+    assert text_lines(call("lookup", "search", db=db_2026, columns=WIDE))[:5] == [
+        "search: no description in the registry. IANA lists it on 2010/tcp.",
+        "",
+        "Registry entries",
         "  2010/tcp",
+        "",
     ]
 
 
-def test_search_text_for_ports(script, db_2026):
-    assert text_lines(run(script, "search", "6000-6002", "--transport", "tcp", db=db_2026)) == [
+def test_search_text_for_ports(call, db_2026):
+    assert text_lines(call("search", "6000-6002", "--transport", "tcp", db=db_2026)) == [
         "Port 6000: assigned (x11), verdict avoid",
         "Port 6001: assigned (x11), verdict avoid",
         "Port 6002: assigned (x11), verdict avoid",
@@ -346,9 +466,9 @@ def test_search_text_for_ports(script, db_2026):
     ]
 
 
-def test_search_text_pages(script, db_2026):
-    lines = text_lines(run(script, "search", "http", db=db_2026))
-    count = json.loads(answered(run(script, "search", "http", "--json", db=db_2026)))["count"]
+def test_search_text_pages(call, db_2026):
+    lines = text_lines(call("search", "http", db=db_2026, columns=WIDE))
+    count = json.loads(answered(call("search", "http", "--json", db=db_2026)))["count"]
     assert lines[0] == f'{count} registry rows match "http"; showing 1-50:'
     assert lines[1:4] == [
         "  80/tcp             http             World Wide Web HTTP",
@@ -359,23 +479,56 @@ def test_search_text_pages(script, db_2026):
     assert lines[52:] == uses_section("http")
 
 
-def test_lookup_of_words_only_in_common_uses(script, db_2026):
-    assert text_lines(run(script, "minecraft", db=db_2026)) == [
+def test_lists_cut_descriptions_at_a_word(call, db_2026):
+    """A list shows 60 characters of a description at most, ending at a word."""
+    # IANA's notes on its replacement names make long descriptions.
+    rows = json.loads(answered(call("search", "replacement", "--json", db=db_2026)))["rows"]
+    lines = text_lines(call("search", "replacement", db=db_2026, columns=WIDE))[1:51]
+    cut = 0
+    for row, line in zip(rows, lines, strict=True):
+        description = " ".join(row["description"].split())
+        prefix = f"  {row['port']}/{row['transport']:<{17 - len(row['port'])}} {row['service_name']:<16} "
+        if not row["transport"] or not line.startswith(prefix):
+            continue
+        shown = line[len(prefix):]
+        if len(description) <= 60:
+            assert shown == description
+        else:
+            cut += 1
+            assert shown.endswith(" ...") and len(shown) <= 60, shown
+            assert description.startswith(shown[:-4]) and description[len(shown) - 4] == " "
+    assert cut, "some description of the first page is longer than 60 characters"
+
+
+def test_lookup_of_words_only_in_common_uses(call, db_2026):
+    assert text_lines(call("minecraft", db=db_2026, columns=WIDE)) == [
         'No registry rows match "minecraft".',
         *uses_section("minecraft"),
     ]
-    assert len(uses_section("minecraft")) > 1
+    assert len(uses_section("minecraft")) > 2
 
 
-def test_free_text(script, db_2026, good):
+def test_free_text(call, db_2026, good):
     nearest = sorted(good, key=lambda p: (abs(p - 8000), p))[:3]
-    assert text_lines(run(script, "free", "--near", "8000", "--count", "3", db=db_2026)) == [
-        "Good ports for your own tcp and udp service, nearest 8000 first:",
+    assert text_lines(call("free", "--near", "8000", "--count", "3", db=db_2026)) == [
+        # 80 columns, unless told otherwise.
+        "Free ports near 8000 for your own tcp and udp service (Linux, Windows, macOS),",
+        "nearest first:",
         *[f"  {p:>5}  ({abs(p - 8000)} away)" for p in nearest],
     ]
 
 
-def test_changes_text(script, history_db):
+def test_free_text_says_why_nothing_is_near(call, db_2026):
+    found = json.loads(answered(call("free", "--near", "40000", "--count", "2", "--json", db=db_2026)))
+    assert found["note"].startswith("32768–65535 is handed out as temporary client ports")
+    assert text_lines(call("free", "--near", "40000", "--count", "2", db=db_2026, columns=WIDE)) == [
+        "Free ports near 40000 for your own tcp and udp service (Linux, Windows, macOS), nearest first:",
+        *[f"  {p['port']:>5}  ({p['distance']} away)" for p in found["ports"]],
+        f"Note: {found['note']}",
+    ]
+
+
+def test_changes_text(call, history_db):
     conn = sqlite3.connect(history_db)
     conn.row_factory = sqlite3.Row
     try:
@@ -395,32 +548,165 @@ def test_changes_text(script, history_db):
         date = own if own > c["previous_date"] else c["registry_date"]
         expected.append(f"  {date:<10} renamed   {c['summary']}")
     assert len(expected) >= 8
-    assert text_lines(run(script, "changes", "--kind", "renamed", db=history_db)) == expected
-    paged = text_lines(run(script, "changes", "--kind", "renamed", "--size", "3", db=history_db))
+    assert text_lines(call("changes", "--kind", "renamed", db=history_db, columns=WIDE)) == expected
+    paged = text_lines(call("changes", "--kind", "renamed", "--size", "3", db=history_db, columns=WIDE))
     assert paged == [*expected[:3], "More: add --next 3"]
 
 
-def test_changes_text_when_there_are_none(script, db_2026):
-    assert text_lines(run(script, "changes", db=db_2026)) == ["No changes match."]
+def test_changes_text_when_there_are_none(call, db_2026):
+    assert text_lines(call("changes", db=db_2026)) == ["No changes match."]
 
 
-def test_help_exits_0(script):
-    result = run(script, "--help")
-    assert (result.returncode, result.stderr) == (0, b"")
-    assert result.stdout.startswith(b"usage: iana-ports [-h] COMMAND ...\n")
+def test_help_exits_0(call, capsysbinary):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    out, err = capsysbinary.readouterr()
+    assert (exit_.value.code, err) == (0, b"")
+    assert out.startswith(b"usage: iana-ports [-h] COMMAND ...\n")
     for command in (b"lookup", b"search", b"free", b"changes", b"export"):
-        assert b"\n    " + command + b" " in result.stdout
+        assert b"\n    " + command + b" " in out
+
+
+# Wrapping: to the terminal's width, at spaces only
+
+FORMS = [
+    (["22"], "db"), (["25565"], "db"), (["60878"], "db"), (["8080"], "db"), (["0"], "db"), (["5000"], "db"),
+    (["ssh"], "db"), (["http"], "db"), (["whois++"], "db"), (["minecraft"], "db"), (["6000-6002"], "db"),
+    (["search", "http"], "db"), (["search", "remote", "desktop"], "db"),
+    (["free", "--near", "40000"], "db"), (["free", "--near", "100"], "db"),
+    (["changes"], "history"), (["changes", "--kind", "renamed"], "history"),
+]
+
+
+def unbreakable(line: str) -> bool:
+    """A line longer than the width may hold only one word (after its list bullet): one too long to fit."""
+    words = line.split()
+    return len(words) == 1 or (len(words) == 2 and words[0] == "-")
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+@pytest.mark.parametrize("args, which", FORMS)
+def test_text_wraps_to_the_width_and_never_inside_a_word(call, db_2026, history_db, args, which, columns):
+    db = db_2026 if which == "db" else history_db
+    wide = answered(call(*args, db=db, columns=WIDE)).decode()
+    narrow = answered(call(*args, db=db, columns=columns)).decode()
+    # The same words in the same order: wrapping only moved line breaks, split nothing.
+    assert narrow.split() == wide.split()
+    lines = narrow[:-1].split("\n")
+    assert len(lines) >= len(wide[:-1].split("\n"))
+    too_long = [line for line in lines if len(line) > columns]
+    assert all(unbreakable(line) for line in too_long), too_long
+    assert [line for line in lines if line != line.rstrip()] == []
+    if columns == 60 and args in (["22"], ["8080"], ["search", "http"]):
+        assert max(map(len, wide.split("\n"))) > columns, "this form has something to wrap"
+        assert len(lines) > len(wide.split("\n"))
+
+
+def test_wrapped_lines_hang_under_their_item(call, db_2026):
+    lines = text_lines(call("22", db=db_2026, columns=60))
+    # The System-port reason, its continuation indented under its text, CAP_NET_BIND_SERVICE whole.
+    start = lines.index("  - It is a System port: on Linux and other Unix-like")
+    assert lines[start + 1 : start + 3] == ["    systems, listening on it needs root or", "    CAP_NET_BIND_SERVICE."]
+    assert lines[:2] == [
+        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol.",
+        "Avoid for your own service: OpenSSH listens here by default.",
+    ]
+    lead = text_lines(call("25565", db=db_2026, columns=60))[:3]
+    assert " ".join(lead).startswith("25565: unassigned by IANA. Caution for your own service:")
+    assert all(len(line) <= 60 for line in lead)
+
+
+def test_a_narrow_terminal_is_taken_as_40_columns(call, db_2026):
+    lines = text_lines(call("22", db=db_2026, columns=10))
+    assert lines == text_lines(call("22", db=db_2026, columns=40))
+    assert max(len(line) for line in lines if not unbreakable(line)) <= 40
+
+
+# Colour: on a terminal, unless NO_COLOR or --color=never; always with --color=always
+
+
+def test_colour_always(call, db_2026):
+    lines = text_lines(call("22", "--color=always", db=db_2026, columns=WIDE))
+    assert lines[0] == (
+        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol. "
+        f"{RED[0]}Avoid{RED[1]} for your own service: OpenSSH listens here by default."
+    )
+    assert f"{BOLD[0]}Status per transport (IANA){BOLD[1]}" in lines
+    # The level's colour inside the bold heading ends with the word; the heading stays bold.
+    assert f"{BOLD[0]}Verdict: {RED[0]}avoid{RED[1]}{BOLD[1]}" in lines
+    # Without the codes, the same text as without colour.
+    plain = text_lines(call("22", "--color", "never", db=db_2026, columns=WIDE))
+    assert [ESCAPE.sub("", line) for line in lines] == plain
+    assert not any("\x1b" in line for line in plain)
+
+
+@pytest.mark.parametrize("level, style", [("caution", YELLOW), ("good", GREEN)])
+def test_colour_per_level(call, db_2026, good, level, style):
+    n = 25565 if level == "caution" else next(p for p in good if p > 25000)
+    assert verdict_json(call, db_2026, str(n))["level"] == level
+    lines = text_lines(call(str(n), "--color", "always", db=db_2026, columns=WIDE))
+    assert f"{style[0]}{level.capitalize()}{style[1]} for your own service:" in lines[0]
+    assert f"{BOLD[0]}Verdict: {style[0]}{level}{style[1]}{BOLD[1]}" in lines
+
+
+@pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}])
+def test_no_colour_when_not_a_terminal(call, db_2026, monkeypatch, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for args in (["22"], ["search", "22"], ["22", "--color", "auto"]):
+        assert b"\x1b" not in answered(call(*args, db=db_2026))
+
+
+def test_colour_always_wins_over_no_color(call, db_2026, monkeypatch):
+    # NO_COLOR is a default a person set once; a flag typed now overrides it (no-color.org).
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert RED[0].encode() in answered(call("22", "--color", "always", db=db_2026))
+
+
+def on_a_terminal(script, db, *args, env) -> bytes:
+    """The installed command's output on a real pseudo-terminal."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM", "IANA_PORTS_DB")}
+    environ.update(env, COLUMNS="100")
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(script), *args, "--db", str(db)], stdout=follower, stderr=subprocess.PIPE,
+                                env=environ)
+    finally:
+        os.close(follower)
+    out = b""
+    try:
+        while select.select([leader], [], [], 60)[0]:
+            chunk = os.read(leader, 65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:  # Linux: EIO once the command has closed the terminal
+        pass
+    finally:
+        os.close(leader)
+    assert (proc.wait(60), proc.stderr.read()) == (0, b"")
+    proc.stderr.close()
+    return out
+
+
+def test_colour_on_a_terminal_unless_no_color_or_never(script, db_2026):
+    coloured = on_a_terminal(script, db_2026, "22", env={"TERM": "xterm"})
+    assert f"{RED[0]}Avoid{RED[1]}".encode() in coloured
+    assert on_a_terminal(script, db_2026, "22", env={"TERM": "xterm", "NO_COLOR": "1"}) == ESCAPE.sub(
+        "", coloured.decode()).encode()
+    assert b"\x1b" not in on_a_terminal(script, db_2026, "22", "--color=never", env={"TERM": "xterm"})
 
 
 # Errors: one line on stderr, nothing on stdout, the exit status says which kind
 
 
-def one_line(result: subprocess.CompletedProcess) -> tuple[int, str]:
-    assert result.stdout == b""
-    err = result.stderr.decode()
+def one_line(result) -> tuple[int, str]:
+    status, out, err = result
+    assert out == b""
+    err = err.decode()
     assert err.endswith("\n") and err.count("\n") == 1, err
     assert "Traceback" not in err
-    return result.returncode, err[:-1]
+    return status, err[:-1]
 
 
 def suggested(prefix: str) -> str:
@@ -446,6 +732,9 @@ ERRORS = [
     (["--bogus", "22"], 2, "unrecognized arguments: --bogus (see iana-ports lookup --help)"),
     (["22", "--os", "plan9"], 2,
      "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
+    (["22", "--color", "sometimes"], 2,
+     "argument --color: invalid choice: 'sometimes' (choose from 'never', 'auto', 'always') "
+     "(see iana-ports lookup --help)"),
     (["search"], 2, "search needs TEXT (the service named search: iana-ports lookup search)"),
     (["search", "x" * 201], 2, "Search text is limited to 200 characters."),
     (["search", "ssh", "--transport", "quic"], 2, "Transport must be one of tcp, udp, sctp, dccp."),
@@ -465,35 +754,35 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("args, status, message", ERRORS)
-def test_errors(script, db_2026, args, status, message):
-    assert one_line(run(script, *args, db=db_2026)) == (status, f"iana-ports: {message}")
+def test_errors(call, db_2026, args, status, message):
+    assert one_line(call(*args, db=db_2026)) == (status, f"iana-ports: {message}")
 
 
-def test_errors_on_history(script, history_db):
+def test_errors_on_history(call, history_db):
     # An old name's lookup says what it became, as its page's 404 does.
     for args in (["pearldoc-xact"], ["pearldoc-xact/tcp", "--json"]):
-        assert one_line(run(script, *args, db=history_db)) == (
+        assert one_line(call(*args, db=history_db)) == (
             1, "iana-ports: No service by that name in the IANA registry: it was renamed to panquest-xact."
         )
 
 
-def test_no_arguments_prints_usage(script, db_2026):
-    result = run(script)
-    assert (result.returncode, result.stdout, result.stderr) == (2, b"", b"usage: iana-ports [-h] COMMAND ...\n")
+def test_no_arguments_prints_usage(call):
+    assert call() == (2, b"", b"usage: iana-ports [-h] COMMAND ...\n")
 
 
-def test_missing_database(script, tmp_path):
+def test_missing_database(call, tmp_path, monkeypatch):
     missing = tmp_path / "nowhere" / "iana.db"
-    assert one_line(run(script, "22", db=missing)) == (3, f"iana-ports: no database at {missing}: {HINT}")
-    assert one_line(run(script, "22", env={"IANA_PORTS_DB": str(missing)})) == (
-        3, f"iana-ports: no database at {missing}: {HINT}"
-    )
+    assert one_line(call("22", db=missing)) == (3, f"iana-ports: no database at {missing}: {HINT}")
+    monkeypatch.setenv("IANA_PORTS_DB", str(missing))
+    assert one_line(call("22")) == (3, f"iana-ports: no database at {missing}: {HINT}")
     # Nothing said at all, and nothing at data/iana.db where it runs.
-    assert one_line(run(script, "ssh", cwd=tmp_path)) == (3, f"iana-ports: no database at data/iana.db: {HINT}")
+    monkeypatch.delenv("IANA_PORTS_DB")
+    monkeypatch.chdir(tmp_path)
+    assert one_line(call("ssh")) == (3, f"iana-ports: no database at data/iana.db: {HINT}")
 
 
-def test_database_is_a_folder(script, tmp_path):
-    assert one_line(run(script, "22", db=tmp_path)) == (3, f"iana-ports: {tmp_path} is not a file: {HINT}")
+def test_database_is_a_folder(call, tmp_path):
+    assert one_line(call("22", db=tmp_path)) == (3, f"iana-ports: {tmp_path} is not a file: {HINT}")
 
 
 @pytest.mark.parametrize(
@@ -504,7 +793,7 @@ def test_database_is_a_folder(script, tmp_path):
         (None, "not a registry database built by this version of iana-ports"),
     ],
 )
-def test_file_that_is_not_a_build(script, tmp_path, content, why):
+def test_file_that_is_not_a_build(call, tmp_path, content, why):
     path = tmp_path / "other.db"
     if content is None:
         # A real SQLite database, just not one of ours.
@@ -516,29 +805,27 @@ def test_file_that_is_not_a_build(script, tmp_path, content, why):
         path.write_bytes(content)
     forms = (["22"], ["search", "ssh", "--json"], ["free", "--near", "8000"], ["changes"])
     for args in (*forms, ["export", "--out", tmp_path / "x"]):
-        assert one_line(run(script, *args, db=path)) == (3, f"iana-ports: {path} is {why}: {HINT}")
+        assert one_line(call(*args, db=path)) == (3, f"iana-ports: {path} is {why}: {HINT}")
     assert not (tmp_path / "x").exists()
 
 
-def test_build_that_cannot_answer(script, db_2026, tmp_path):
+def test_build_that_cannot_answer(call, db_2026, tmp_path):
     damaged = tmp_path / "iana.db"
     damaged.write_bytes(db_2026.read_bytes())
     conn = sqlite3.connect(damaged)
     conn.execute("drop table services")
     conn.commit()
     conn.close()
-    assert one_line(run(script, "ssh", db=damaged)) == (
-        3, "iana-ports: the database cannot answer: no such table: services"
-    )
+    assert one_line(call("ssh", db=damaged)) == (3, "iana-ports: the database cannot answer: no such table: services")
 
 
-def test_exports_that_cannot_be_written(script, db_2026, tmp_path):
+def test_exports_that_cannot_be_written(call, db_2026, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way\n")
-    assert one_line(run(script, "export", "--out", blocker, db=db_2026)) == (
+    assert one_line(call("export", "--out", blocker, db=db_2026)) == (
         4, f"iana-ports: cannot write {blocker}: File exists"
     )
-    assert one_line(run(script, "export", "--out", blocker / "exports", db=db_2026)) == (
+    assert one_line(call("export", "--out", blocker / "exports", db=db_2026)) == (
         4, f"iana-ports: cannot write {blocker / 'exports'}: Not a directory"
     )
     assert blocker.read_text() == "in the way\n"
