@@ -19,7 +19,6 @@ Exit status: 0 answered, 1 nothing found, 2 bad input, 3 no usable database,
 import argparse
 import os
 import re
-import shutil
 import sqlite3
 import sys
 import textwrap
@@ -275,6 +274,8 @@ class Output:
 
     def text(self, fill, *args) -> None:
         """fill(doc, *args) writes the text; it goes out in one write."""
+        import shutil  # its imports (bz2, lzma, ...) cost --json a few milliseconds of start-up
+
         doc = Doc(shutil.get_terminal_size().columns, wants_colour(self.color, sys.stdout))
         fill(doc, *args)
         self.lines(doc.lines)

@@ -43,7 +43,8 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_worl
 
 NAME = "iana-ports"
 # Rows or changes per page of a list tool, unless the call asks for more: small enough to read
-# whole (20 changes are about 27 KB, a search page of 20 rows about 15), with `next` for the rest.
+# whole (20 changes are about 27 KB; 20 search rows about 12 KB, beside the matching common uses),
+# with `next` for the rest.
 PAGE = 20
 MAX_PAGE = 100
 
@@ -78,11 +79,11 @@ OS_ARG = (
 )
 NEXT_ARG = "Optional: the `next` of the previous answer, to get the following page (default 0, the first)."
 
-LOOKUP_PORT = f"""What a port is and whether you can use it, from IANA's Service Name and Transport Protocol
-Port Number Registry. Use it for "what is port 5432?", "what runs on 8080?", "can I run my service on 9000?".
+LOOKUP_PORT = f"""What a port is in IANA's registry, what software runs on it and whether to pick it for a service.
+Use it for "what is port 5432?", "what runs on 8080?", "can I run my service on 9000?".
 
 Returns JSON. Read first: `verdict` ("good", "caution" or "avoid" for a service of your own on tcp and
-udp; `reasons`, most decisive first; `notes`, what does not lower it), `common_uses` (software that
+udp; `reasons`, what you would trip on first, first; `notes`, what does not lower it), `common_uses` (software that
 listens there) and `transports` (IANA's status on tcp, udp, sctp and dccp, with service names).
 Also: `registrations` (IANA's rows, with descriptions and assignees) and `references`, `range` (System
 0-1023, User 1024-49151, Dynamic 49152-65535), `ephemeral` (operating systems that may hand the port out
@@ -116,8 +117,8 @@ matched words with <mark>), `next` (the offset to pass as `next` for the followi
 `common_uses` (software whose name or description has the words). {OURS}
 The site's /search.json?q=QUERY&transport=TRANSPORT, {PAGE} rows a page."""
 
-FIND_FREE_PORTS = """Ports near a number that are good to pick for a new service. Use it for "pick me a free port
-near 8000" or when lookup_port's verdict on a port is not good.
+FIND_FREE_PORTS = """Ports near a number that are good to pick for a new service.
+Use it for "pick me a free port near 8000", or when lookup_port's verdict on a port is not good.
 
 A port is good when IANA has it unassigned on every transport in `transports`, no software in this
 project's list holds it on those transports, browsers do not refuse it, it is above 1023 and no target

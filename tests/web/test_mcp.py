@@ -112,12 +112,13 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
         "find_free_ports": (["near", "transports", "count", "os"], ["near"]),
         "registry_changes": (["kind", "port", "service", "since", "next", "size"], []),
     }
-    # Each description says what it answers and when to use it, first.
+    # Each description says what it answers first, then when to use it.
     assert {name: tools[name].description.split("\n")[0] for name in OURS} == {
-        "lookup_port": "What a port is and whether you can use it, from IANA's Service Name and Transport Protocol",
+        "lookup_port":
+            "What a port is in IANA's registry, what software runs on it and whether to pick it for a service.",
         "lookup_service": 'The registry\'s entry for one service name (any case, e.g. "ssh", "postgresql", "http").',
         "search_registry": "Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.",
-        "find_free_ports": "Ports near a number that are good to pick for a new service. Use it for \"pick me a free port",
+        "find_free_ports": "Ports near a number that are good to pick for a new service.",
         "registry_changes": "What changed in IANA's registry between the registry versions this site has ingested.",
     }
     for name in OURS:
@@ -244,7 +245,8 @@ async def test_search_pages_are_20_rows_and_next_gives_the_following_ones(server
     assert count > 2 * PAGE
     async with connect(server) as client:
         first = (await client.call_tool("search_registry", {"query": "http"})).structured_content
-        second = (await client.call_tool("search_registry", {"query": "http", "next": first["next"]})).structured_content
+        following = {"query": "http", "next": first["next"]}
+        second = (await client.call_tool("search_registry", following)).structured_content
         last = (await client.call_tool("search_registry", {"query": "http", "next": count - 1})).structured_content
     assert (len(first["rows"]), first["next"], second["offset"], second["next"]) == (PAGE, PAGE, PAGE, 2 * PAGE)
     assert not {r["id"] for r in first["rows"]} & {r["id"] for r in second["rows"]}
