@@ -491,6 +491,10 @@ def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
         doc.heading(f"What is listening on port {number}? ({OS_LABELS[system]})")
         for command in p["commands"][system]:
             doc.verbatim(f"  {command}")
+        if any(e["os"] == system for e in p["ephemeral"]):
+            # What someone reading netstat on this port most likely sees.
+            doc.para(f"{OS_LABELS[system]} hands this port out as a temporary client port: a connection you see "
+                     "on it is most likely one, gone seconds later.", "  ")
 
 
 USES_HEADING = "Common uses (not from IANA)"
@@ -547,13 +551,18 @@ def sentence(text: str) -> str:
 
 
 def registry_entries(registrations: list[dict]) -> list[str]:
-    """A port's registry rows by service and description, with their transports: "ssh on tcp and udp: ..."."""
-    grouped: dict[tuple, list[str]] = {}
+    """A port's named registry rows, the names that say the same on the same transports together:
+    "http, www and www-http on tcp and udp: World Wide Web HTTP"."""
+    per_name: dict[tuple, list[str]] = {}
     for r in registrations:
         if r["service_name"]:
             key = (r["service_name"], sentence(r["description"] or ""))
-            grouped.setdefault(key, []).extend(row_transports(r["service_name"], r["transport"]))
-    return [f"{name} on {and_list(on)}" + (f": {what}" if what else "") for (name, what), on in grouped.items()]
+            per_name.setdefault(key, []).extend(row_transports(r["service_name"], r["transport"]))
+    grouped: dict[tuple, list[str]] = {}
+    for (name, what), on in per_name.items():
+        grouped.setdefault((what, tuple(on)), []).append(name)
+    return [f"{and_list(names)} on {and_list(on)}" + (f": {what}" if what else "")
+            for (what, on), names in grouped.items()]
 
 
 def where_used(u: dict) -> str:

@@ -287,8 +287,39 @@ def test_port_60878_text(call, db_2026, good):
         "  ss -tulpn 'sport = :60878'",
         "  netstat -tuln | grep ':60878 '",
         "  lsof -i :60878",
+        TRANSIENT.format("Linux"),
     ]
     assert use_section(60878), "60878 has a common use in curated/common_uses.csv (Mosh)"
+
+
+TRANSIENT = ("  {} hands this port out as a temporary client port: a connection you see on it is most likely one, "
+             "gone seconds later.")
+
+
+@pytest.mark.parametrize(
+    "n, system, transient",
+    [
+        # Linux's ephemeral range is 32768-60999; Windows' and macOS's the Dynamic range, 49152-65535.
+        (61000, "linux", False), (61000, "macos", True), (60999, "linux", True), (40000, "linux", True),
+        (40000, "windows", False), (49152, "windows", True), (8080, "linux", False),
+    ],
+)
+def test_the_listening_commands_say_when_what_you_see_is_a_temporary_port(call, db_2026, n, system, transient):
+    lines = text_lines(call(str(n), "--os", system, db=db_2026, columns=WIDE))
+    labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
+    assert (lines[-1] == TRANSIENT.format(labels[system])) is transient
+    assert sum("temporary client port: a connection" in line for line in lines) == transient
+
+
+def test_registry_entries_that_say_the_same_are_one(call, db_2026):
+    lines = text_lines(call("80", db=db_2026, columns=WIDE))
+    start = lines.index("Registry entries")
+    assert lines[start : start + 4] == [
+        "Registry entries",
+        "  - http, www and www-http on tcp and udp: World Wide Web HTTP",
+        "  - http on sctp: HTTP",
+        "",
+    ]
 
 
 def test_port_22_text_for_macos(call, db_2026, good):
