@@ -30,7 +30,6 @@ from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORT
 from .query import BadQuery
 from .store import NotABuild, Store
 from .text import and_list
-from .verdict import assess
 
 PROG = "iana-ports"
 NOT_FOUND, BAD_INPUT, NO_DATABASE, CANNOT_WRITE = 1, 2, 3, 4
@@ -39,6 +38,8 @@ PLATFORMS = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": 
 # Descriptions in lists are cut to this many characters; --json has them whole.
 LIST_TEXT = 60
 USES_SHOWN = 8
+# A port's own: the ones a user trips on first (iana_ports.verdict.use_order) come first.
+PORT_USES_SHOWN = 20
 
 
 class Failure(Exception):
@@ -368,9 +369,6 @@ MIN_WIDTH = 40
 BOLD = ("1", "22")
 LEVEL_STYLES = {"good": ("32", "39"), "caution": ("33", "39"), "avoid": ("31", "39")}  # green, yellow, red
 COLOR_CHOICES = ("never", "auto", "always")
-# A verdict's first reason continues the lead after a colon; these first words are not names.
-LOWER_AFTER_COLON = {"It", "Unassigned", "Browsers"}
-EVERYDAY = set(EVERYDAY_TRANSPORTS)
 
 
 def wants_colour(choice: str, stream) -> bool:
@@ -439,53 +437,48 @@ def level_accent(level: str, capital: bool = False):
 
 
 def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
+    """A port in the port page's order and words: what it is, whether you can use it and why,
+    then the details."""
     number, rng, verdict = p["port"], p["range"], p["verdict"]
-    doc.para(f"{what_port(p)} {verdict['level'].capitalize()} for your own service: {first_reason(p)}",
-             accent=level_accent(verdict["level"], capital=True))
-    doc.heading("Status per transport (IANA)")
-    groups: dict[tuple, list[str]] = {}
+    doc.para(p["lead"])
+    why = main_reason(verdict)
+    doc.para(f"For your own service: {verdict['level']}. {why}", accent=level_accent(verdict["level"]))
+    doc.heading("Status")
+    groups: dict[str, list[str]] = {}
     for t, v in p["transports"].items():
         run = v["unassigned_run"]
-        if v["services"]:
-            detail = f"{v['status']}: {', '.join(v['services'])}"
-        elif run:
-            detail = f"{v['status']} (unassigned run {run['first']}-{run['last']})"
-        else:
-            detail = v["status"]
+        detail = v["status"] + (f" to {', '.join(v['services'])}" if v["services"] else "")
+        if run:
+            detail += f", unassigned run {run['first']}–{run['last']}"
         groups.setdefault(detail, []).append(t)
-    labels = {detail: ", ".join(ts) for detail, ts in groups.items()}
+    labels = {detail: ", ".join(on) + ":" for detail, on in groups.items()}
     width = max(map(len, labels.values()))
     for detail, label in labels.items():
         doc.row(label, detail, width)
-    doc.para(f"Range: {rng['name']} {rng['first']}-{rng['last']} ({rng['common_name'].lower()})", "  ")
+    doc.para(f"Range: {rng['name']} {rng['first']}–{rng['last']} ({rng['common_name'].lower()})", "  ")
+    if p["common_uses"]:
+        doc.heading(f"Software known to use port {number} {NOT_IANA}")
+        for u in p["common_uses"][:PORT_USES_SHOWN]:
+            doc.item(use_text(u))
+        more(doc, p["common_uses"], PORT_USES_SHOWN)
+    doc.heading(f"Can you use port {number}?")
+    # The software once, as a count: the list above names it.
+    named = verdict["software_reasons"]
+    if named:
+        doc.item("The software above listens here." if named == 1 else f"{named} of the programs above listen here.")
+    for reason in verdict["reasons"][named:]:
+        if reason != why:
+            doc.item(reason)
+    for note in verdict["notes"]:
+        doc.item(f"Note: {note}")
+    on = and_list(OS_LABELS[t] for t in verdict["targets"])
+    doc.para(f"Judged for tcp and udp on {on}; --os chooses the platforms (--os default,freebsd adds FreeBSD).", "  ")
     entries = registry_entries(p["registrations"])
     if len(entries) > 1:
         # One entry is the lead's sentence already.
         doc.heading("Registry entries")
         for entry in entries:
             doc.item(entry)
-    if p["common_uses"]:
-        doc.heading(USES_HEADING)
-        for u in p["common_uses"]:
-            doc.item(use_text(u))
-    doc.heading(f"Verdict: {verdict['level']}", accent=level_accent(verdict["level"]))
-    on = and_list(OS_LABELS[t] for t in verdict["targets"])
-    doc.para(f"For a service of your own on tcp and udp, on {on} (--os chooses):", "  ")
-    # What the verdict says about software is the common uses above; the rest is said here.
-    plain = assess(number, p["transports"], [], targets=tuple(verdict["targets"]))
-    reasons = [r for r in verdict["reasons"] if r in plain["reasons"]]
-    if len(reasons) < len(verdict["reasons"]):
-        doc.item("Known software uses it: see the common uses above.")
-    for reason in reasons:
-        doc.item(reason)
-    for note in verdict["notes"]:
-        if note in plain["notes"]:
-            doc.item(f"Note: {note}")
-    nearby = sorted(n["port"] for n in [*p["free_nearby"]["below"], *p["free_nearby"]["above"]])
-    if nearby:
-        # "Nearby": for a Dynamic port they can be tens of thousands away.
-        doc.heading("Free ports nearby")
-        doc.para(" ".join(map(str, nearby)), "  ")
     systems = [os_id] if os_id in p["commands"] else list(p["commands"])
     for system in systems:
         doc.heading(f"What is listening on port {number}? ({OS_LABELS[system]})")
@@ -495,54 +488,20 @@ def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
             # What someone reading netstat on this port most likely sees.
             doc.para(f"{OS_LABELS[system]} hands this port out as a temporary client port: a connection you see "
                      "on it is most likely one, gone seconds later.", "  ")
+    nearby = sorted(n["port"] for n in [*p["free_nearby"]["below"], *p["free_nearby"]["above"]])
+    doc.heading("Free ports nearby")
+    # "Nearby": for a Dynamic port they can be tens of thousands away.
+    doc.para(" ".join(map(str, nearby)) if nearby else "No good port is near.", "  ")
 
 
-USES_HEADING = "Common uses (not from IANA)"
+NOT_IANA = "(not from IANA)"
 
 
-def what_port(p: dict) -> str:
-    """The lead's first sentence: what IANA has at the port, its service's description first."""
-    number = p["port"]
-    if p["status"] == "assigned":
-        name = p["services"][0]
-        on = [t for t, v in p["transports"].items() if name in v["services"]]
-        rows = sorted((r for r in p["registrations"] if r["service_name"] == name and r["description"]),
-                      key=lambda r: r["transport"] != "tcp")
-        text = f"{number}/{'/'.join(on)}: {name}"
-        if rows:
-            text += f" — {sentence(rows[0]['description'])}"
-        if len(p["services"]) > 1:
-            text += f" (also {and_list(p['services'][1:])})"
-        return text + "."
-    return f"{number}: {p['status']} by IANA."
-
-
-def first_reason(p: dict) -> str:
-    """The verdict's first reason, short: the software that listens there by default, by name,
-    else the first reason without its closing parenthesis."""
-    defaults = []
-    for u in sorted(p["common_uses"], key=lambda u: (u["last"] - u["first"], u["software"].lower())):
-        if u["kind"] == "default" and EVERYDAY & set(u["transports"]) and u["software"] not in defaults:
-            defaults.append(u["software"])
-    if defaults and p["port"] != 0:
-        # The verdict puts these first (iana_ports.verdict): software a user trips on first.
-        shown = defaults if len(defaults) <= 3 else [*defaults[:3], f"{len(defaults) - 3} others"]
-        return f"{and_list(shown)} {'listens' if len(defaults) == 1 else 'listen'} here by default."
-    reason = without_last_aside(p["verdict"]["reasons"][0])
-    first_word = reason.split(" ", 1)[0]
-    return reason[0].lower() + reason[1:] if first_word in LOWER_AFTER_COLON else reason
-
-
-def without_last_aside(text: str) -> str:
-    """"A listens here by default (its web UI)." -> "A listens here by default."."""
-    if not text.endswith(")."):
-        return text
-    depth = 0
-    for i in range(len(text) - 2, -1, -1):
-        depth += {")": 1, "(": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[:i].rstrip() + "."
-    return text
+def main_reason(verdict: dict) -> str:
+    """The verdict's reason the port page gives beside its level: the first that does not name
+    software (the lead names it), else the first."""
+    reasons, named = verdict["reasons"], verdict["software_reasons"]
+    return reasons[named] if len(reasons) > named else reasons[0]
 
 
 def sentence(text: str) -> str:
@@ -566,28 +525,32 @@ def registry_entries(registrations: list[dict]) -> list[str]:
 
 
 def where_used(u: dict) -> str:
-    where = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
+    where = f"{u['first']}–{u['last']}" if u["first"] != u["last"] else str(u["first"])
     return where + "/" + "/".join(u["transports"])
 
 
-# How a common use holds its port, after the port (curated/README.md: kind).
-KIND_WORDS = {"default": "by default", "example": "a documentation example", "range": "a range it draws from"}
+# What a common use is, when not the software's built-in default: the port page's words.
+KIND_WORDS = {"default": "", "example": " (documented example)", "range": " (a block it draws from)"}
 
 
 def use_text(u: dict, source: bool = True) -> str:
-    where = f"{where_used(u)}, {KIND_WORDS[u['kind']]}"
-    return f"{u['software']}: {u['description']} ({where}{'; ' + u['source'] if source else ''})"
+    return (f"{u['software']}{KIND_WORDS[u['kind']]}: {u['description']} "
+            f"({where_used(u)}{'; ' + u['source'] if source else ''})")
 
 
-def uses_text(doc: Doc, uses: list[dict]) -> None:
+def uses_text(doc: Doc, heading: str, uses: list[dict]) -> None:
     """Common uses matching a name or words: often dozens ("http"), so the first few."""
     if not uses:
         return
-    doc.heading(USES_HEADING)
+    doc.heading(f"{heading} {NOT_IANA}")
     for u in uses[:USES_SHOWN]:
         doc.item(use_text(u, source=False))
-    if len(uses) > USES_SHOWN:
-        doc.para(f"... and {len(uses) - USES_SHOWN} more (--json has them all)", "  ")
+    more(doc, uses, USES_SHOWN)
+
+
+def more(doc: Doc, uses: list[dict], shown: int) -> None:
+    if len(uses) > shown:
+        doc.para(f"... and {len(uses) - shown} more (--json has them all)", "  ")
 
 
 def service_text(doc: Doc, s: dict) -> None:
@@ -610,7 +573,7 @@ def service_text(doc: Doc, s: dict) -> None:
     for r in s["registrations"]:
         where = f"{r['port']}/{'/'.join(row_transports(r['service_name'], r['transport']))}" if r["port"] else "no port"
         doc.row(where, listed(r["description"]), 18)
-    uses_text(doc, s["common_uses"])
+    uses_text(doc, f"Software mentioning “{svc['name']}”", s["common_uses"])
 
 
 def search_text(doc: Doc, r: dict) -> None:
@@ -633,7 +596,7 @@ def search_text(doc: Doc, r: dict) -> None:
     if r["next"]:
         doc.para(f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
                  + (f" --transport {r['transport']}" if r["transport"] else ""))
-    uses_text(doc, r["common_uses"])
+    uses_text(doc, f"Software matching “{r['q']}”", r["common_uses"])
 
 
 def free_text(doc: Doc, f: dict) -> None:

@@ -106,7 +106,8 @@ def assess(
         said.setdefault(key, [weighs(u)]).append(u["description"])
     for (software, kind, first, last), (weighty, *descriptions) in said.items():
         (reasons if weighty else notes).append(_use_sentence(software, kind, first, last, descriptions))
-    software_reasons = len(reasons)
+    # Port 0's own reason, when given, comes before them and names no software.
+    software_reasons = sum(weighty for weighty, *_ in said.values())
     # One sentence per (status, holders), naming its transports: "to ssh on tcp and udp".
     held: dict[tuple, list[str]] = {}
     for t in wanted:
@@ -132,7 +133,8 @@ def assess(
     if rng is DYNAMIC_RANGE:
         reasons.append(
             f"It is in the Dynamic range ({_span(rng)}), which "
-            f"{covering or 'operating systems'} hand out as temporary client ports: "
+            f"{covering or 'operating systems'} hand{'s' if covering and ' and ' not in covering else ''} "
+            "out as temporary client ports: "
             "an outgoing connection may already hold it."
         )
     elif covering:

@@ -26,9 +26,7 @@ from iana_ports import cli
 
 SCRIPT = Path(sys.executable).parent / "iana-ports"
 HINT = "build one with `make data` (python -m ingest), or point --db or $IANA_PORTS_DB at one"
-USES_HEADING = "Common uses (not from IANA)"
 WIDE = 1000  # columns: nothing wraps
-KIND_WORDS = {"default": "by default", "example": "a documentation example", "range": "a range it draws from"}
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 RED, YELLOW, GREEN, BOLD = ("\x1b[31m", "\x1b[39m"), ("\x1b[33m", "\x1b[39m"), ("\x1b[32m", "\x1b[39m"), (
     "\x1b[1m", "\x1b[22m")
@@ -229,71 +227,192 @@ def nearby(good: list[int], n: int) -> str:
     return " ".join(map(str, sorted([p for p in good if p < n][-3:] + [p for p in good if p > n][:3])))
 
 
-def verdict_json(call, db, *args) -> dict:
-    return json.loads(answered(call(*args, "--json", db=db)))["verdict"]
+def port_json(call, db, *args) -> dict:
+    return json.loads(answered(call(*args, "--json", db=db)))
 
 
-def verdict_section(call, db, n: int, *args) -> list[str]:
-    """The verdict as the text prints it: level, targets, then the reasons and notes of the JSON
-    (whose wording tests/core/test_read.py checks) that do not name software of the port's
-    common uses: those the common uses section says."""
-    v = verdict_json(call, db, str(n), *args)
-    names = [u["software"] for u in registry.uses_at(n)]
-    about_software = [r for r in v["reasons"] if any(name in r for name in names)]
-    labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
+def main_reason(v: dict) -> str:
+    """What the port page gives beside the level: the first reason not naming software, else the first."""
+    return v["reasons"][v["software_reasons"]] if len(v["reasons"]) > v["software_reasons"] else v["reasons"][0]
+
+
+def first_lines(p: dict) -> list[str]:
+    """The lead (the read side's, whose wording tests/web/test_pages.py checks) and the verdict."""
+    v = p["verdict"]
+    return [p["lead"], f"For your own service: {v['level']}. {main_reason(v)}"]
+
+
+def verdict_section(p: dict) -> list[str]:
+    """The rest of the verdict, as the port page gives it: software once, as a count; every
+    other reason but the one given beside the level; the notes; the platforms judged."""
+    v, n = p["verdict"], p["port"]
+    software = v["software_reasons"]
+    said = {0: [], 1: ["  - The software above listens here."]}.get(
+        software, [f"  - {software} of the programs above listen here."])
+    labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "freebsd": "FreeBSD"}
     on = [labels[t] for t in v["targets"]]
     on = ", ".join(on[:-1]) + " and " + on[-1] if len(on) > 1 else on[0]
     return [
         "",
-        f"Verdict: {v['level']}",
-        f"  For a service of your own on tcp and udp, on {on} (--os chooses):",
-        *(["  - Known software uses it: see the common uses above."] if about_software else []),
-        *(f"  - {r}" for r in v["reasons"] if r not in about_software),
-        *(f"  - Note: {n}" for n in v["notes"] if not any(name in n for name in names)),
+        f"Can you use port {n}?",
+        *said,
+        *(f"  - {r}" for r in v["reasons"][software:] if r != main_reason(v)),
+        *(f"  - Note: {note}" for note in v["notes"]),
+        f"  Judged for tcp and udp on {on}; --os chooses the platforms (--os default,freebsd adds FreeBSD).",
     ]
 
 
 def where(u: dict) -> str:
-    at = f"{u['first']}-{u['last']}" if u["first"] != u["last"] else str(u["first"])
+    at = f"{u['first']}–{u['last']}" if u["first"] != u["last"] else str(u["first"])
     return f"{at}/{'/'.join(u['transports'])}"
 
 
-def use_section(n: int) -> list[str]:
-    """The common-uses section of port n."""
-    found = registry.uses_at(n)
-    if not found:
+def use_line(u: dict, source: bool = True) -> str:
+    kind = {"default": "", "example": " (documented example)", "range": " (a block it draws from)"}[u["kind"]]
+    return f"  - {u['software']}{kind}: {u['description']} ({where(u)}{'; ' + u['source'] if source else ''})"
+
+
+def use_section(p: dict) -> list[str]:
+    """The common-uses section of a port: the oracle's entries, in the read side's order
+    (tests/core/test_read.py), the first 20."""
+    keys = ("software", "kind", "description", "transports", "first", "last", "source")
+    assert sorted(tuple(str(u[k]) for k in keys) for u in p["common_uses"]) == sorted(
+        tuple(str(u[k]) for k in keys) for u in registry.uses_at(p["port"]))
+    if not p["common_uses"]:
         return []
-    return ["", USES_HEADING] + [
-        f"  - {u['software']}: {u['description']} ({where(u)}, {KIND_WORDS[u['kind']]}; {u['source']})" for u in found
-    ]
+    lines = ["", f"Software known to use port {p['port']} (not from IANA)", *map(use_line, p["common_uses"][:20])]
+    if len(p["common_uses"]) > 20:
+        lines.append(f"  ... and {len(p['common_uses']) - 20} more (--json has them all)")
+    return lines
 
 
-def test_port_60878_text(call, db_2026, good):
-    reason = verdict_json(call, db_2026, "60878", "--os", "linux")["reasons"][0]
-    assert reason.startswith("It is in the Dynamic range (49152–65535)")
-    assert text_lines(call("60878", "--os", "linux", db=db_2026, columns=WIDE)) == [
-        "60878: unassigned by IANA. Caution for your own service: i" + reason[1:],
-        "",
-        "Status per transport (IANA)",
-        "  tcp, udp, sctp, dccp  unassigned (unassigned run 49152-65535)",
-        "  Range: Dynamic Ports 49152-65535 (dynamic, private or ephemeral ports)",
-        *use_section(60878),
-        *verdict_section(call, db_2026, 60878, "--os", "linux"),
-        "",
-        "Free ports nearby",
-        "  " + nearby(good, 60878),
-        "",
-        "What is listening on port 60878? (Linux)",
-        "  ss -tulpn 'sport = :60878'",
-        "  netstat -tuln | grep ':60878 '",
-        "  lsof -i :60878",
-        TRANSIENT.format("Linux"),
-    ]
-    assert use_section(60878), "60878 has a common use in curated/common_uses.csv (Mosh)"
+def commands(n: int, system: str) -> list[str]:
+    label = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}[system]
+    return {
+        "linux": [f"  ss -tulpn 'sport = :{n}'", f"  netstat -tuln | grep ':{n} '", f"  lsof -i :{n}"],
+        "macos": [f"  lsof -nP -i :{n}", f"  netstat -an | grep '\\.{n} '"],
+        "windows": [f'  netstat -ano | findstr /R /C:":{n} "', f"  Get-NetTCPConnection -LocalPort {n}",
+                    f"  Get-NetUDPEndpoint -LocalPort {n}"],
+    }[system], label
 
 
 TRANSIENT = ("  {} hands this port out as a temporary client port: a connection you see on it is most likely one, "
              "gone seconds later.")
+
+
+def test_port_60878_text(call, db_2026, good):
+    p = port_json(call, db_2026, "60878", "--os", "linux")
+    assert p["verdict"]["reasons"][0].startswith("It is in the Dynamic range (49152–65535), which Linux hands")
+    listening, label = commands(60878, "linux")
+    assert text_lines(call("60878", "--os", "linux", db=db_2026, columns=WIDE)) == [
+        *first_lines(p),
+        "",
+        "Status",
+        "  tcp, udp, sctp, dccp:  unassigned, unassigned run 49152–65535",
+        "  Range: Dynamic Ports 49152–65535 (dynamic, private or ephemeral ports)",
+        *use_section(p),
+        *verdict_section(p),
+        "",
+        f"What is listening on port 60878? ({label})",
+        *listening,
+        TRANSIENT.format("Linux"),
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 60878),
+    ]
+    assert use_section(p), "60878 has a common use in curated/common_uses.csv (Mosh)"
+
+
+def test_port_22_text_for_macos(call, db_2026, good):
+    p = port_json(call, db_2026, "22/tcp", "--os", "macos")
+    # IANA's description first, the software people meet there, then whether you can use it and why.
+    assert p["lead"].startswith(
+        "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned by IANA on tcp, udp and sctp. "
+        "Software you will meet there: "
+    )
+    assert first_lines(p)[1] == "For your own service: avoid. IANA has assigned it to ssh on tcp and udp."
+    listening, label = commands(22, "macos")
+    assert text_lines(call("22/tcp", "--os", "macos", db=db_2026, columns=WIDE)) == [
+        *first_lines(p),
+        "",
+        "Status",
+        "  tcp, udp, sctp:  assigned to ssh",
+        "  dccp:            unassigned, unassigned run 10–50",
+        "  Range: System Ports 0–1023 (well-known ports)",
+        *use_section(p),
+        *verdict_section(p),
+        "",
+        "Registry entries",
+        "  - ssh on tcp and udp: The Secure Shell (SSH) Protocol",
+        "  - ssh on sctp: SSH",
+        "",
+        f"What is listening on port 22? ({label})",
+        *listening,
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 22),
+    ]
+    assert verdict_section(p)[2].endswith(" above listen here."), "the software of 22 is said once, as a count"
+
+
+def test_port_0_text_for_windows(call, db_2026, good):
+    # The first sctp and dccp rows are discard's, on port 9.
+    first = {t: min(int(r["Port Number"].split("-")[0]) for r in registry.rows()
+                    if r["Transport Protocol"] == t and r["Port Number"]) for t in ("sctp", "dccp")}
+    assert first == {"sctp": 9, "dccp": 9}
+    p = port_json(call, db_2026, "0", "--os", "windows")
+    listening, label = commands(0, "windows")
+    assert text_lines(call("0", "--os", "windows", db=db_2026, columns=WIDE)) == [
+        "IANA has reserved port 0 on tcp and udp; the registry says “Reserved”.",
+        "For your own service: avoid. "
+        "Port 0 cannot be listened on: asking for it makes the operating system pick a free port.",
+        "",
+        "Status",
+        "  tcp, udp:    reserved",
+        "  sctp, dccp:  unassigned, unassigned run 0–8",
+        "  Range: System Ports 0–1023 (well-known ports)",
+        # No software at port 0: nothing said of any.
+        "",
+        "Can you use port 0?",
+        "  - IANA has reserved it on tcp and udp.",
+        "  Judged for tcp and udp on Windows; --os chooses the platforms (--os default,freebsd adds FreeBSD).",
+        "",
+        f"What is listening on port 0? ({label})",
+        *listening,
+        "",
+        "Free ports nearby",
+        "  " + nearby(good, 0),
+    ]
+    assert verdict_section(p)[2:] == ["  - IANA has reserved it on tcp and udp."] + verdict_section(p)[-1:]
+
+
+@pytest.mark.parametrize("n", [25565, 5000, 8080, 80, 443, 6000, 3000])
+def test_a_port_opens_with_the_lead_and_the_verdict(call, db_2026, n):
+    p = port_json(call, db_2026, str(n))
+    wide = text_lines(call(str(n), db=db_2026, columns=WIDE))
+    assert wide[:3] == [*first_lines(p), ""]
+    # The software the lead names is not named again beside the level, when anything else can be said.
+    if len(p["verdict"]["reasons"]) > p["verdict"]["software_reasons"]:
+        assert not any(u["software"] in wide[1] for u in p["common_uses"])
+    assert wide[wide.index(f"Can you use port {n}?") - 1 :] [: len(verdict_section(p))] == verdict_section(p)
+
+
+def test_many_common_uses_show_the_first_20(call, db_2026):
+    p = port_json(call, db_2026, "8080")
+    assert len(p["common_uses"]) > 20, "8080 has more than 20 common uses in curated/common_uses.csv"
+    lines = text_lines(call("8080", db=db_2026, columns=WIDE))
+    start = lines.index("Software known to use port 8080 (not from IANA)") - 1
+    assert lines[start : start + 23] == use_section(p)
+    assert lines[start + 22] == f"  ... and {len(p['common_uses']) - 20} more (--json has them all)"
+
+
+def test_a_good_port_says_so(call, db_2026, good):
+    n = next(p for p in good if p > 25000)
+    p = port_json(call, db_2026, str(n))
+    assert p["verdict"]["reasons"][0].startswith("Unassigned on tcp and udp")
+    assert text_lines(call(str(n), db=db_2026, columns=WIDE))[:2] == [
+        p["lead"], f"For your own service: good. {p['verdict']['reasons'][0]}",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -306,8 +425,10 @@ TRANSIENT = ("  {} hands this port out as a temporary client port: a connection 
 )
 def test_the_listening_commands_say_when_what_you_see_is_a_temporary_port(call, db_2026, n, system, transient):
     lines = text_lines(call(str(n), "--os", system, db=db_2026, columns=WIDE))
-    labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
-    assert (lines[-1] == TRANSIENT.format(labels[system])) is transient
+    listening, label = commands(n, system)
+    start = lines.index(f"What is listening on port {n}? ({label})") + 1
+    tip = [TRANSIENT.format(label)] if transient else []
+    assert lines[start : start + len(listening) + len(tip) + 1] == [*listening, *tip, ""]
     assert sum("temporary client port: a connection" in line for line in lines) == transient
 
 
@@ -322,104 +443,18 @@ def test_registry_entries_that_say_the_same_are_one(call, db_2026):
     ]
 
 
-def test_port_22_text_for_macos(call, db_2026, good):
-    assert text_lines(call("22/tcp", "--os", "macos", db=db_2026, columns=WIDE)) == [
-        # IANA's description first, then whether you can use it and the main reason.
-        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol. "
-        "Avoid for your own service: OpenSSH listens here by default.",
-        "",
-        "Status per transport (IANA)",
-        "  tcp, udp, sctp  assigned: ssh",
-        "  dccp            unassigned (unassigned run 10-50)",
-        "  Range: System Ports 0-1023 (well-known ports)",
-        "",
-        "Registry entries",
-        "  - ssh on tcp and udp: The Secure Shell (SSH) Protocol",
-        "  - ssh on sctp: SSH",
-        *use_section(22),
-        *verdict_section(call, db_2026, 22, "--os", "macos"),
-        "",
-        "Free ports nearby",
-        "  " + nearby(good, 22),
-        "",
-        "What is listening on port 22? (macOS)",
-        "  lsof -nP -i :22",
-        "  netstat -an | grep '\\.22 '",
-    ]
-
-
-def test_port_0_text_for_windows(call, db_2026, good):
-    # The first sctp and dccp rows are discard's, on port 9.
-    first = {t: min(int(r["Port Number"].split("-")[0]) for r in registry.rows()
-                    if r["Transport Protocol"] == t and r["Port Number"]) for t in ("sctp", "dccp")}
-    assert first == {"sctp": 9, "dccp": 9}
-    assert text_lines(call("0", "--os", "windows", db=db_2026, columns=WIDE)) == [
-        "0: reserved by IANA. Avoid for your own service: "
-        "Port 0 cannot be listened on: asking for it makes the operating system pick a free port.",
-        "",
-        "Status per transport (IANA)",
-        "  tcp, udp    reserved",
-        "  sctp, dccp  unassigned (unassigned run 0-8)",
-        "  Range: System Ports 0-1023 (well-known ports)",
-        *use_section(0),
-        *verdict_section(call, db_2026, 0, "--os", "windows"),
-        "",
-        "Free ports nearby",
-        "  " + nearby(good, 0),
-        "",
-        "What is listening on port 0? (Windows)",
-        '  netstat -ano | findstr /R /C:":0 "',
-        "  Get-NetTCPConnection -LocalPort 0",
-        "  Get-NetUDPEndpoint -LocalPort 0",
-    ]
-
-
-def defaults_at(n: int) -> list[str]:
-    """Software listening on n by default on tcp or udp, narrowest entry first, then by name."""
-    found = []
-    for u in sorted(registry.uses_at(n), key=lambda u: (u["last"] - u["first"], u["software"].lower())):
-        if u["kind"] == "default" and {"tcp", "udp"} & set(u["transports"]) and u["software"] not in found:
-            found.append(u["software"])
-    return found
-
-
-@pytest.mark.parametrize(
-    "n, lead",
-    [
-        # What a person meets there, in the first sentence.
-        (25565, "25565: unassigned by IANA. Caution for your own service: {0} listens here by default."),
-        (5000, "5000/tcp/udp: commplex-main. Avoid for your own service: {0}, {1} and {2} listen here by default."),
-        (8080, "8080/tcp/udp: http-alt — HTTP Alternate (see port 80). "
-               "Avoid for your own service: {0}, {1}, {2} and {others} others listen here by default."),
-        (80, "80/tcp/udp/sctp: http — World Wide Web HTTP (also www and www-http). "
-             "Avoid for your own service: {0} listens here by default."),
-    ],
-)
-def test_the_lead_names_what_listens_there(call, db_2026, n, lead):
-    software = defaults_at(n)
-    assert software, f"{n} has software listening by default in curated/common_uses.csv"
-    expected = lead.format(*software, others=len(software) - 3)
-    assert text_lines(call(str(n), db=db_2026, columns=WIDE))[0] == expected
-
-
-def test_a_good_port_says_so(call, db_2026, good):
-    n = next(p for p in good if p > 25000)
-    reason = verdict_json(call, db_2026, str(n))["reasons"][0]
-    assert reason.startswith("Unassigned on tcp and udp")
-    assert text_lines(call(str(n), db=db_2026, columns=WIDE))[0] == (
-        f"{n}: unassigned by IANA. Good for your own service: u{reason[1:]}"
-    )
-
-
 def test_port_text_names_the_commands_of_the_os_it_runs_on(call, db_2026):
     lines = text_lines(call("8080", db=db_2026))
     assert sys.platform.startswith("linux"), "the expected lines below are Linux's"
-    assert lines[-4:] == [
+    start = lines.index("What is listening on port 8080? (Linux)")
+    assert lines[start : start + 5] == [
         "What is listening on port 8080? (Linux)",
         "  ss -tulpn 'sport = :8080'",
         "  netstat -tuln | grep ':8080 '",
         "  lsof -i :8080",
+        "",
     ]
+    assert sum(line.startswith("What is listening on port") for line in lines) == 1
 
 
 def registrations(name: str) -> list[str]:
@@ -433,7 +468,8 @@ def registrations(name: str) -> list[str]:
     return found
 
 
-def uses_section(text: str) -> list[str]:
+def uses_section(heading: str, text: str) -> list[str]:
+    """Software matching `text` (every word, at a word start): the oracle's, in file order, the first 8."""
     words = re.findall(r"\w+", text.lower())
     found = [
         u for u in registry.uses()
@@ -441,9 +477,7 @@ def uses_section(text: str) -> list[str]:
     ]
     if not found:
         return []
-    lines = ["", USES_HEADING]
-    for u in found[:8]:
-        lines.append(f"  - {u['software']}: {u['description']} ({where(u)}, {KIND_WORDS[u['kind']]})")
+    lines = ["", f"{heading} (not from IANA)", *(use_line(u, source=False) for u in found[:8])]
     if len(found) > 8:
         lines.append(f"  ... and {len(found) - 8} more (--json has them all)")
     return lines
@@ -455,14 +489,14 @@ def test_service_text_with_aliases(call, db_2026):
         "",
         "Registry entries",
         *registrations("http"),
-        *uses_section("http"),
+        *uses_section("Software mentioning “http”", "http"),
     ]
     assert registrations("http") == [
         "  80/tcp              World Wide Web HTTP",
         "  80/udp              World Wide Web HTTP",
         "  80/sctp             HTTP",
     ]
-    assert uses_section("http")[-1].startswith("  ... and "), "http has more than 8 common uses"
+    assert uses_section("", "http")[-1].startswith("  ... and "), "http has more than 8 common uses"
 
 
 def test_service_text_historic_alias(call, db_2026):
@@ -472,7 +506,7 @@ def test_service_text_historic_alias(call, db_2026):
         "Registry entries",
         "  63/tcp              whois++",
         "  63/udp              whois++",
-        *uses_section("whois++"),
+        *uses_section("Software mentioning “whois++”", "whois++"),
     ]
 
 
@@ -507,7 +541,7 @@ def test_search_text_pages(call, db_2026):
         "  80/sctp            http             HTTP",
     ]
     assert lines[51] == "More: iana-ports search http --next 50"
-    assert lines[52:] == uses_section("http")
+    assert lines[52:] == uses_section("Software matching “http”", "http")
 
 
 def test_lists_cut_descriptions_at_a_word(call, db_2026):
@@ -534,9 +568,9 @@ def test_lists_cut_descriptions_at_a_word(call, db_2026):
 def test_lookup_of_words_only_in_common_uses(call, db_2026):
     assert text_lines(call("minecraft", db=db_2026, columns=WIDE)) == [
         'No registry rows match "minecraft".',
-        *uses_section("minecraft"),
+        *uses_section("Software matching “minecraft”", "minecraft"),
     ]
-    assert len(uses_section("minecraft")) > 2
+    assert len(uses_section("", "minecraft")) > 3
 
 
 def test_free_text(call, db_2026, good):
@@ -634,17 +668,17 @@ def test_text_wraps_to_the_width_and_never_inside_a_word(call, db_2026, history_
 
 
 def test_wrapped_lines_hang_under_their_item(call, db_2026):
+    p = port_json(call, db_2026, "22")
     lines = text_lines(call("22", db=db_2026, columns=60))
     # The System-port reason, its continuation indented under its text, CAP_NET_BIND_SERVICE whole.
     start = lines.index("  - It is a System port: on Linux and other Unix-like")
     assert lines[start + 1 : start + 3] == ["    systems, listening on it needs root or", "    CAP_NET_BIND_SERVICE."]
-    assert lines[:2] == [
-        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol.",
-        "Avoid for your own service: OpenSSH listens here by default.",
-    ]
-    lead = text_lines(call("25565", db=db_2026, columns=60))[:3]
-    assert " ".join(lead).startswith("25565: unassigned by IANA. Caution for your own service:")
-    assert all(len(line) <= 60 for line in lead)
+    # The lead wrapped as a paragraph, the verdict starting a line of its own.
+    verdict = lines.index("For your own service: avoid. IANA has assigned it to ssh on")
+    assert lines[verdict + 1 : verdict + 3] == ["tcp and udp.", ""]
+    assert " ".join(lines[:verdict]) == p["lead"]
+    assert lines[0] == "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned"
+    assert all(len(line) <= 60 for line in lines[: verdict + 2])
 
 
 def test_a_narrow_terminal_is_taken_as_40_columns(call, db_2026):
@@ -658,26 +692,34 @@ def test_a_narrow_terminal_is_taken_as_40_columns(call, db_2026):
 
 def test_colour_always(call, db_2026):
     lines = text_lines(call("22", "--color=always", db=db_2026, columns=WIDE))
-    assert lines[0] == (
-        "22/tcp/udp/sctp: ssh — The Secure Shell (SSH) Protocol. "
-        f"{RED[0]}Avoid{RED[1]} for your own service: OpenSSH listens here by default."
-    )
-    assert f"{BOLD[0]}Status per transport (IANA){BOLD[1]}" in lines
-    # The level's colour inside the bold heading ends with the word; the heading stays bold.
-    assert f"{BOLD[0]}Verdict: {RED[0]}avoid{RED[1]}{BOLD[1]}" in lines
+    assert lines[1] == f"For your own service: {RED[0]}avoid{RED[1]}. IANA has assigned it to ssh on tcp and udp."
+    for heading in ("Status", "Software known to use port 22 (not from IANA)", "Can you use port 22?",
+                    "Registry entries", "What is listening on port 22? (Linux)", "Free ports nearby"):
+        assert f"{BOLD[0]}{heading}{BOLD[1]}" in lines, heading
     # Without the codes, the same text as without colour.
     plain = text_lines(call("22", "--color", "never", db=db_2026, columns=WIDE))
     assert [ESCAPE.sub("", line) for line in lines] == plain
     assert not any("\x1b" in line for line in plain)
+    # The codes are not counted as width: the same lines at 60 columns.
+    narrow = text_lines(call("22", "--color=always", db=db_2026, columns=60))
+    assert [ESCAPE.sub("", line) for line in narrow] == text_lines(call("22", db=db_2026, columns=60))
 
 
 @pytest.mark.parametrize("level, style", [("caution", YELLOW), ("good", GREEN)])
 def test_colour_per_level(call, db_2026, good, level, style):
     n = 25565 if level == "caution" else next(p for p in good if p > 25000)
-    assert verdict_json(call, db_2026, str(n))["level"] == level
+    p = port_json(call, db_2026, str(n))
+    assert p["verdict"]["level"] == level
     lines = text_lines(call(str(n), "--color", "always", db=db_2026, columns=WIDE))
-    assert f"{style[0]}{level.capitalize()}{style[1]} for your own service:" in lines[0]
-    assert f"{BOLD[0]}Verdict: {style[0]}{level}{style[1]}{BOLD[1]}" in lines
+    assert lines[1] == f"For your own service: {style[0]}{level}{style[1]}. {main_reason(p['verdict'])}"
+
+
+def test_search_colours_each_ports_verdict(call, db_2026, good):
+    n = next(p for p in good if p > 25000)
+    lines = text_lines(call("search", f"22,25565,{n}", "--color", "always", db=db_2026, columns=WIDE))
+    assert [line.rsplit(", ", 1)[1] for line in lines[:3]] == [
+        f"verdict {RED[0]}avoid{RED[1]}", f"verdict {YELLOW[0]}caution{YELLOW[1]}", f"verdict {GREEN[0]}good{GREEN[1]}",
+    ]
 
 
 @pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}])
@@ -722,7 +764,7 @@ def on_a_terminal(script, db, *args, env) -> bytes:
 
 def test_colour_on_a_terminal_unless_no_color_or_never(script, db_2026):
     coloured = on_a_terminal(script, db_2026, "22", env={"TERM": "xterm"})
-    assert f"{RED[0]}Avoid{RED[1]}".encode() in coloured
+    assert f"For your own service: {RED[0]}avoid{RED[1]}.".encode() in coloured
     assert on_a_terminal(script, db_2026, "22", env={"TERM": "xterm", "NO_COLOR": "1"}) == ESCAPE.sub(
         "", coloured.decode()).encode()
     assert b"\x1b" not in on_a_terminal(script, db_2026, "22", "--color=never", env={"TERM": "xterm"})

@@ -137,6 +137,16 @@ def test_port_0_is_never_good(snapshot):
     assert verdict["reasons"][0] == (
         "Port 0 cannot be listened on: asking for it makes the operating system pick a free port."
     )
+    # No software listens on port 0: the page says no "software above".
+    assert verdict["software_reasons"] == 0
+
+
+def test_one_platform_hands_out_the_dynamic_range(snapshot):
+    reasons = read.port(snapshot, 60878, ("linux",))["verdict"]["reasons"]
+    assert reasons[0] == (
+        "It is in the Dynamic range (49152–65535), which Linux hands out as temporary client ports: "
+        "an outgoing connection may already hold it."
+    )
 
 
 def test_the_verdict_column_is_the_read_side_verdict_for_every_port(snapshot, sql):
