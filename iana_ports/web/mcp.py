@@ -16,11 +16,12 @@ are refused by the SDK's own validation, also as a tool error; any other
 exception is a bug, logged by the SDK, and the client gets its generic
 "Error executing tool NAME".
 
-Lists come a small page at a time, so one call stays a few kilobytes of an
-agent's context: search_registry and registry_changes answer PAGE rows or
-changes unless asked for more, and their `next` is the offset to pass back
-as the `next` argument (null on the last page), where the page's JSON has
-its link.
+Lists come a small page at a time, so one call stays within some 30 KB of
+an agent's context: registry_changes answers PAGE changes unless asked for
+more, search_registry PAGE rows and PAGE common uses, lookup_service PAGE
+common uses (with `common_uses_count`, how many there are; its error for an
+unknown name the first PAGE). Their `next` is the offset to pass back as the
+`next` argument (null on the last page), where the page's JSON has its link.
 """
 
 import asyncio
@@ -42,8 +43,8 @@ from . import builds, pages
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 NAME = "iana-ports"
-# Rows or changes per page of a list tool, unless the call asks for more: small enough to read
-# whole (20 changes are about 27 KB; 20 search rows about 12 KB, beside the matching common uses),
+# Rows, changes or common uses per page of a list, unless the call asks for more: small enough
+# to read whole (20 changes are about 27 KB, 20 search rows and 20 common uses about 18 KB),
 # with `next` for the rest.
 PAGE = 20
 MAX_PAGE = 100
@@ -82,9 +83,11 @@ NEXT_ARG = "Optional: the `next` of the previous answer, to get the following pa
 LOOKUP_PORT = f"""What a port is in IANA's registry, what software runs on it and whether to pick it for a service.
 Use it for "what is port 5432?", "what runs on 8080?", "can I run my service on 9000?".
 
-Returns JSON. Read first: `verdict` ("good", "caution" or "avoid" for a service of your own on tcp and
-udp; `reasons`, what you would trip on first, first; `notes`, what does not lower it), `common_uses` (software that
-listens there) and `transports` (IANA's status on tcp, udp, sctp and dccp, with service names).
+Returns JSON. Read first: `lead` (what the port is and the software met there, in a sentence or two),
+`verdict` ("good", "caution" or "avoid" for a service of your own on tcp and udp; `reasons`, what you
+would trip on first, first, the first `software_reasons` of them naming software; `notes`, what does not
+lower it), `common_uses` (software that uses it, each with its source) and `transports` (IANA's status
+on tcp, udp, sctp and dccp, with service names).
 Also: `registrations` (IANA's rows, with descriptions and assignees) and `references`, `range` (System
 0-1023, User 1024-49151, Dynamic 49152-65535), `ephemeral` (operating systems that may hand the port out
 as a temporary client port), `free_nearby` (good ports near it), `commands` (what shows the listener, per
@@ -98,12 +101,14 @@ LOOKUP_SERVICE = f"""The registry's entry for one service name (any case, e.g. "
 Use it when you have the exact name; use search_registry for other words.
 
 Returns JSON: `service` (name, description, whether historic), `registrations` (every registry row for it:
-port, transport, description, assignee, dates), `references`, `alias_of` and `aliases`, and
-`common_uses` (software whose name or description has the name). {OURS}
+port, transport, description, assignee, dates), `references`, `alias_of` and `aliases`, `common_uses`
+(software whose name or description has the name, {PAGE} at a time: `common_uses_count` says how many,
+`next` the offset to pass as `next` for more, or null). {OURS}
 
 For a name IANA does not list, the tool error's JSON holds `suggestions` (similar registered names),
-`renamed_to` (when the name was renamed) and `common_uses` (software known by that name, with the ports
-it uses, e.g. "minecraft"). The same JSON as the site's /services/NAME.json."""
+`renamed_to` (when the name was renamed) and `common_uses` (the first {PAGE} of the software known by that
+name, with the ports it uses, e.g. "minecraft"; search_registry pages through them all).
+The site's /services/NAME.json, its common uses {PAGE} at a time."""
 
 SEARCH_REGISTRY = f"""Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.
 Use it for a topic ("remote desktop", "kerberos") or several ports at once; lookup_port answers more
@@ -113,9 +118,10 @@ about one port, lookup_service about one exact name.
 "22", "22/tcp", "tcp 22", "8080,8443" or "6000-6010" (at most 1,024 ports) list the registry rows on
 those ports, with each port's status and verdict under `ports`. Returns JSON: `count` (all matching
 rows), `rows` ({PAGE} registry rows from `offset`; `name_html`, `snippet` and `notes_snippet` mark the
-matched words with <mark>), `next` (the offset to pass as `next` for the following rows, or null) and
-`common_uses` (software whose name or description has the words). {OURS}
-The site's /search.json?q=QUERY&transport=TRANSPORT, {PAGE} rows a page."""
+matched words with <mark>), `common_uses` ({PAGE} of the software whose name or description has the
+words, from the same offset; `common_uses_count` says how many) and `next` (the offset to pass as `next`
+for the following rows and common uses, or null). {OURS}
+The site's /search.json?q=QUERY&transport=TRANSPORT, {PAGE} rows and common uses a page."""
 
 FIND_FREE_PORTS = """Ports near a number that are good to pick for a new service.
 Use it for "pick me a free port near 8000", or when lookup_port's verdict on a port is not good.
@@ -163,8 +169,16 @@ def register(datasette, mcp) -> None:
     @mcp.tool(title="Look up a service name", description=LOOKUP_SERVICE, annotations=READ_ONLY)
     async def lookup_service(
         name: Annotated[str, Field(description='A service name as IANA lists it, e.g. "ssh"; any case.')],
+        next: Annotated[int, Field(description="Optional: the `next` of the previous answer, for the following "
+                                               "common uses (default 0, the first).",
+                                   json_schema_extra={"minimum": 0})] = 0,
     ) -> CallToolResult:
-        return _answer(datasette, lambda store: read.service(store, name))
+        def answer(store):
+            offset = read.whole_number(next, "next", 0, 10**9)
+            found = uses_page(read.service(store, name), offset, PAGE)
+            return dict(found, next=offset + PAGE if offset + PAGE < found["common_uses_count"] else None)
+
+        return _answer(datasette, answer)
 
     @mcp.tool(title="Search the registry", description=SEARCH_REGISTRY, annotations=READ_ONLY)
     async def search_registry(
@@ -257,10 +271,19 @@ def stateless(mcp) -> None:
 
 
 def search_page(found: dict, size: int) -> dict:
-    """A search answer cut to `size` rows, its `next` the offset of the rows after them."""
-    rows = found["rows"][:size]
-    after = found["offset"] + len(rows)
-    return dict(found, rows=rows, next=after if after < found["count"] else None)
+    """A search answer cut to `size` rows and `size` common uses from its offset, its `next`
+    the offset after them while either has more."""
+    offset = found["offset"]
+    after = offset + size
+    more = after < found["count"] or after < len(found["common_uses"])
+    return dict(uses_page(found, offset, size), rows=found["rows"][:size], next=after if more else None)
+
+
+def uses_page(facts: dict, offset: int, size: int) -> dict:
+    """`common_uses` cut to `size` from `offset`, with `common_uses_count`, how many there are:
+    a common word matches hundreds ("http": 259 entries, 80 KB)."""
+    uses = facts["common_uses"]
+    return dict(facts, common_uses=uses[offset : offset + size], common_uses_count=len(uses))
 
 
 def only_transport(facts: dict, transport: str) -> dict:
@@ -297,7 +320,8 @@ def _answer_on(build, fn) -> CallToolResult:
     try:
         data = fn(build.snapshot)
     except read.NotFound as exc:
-        return _error(404, str(exc), **exc.context)
+        context = uses_page(exc.context, 0, PAGE) if "common_uses" in exc.context else exc.context
+        return _error(404, str(exc), **context)
     except BadQuery as exc:
         return _error(400, str(exc))
     return CallToolResult(content=[TextContent(type="text", text=orjson.dumps(data).decode())], structured_content=data)

@@ -107,7 +107,7 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
     }
     assert arguments == {
         "lookup_port": (["port", "transport", "os"], ["port"]),
-        "lookup_service": (["name"], ["name"]),
+        "lookup_service": (["name", "next"], ["name"]),
         "search_registry": (["query", "transport", "next"], ["query"]),
         "find_free_ports": (["near", "transports", "count", "os"], ["near"]),
         "registry_changes": (["kind", "port", "service", "since", "next", "size"], []),
@@ -152,10 +152,6 @@ SAME_AS_PAGE = [
     ("lookup_port", {"port": 65535}, "/ports/65535.json"),
     ("lookup_port", {"port": 25565, "os": "freebsd"}, "/ports/25565.json?os=freebsd"),
     ("lookup_port", {"port": 5000, "os": "default,windows_legacy"}, "/ports/5000.json?os=default,windows_legacy"),
-    ("lookup_service", {"name": "ssh"}, "/services/ssh.json"),
-    ("lookup_service", {"name": "HTTP"}, "/services/HTTP.json"),
-    ("lookup_service", {"name": "cl/1"}, "/services/cl%2F1.json"),
-    ("lookup_service", {"name": "panquest-xact"}, "/services/panquest-xact.json"),
     ("find_free_ports", {"near": 8000}, "/free.json?near=8000"),
     (
         "find_free_ports",
@@ -186,6 +182,11 @@ async def test_each_tool_answers_the_pages_json(server, mode, tool, arguments, p
 
 # The list tools: the page's JSON a small page at a time, `next` the offset of the next one.
 PAGED = [
+    ("lookup_service", {"name": "ssh"}, "/services/ssh.json"),
+    ("lookup_service", {"name": "HTTP"}, "/services/HTTP.json"),
+    ("lookup_service", {"name": "http", "next": 40}, "/services/http.json"),
+    ("lookup_service", {"name": "cl/1"}, "/services/cl%2F1.json"),
+    ("lookup_service", {"name": "panquest-xact"}, "/services/panquest-xact.json"),
     ("search_registry", {"query": "kerberos"}, "/search.json?q=kerberos"),
     ("search_registry", {"query": "http"}, "/search.json?q=http"),
     ("search_registry", {"query": "http", "next": 20}, "/search.json?q=http&_next=20"),
@@ -204,11 +205,18 @@ PAGED = [
 ]
 
 
-def as_tool_page(answer: dict, key: str, offset: int, size: int) -> dict:
-    """The page's JSON as the tool gives it: `size` items, `next` the offset after them."""
-    items = answer[key][:size]
-    more = answer["next"] is not None or len(answer[key]) > size
-    return dict(answer, **{key: items, "next": offset + len(items) if more else None})
+def as_tool_page(tool: str, answer: dict, offset: int, size: int) -> dict:
+    """The page's JSON as the tool gives it: `size` changes, or `size` rows and common uses
+    from the offset (with how many common uses there are), `next` the offset after them."""
+    if tool == "registry_changes":
+        # The page asked with _size and _next is that page already.
+        return dict(answer, next=offset + len(answer["changes"]) if answer["next"] else None)
+    uses = answer["common_uses"]
+    paged = dict(answer, common_uses=uses[offset : offset + size], common_uses_count=len(uses))
+    if tool == "lookup_service":
+        return dict(paged, next=offset + size if offset + size < len(uses) else None)
+    more = offset + size < answer["count"] or offset + size < len(uses)
+    return dict(paged, rows=answer["rows"][:size], next=offset + size if more else None)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -216,8 +224,7 @@ def as_tool_page(answer: dict, key: str, offset: int, size: int) -> dict:
 async def test_the_list_tools_answer_the_pages_json_a_page_at_a_time(server, mode, tool, arguments, path):
     expected = await page(server, path)
     assert expected.status_code == 200, path
-    key = "rows" if tool == "search_registry" else "changes"
-    wanted = as_tool_page(expected.json(), key, arguments.get("next", 0), arguments.get("size", PAGE))
+    wanted = as_tool_page(tool, expected.json(), arguments.get("next", 0), arguments.get("size", PAGE))
     async with connect(server, mode) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error is False, result.content
@@ -241,16 +248,44 @@ async def test_changes_come_20_a_page_and_next_gives_the_following_ones(server):
 
 
 async def test_search_pages_are_20_rows_and_next_gives_the_following_ones(server):
-    count = (await page(server, "/search.json?q=http")).json()["count"]
-    assert count > 2 * PAGE
+    whole = (await page(server, "/search.json?q=http")).json()
+    count, uses = whole["count"], whole["common_uses"]
+    assert count > 2 * PAGE and len(uses) > count, "http matches more common uses than registry rows"
     async with connect(server) as client:
         first = (await client.call_tool("search_registry", {"query": "http"})).structured_content
         following = {"query": "http", "next": first["next"]}
         second = (await client.call_tool("search_registry", following)).structured_content
-        last = (await client.call_tool("search_registry", {"query": "http", "next": count - 1})).structured_content
+        rows_done = (await client.call_tool("search_registry", {"query": "http", "next": count})).structured_content
+        last = (await client.call_tool("search_registry", {"query": "http", "next": len(uses) - 1})).structured_content
     assert (len(first["rows"]), first["next"], second["offset"], second["next"]) == (PAGE, PAGE, PAGE, 2 * PAGE)
     assert not {r["id"] for r in first["rows"]} & {r["id"] for r in second["rows"]}
-    assert (len(last["rows"]), last["next"]) == (1, None)
+    assert first["common_uses"] + second["common_uses"] == uses[: 2 * PAGE]
+    # Past the rows, the pages go on while common uses remain.
+    assert (rows_done["rows"], rows_done["common_uses"], rows_done["next"]) == ([], uses[count : count + PAGE],
+                                                                              count + PAGE)
+    assert (last["rows"], last["common_uses"], last["next"]) == ([], uses[-1:], None)
+    assert {first["common_uses_count"], last["common_uses_count"]} == {len(uses)}
+
+
+async def test_a_service_gives_its_common_uses_20_at_a_time(server):
+    uses = (await page(server, "/services/http.json")).json()["common_uses"]
+    assert len(uses) > 100, "http is in the name or description of over a hundred common uses"
+    async with connect(server) as client:
+        first = await client.call_tool("lookup_service", {"name": "http"})
+        second = (await client.call_tool("lookup_service", {"name": "http", "next": PAGE})).structured_content
+        last = (await client.call_tool("lookup_service", {"name": "http", "next": len(uses) - 2})).structured_content
+        unknown = json.loads((await client.call_tool("lookup_service", {"name": "web"})).content[0].text)
+    answer = first.structured_content
+    assert (answer["common_uses"], answer["common_uses_count"], answer["next"]) == (uses[:PAGE], len(uses), PAGE)
+    assert (second["common_uses"], second["next"]) == (uses[PAGE : 2 * PAGE], 2 * PAGE)
+    assert (last["common_uses"], last["next"]) == (uses[-2:], None)
+    # The whole answer was about 80 KB, nearly all of it common uses.
+    assert len(first.content[0].text.encode()) < 15_000
+    # An unknown name's error: the first 20 of what the page offers, and how many there are.
+    error_page = (await page(server, "/services/web.json")).json()
+    assert len(error_page["common_uses"]) > 100
+    assert unknown == dict(error_page, common_uses=error_page["common_uses"][:PAGE],
+                           common_uses_count=len(error_page["common_uses"]))
 
 
 async def test_the_cases_have_something_to_compare(server):
@@ -350,7 +385,13 @@ async def test_bad_arguments_are_tool_errors_with_the_pages_error_json(server, t
     else:
         error_page = await page(server, expected)
         assert error_page.json()["status"] == error_page.status_code
-        assert content.text == error_page.text
+        if "common_uses" in error_page.json():
+            # An unknown name's: the page's, its common uses 20 at most, with how many there are.
+            uses = error_page.json()["common_uses"]
+            wanted = dict(error_page.json(), common_uses=uses[:PAGE], common_uses_count=len(uses))
+            assert content.text == json.dumps(wanted, ensure_ascii=False, separators=(",", ":"))
+        else:
+            assert content.text == error_page.text
 
 
 async def test_unknown_names_carry_what_the_page_offers(server):
