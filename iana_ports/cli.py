@@ -364,8 +364,8 @@ def export(store, out_dir: str, out: Output) -> int:
 
 # The shortest lines the text is wrapped to, however narrow the terminal says it is.
 MIN_WIDTH = 40
-# ANSI SGR codes: (on, off), the off code undoing only what the on code did, so a level's
-# colour inside a bold heading leaves the rest of the heading bold.
+# ANSI SGR codes: (on, off), the off code undoing only what the on code did, so a colour
+# inside bold text would leave the rest bold.
 BOLD = ("1", "22")
 LEVEL_STYLES = {"good": ("32", "39"), "caution": ("33", "39"), "avoid": ("31", "39")}  # green, yellow, red
 COLOR_CHOICES = ("never", "auto", "always")
@@ -404,10 +404,10 @@ class Doc:
         """`text` as one paragraph; `accent` (word, style) colours the word's first appearance."""
         self.lines += self._accented(self.wrapped(text, first, rest), accent)
 
-    def heading(self, text: str, accent=None) -> None:
+    def heading(self, text: str) -> None:
         if self.lines:
             self.lines.append("")
-        self.lines += [self.paint(line, BOLD) for line in self._accented(self.wrapped(text), accent)]
+        self.lines += [self.paint(line, BOLD) for line in self.wrapped(text)]
 
     def item(self, text: str) -> None:
         self.para(text, "  - ", "    ")
@@ -432,8 +432,8 @@ class Doc:
         return lines
 
 
-def level_accent(level: str, capital: bool = False):
-    return (level.capitalize() if capital else level), LEVEL_STYLES[level]
+def level_accent(level: str):
+    return level, LEVEL_STYLES[level]
 
 
 def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
@@ -592,7 +592,8 @@ def search_text(doc: Doc, r: dict) -> None:
         at = row["port"] or "-"
         if row["port"]:
             at += "/" + "/".join(row_transports(row["service_name"], row["transport"]))
-        doc.para(listed(row["description"]), f"  {at:<18} {row['service_name'] or '':<16} ", " " * 37)
+        # Continued under the description column, however long the port or the name.
+        doc.para(listed(row["description"]), f"  {at:<18} {row['service_name'] or '':<16} ", " " * 38)
     if r["next"]:
         doc.para(f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
                  + (f" --transport {r['transport']}" if r["transport"] else ""))

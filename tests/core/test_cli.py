@@ -679,6 +679,10 @@ def test_wrapped_lines_hang_under_their_item(call, db_2026):
     assert " ".join(lines[:verdict]) == p["lead"]
     assert lines[0] == "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned"
     assert all(len(line) <= 60 for line in lines[: verdict + 2])
+    # A search row's description continues under the description column.
+    rows = text_lines(call("search", "https", db=db_2026, columns=60))
+    start = rows.index("  443/tcp            https            http protocol over")
+    assert rows[start + 1] == " " * 38 + "TLS/SSL"
 
 
 def test_a_narrow_terminal_is_taken_as_40_columns(call, db_2026):
