@@ -186,7 +186,27 @@ def link_filters(link) -> dict:
             )
         return Markup("\n".join(lines))
 
+    kind_notes = {"example": " (documented example)", "range": " (a block it draws from)"}
+
+    def use_items(uses: list, show_port: bool) -> Markup:
+        """Common uses as list items: software, kind, role, ports, transports, category, source.
+        Built here: port 8080's page lists dozens."""
+        items = []
+        for u in uses:
+            if u["first"] != u["last"]:
+                where = f"ports {u['first']}–{u['last']}, "
+            else:
+                where = f"port {port_link(u['first'])}, " if show_port else ""
+            items.append(
+                f"<li><strong>{escape(u['software'])}</strong>{kind_notes.get(u['kind'], '')}: "
+                f"{escape(u['description'])} <span class=\"muted\">({where}{escape(' and '.join(u['transports']))}; "
+                f"{escape(CATEGORIES[u['category']])})</span> "
+                f"<a class=\"source\" href=\"{escape(u['source'])}\" rel=\"nofollow\">source</a></li>"
+            )
+        return Markup("\n".join(items))
+
     return {
+        "use_items": use_items,
         "port_link": port_link,
         "port_links": port_links,
         "service_link": service_link,

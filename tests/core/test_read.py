@@ -57,36 +57,50 @@ def no_common_use(sql, port: int) -> bool:
     return found.fetchone()[0] == 0
 
 
-# A port of each kind, with the whole verdict it gets (rule version 2).
+WINDOWS_LEGACY_NOTE = (
+    "Not judged here, but the default ephemeral range of Windows XP and Server 2003 (1025–5000) holds it: "
+    "on such a host an outgoing connection may take it."
+)
+
+
+# A port of each kind, with the whole verdict it gets (rule version 2): (port, level,
+# reasons, how many of them name software, notes). Ports with common uses say so.
 @pytest.mark.parametrize(
-    "port, level, reasons, notes",
+    "port, level, reasons, software, notes",
     [
-        (22, "avoid", ["OpenSSH listens here by default (SSH server (sshd) for remote shell and file transfer).",
-                       "IANA has assigned it to ssh on tcp and udp.", BROWSER, SYSTEM], []),
-        (5432, "avoid", ["PostgreSQL listens here by default (client connections (frontend/backend protocol)).",
-                         "IANA has assigned it to postgresql on tcp and udp."], []),
-        (1024, "avoid", ["IANA has reserved it on tcp and udp."], []),
-        (1008, "avoid", ["IANA has reserved it on udp.", SYSTEM], []),
-        (1491, "good", [GOOD], [
-            "Not judged here, but the default ephemeral range of Windows XP and Server 2003 (1025–5000) holds it: "
-            "on such a host an outgoing connection may take it."
-        ]),
+        (13, "avoid", ["IANA has assigned it to daytime on tcp and udp.", BROWSER, SYSTEM], 0, []),
+        (1026, "avoid", ["IANA has assigned it to cap on tcp and udp."], 0, [WINDOWS_LEGACY_NOTE]),
+        (1024, "avoid", ["IANA has reserved it on tcp and udp."], 0, []),
+        (1008, "avoid", ["IANA has reserved it on udp.", SYSTEM], 0, []),
+        (1895, "good", [GOOD], 0, [WINDOWS_LEGACY_NOTE]),
         # FreeBSD is not a default target: its range is a note, no longer a lower level.
-        (20004, "good", [GOOD], [FREEBSD_NOTE]),
-        (32778, "caution", [LINUX_CLIENT], [FREEBSD_NOTE]),
+        (20004, "good", [GOOD], 0, [FREEBSD_NOTE]),
+        (32778, "caution", [LINUX_CLIENT], 0, [FREEBSD_NOTE]),
+        # Blocks wider than 128 ports are notes: Mosh's, and Windows' dynamic RPC ports.
         (60878, "caution", [
             "It is in the Dynamic range (49152–65535), which Linux, Windows and macOS hand out as temporary "
             "client ports: an outgoing connection may already hold it.",
-        ], ["It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions)."]),
-        (5173, "caution", ["Vite listens here by default (dev server with hot module replacement)."], []),
+        ], 0, [
+            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
+            "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
+            "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
+        ]),
+        # Built-in defaults lower the level and come first; a wide block is a note.
+        (5173, "caution", [
+            "Vite listens here by default (dev server with hot module replacement).",
+            "VitePress listens here by default (vitepress dev documentation server (Vite-based)).",
+        ], 2, [
+            "It is inside the 5000–5300 block ASP.NET Core Kestrel draws ports from "
+            "(random HTTP port picked for new projects in launchSettings.json).",
+        ]),
     ],
 )
-def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons, notes):
-    if level in ("good", "caution") and port not in (5173, 60878):
+def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons, software, notes):
+    if port not in (5173, 60878):
         assert no_common_use(sql, port), f"{port} gained a common use: pick another port for this kind"
     assert read.port(snapshot, port)["verdict"] == {
-        "level": level, "reasons": reasons, "notes": notes, "targets": TARGETS,
-        "browser_blocked": port in (22,),
+        "level": level, "reasons": reasons, "software_reasons": software, "notes": notes, "targets": TARGETS,
+        "browser_blocked": port == 13,
     }
 
 
@@ -108,7 +122,7 @@ def test_other_targets_judge_their_own_ephemeral_ranges(snapshot):
         ], "notes": [
             "Not judged here, but the default ephemeral range of Linux (32768–60999) and FreeBSD (10000–65535) "
             "holds it: on such a host an outgoing connection may take it."
-        ], "targets": ["windows"], "browser_blocked": False,
+        ], "software_reasons": 0, "targets": ["windows"], "browser_blocked": False,
     }
 
 

@@ -15,11 +15,13 @@ from urllib.parse import quote
 
 import pytest
 
-from iana_ports.text import and_list
-from iana_ports.verdict import use_order
 
 from conftest import SNAPSHOT_2026
+from iana_ports import read
 from iana_ports.facts import COMMON_USES_CSV, RANGES
+from iana_ports.store import Store
+from iana_ports.text import and_list
+from iana_ports.verdict import use_order
 
 EXPLANATION = {r["name"]: r["explanation"] for r in RANGES}
 # The header's link home, on every page the site serves.
@@ -171,16 +173,6 @@ def uses_named(word: str) -> list[dict]:
     ]
 
 
-def use_reasons(n: int) -> list[str]:
-    """The verdict's sentences for the built-in defaults at n (the ports these tests use have no other kind)."""
-    found = [u for u in uses_at(n) if {"tcp", "udp"} & set(u["transports"])]
-    assert all(u["kind"] == "default" and u["first"] == u["last"] for u in found), n
-    by_software: dict[str, list[str]] = {}
-    for u in found:
-        by_software.setdefault(u["software"], []).append(u["description"])
-    return [f"{name} listens here by default ({'; '.join(d)})." for name, d in by_software.items()]
-
-
 SYSTEM_REASON = (
     "It is a System port: on Linux and other Unix-like systems, listening on it needs root or CAP_NET_BIND_SERVICE."
 )
@@ -198,6 +190,15 @@ TARGETS = ["linux", "windows", "macos"]
 def verdict(level: str, reasons: list[str], software: int = 0, notes=(), blocked=False) -> dict:
     return {"level": level, "reasons": reasons, "software_reasons": software, "notes": list(notes),
             "targets": TARGETS, "browser_blocked": blocked}
+
+
+@pytest.fixture(scope="module")
+def read_side(db_2026):
+    """The read side's facts of a port: what the page's JSON must serve (their wording is
+    pinned by tests/core/test_read.py and tests/core/test_text.py)."""
+    store = Store.open(db_2026)
+    yield lambda n: read.port(store, n)
+    store.close()
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,8 @@ async def test_port_60878_json(datasette, good_ports):
     assert await get_json(datasette, "/ports/60878.json") == {
         "port": 60878,
         "lead": "Port 60878 is unassigned, with no RFC, protocol or owner, by design: it is in the Dynamic range "
-                "(49152–65535), 16,384 ports IANA never assigns. Software that may use it: Mosh.",
+                "(49152–65535), 16,384 ports IANA never assigns. Software that may use it: Mosh and "
+                "Windows Remote Procedure Call (RPC).",
         "status": "unassigned",
         "registry_words": None,
         "range": rng(*DYNAMIC),
@@ -252,17 +254,22 @@ async def test_port_60878_json(datasette, good_ports):
         "neighbours": neighbours(60878, (49150, ["inspider"]), None),
         "commands": commands(60878),
         "verdict": verdict("caution", [DYNAMIC_REASON], notes=[
-            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions)."]),
+            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
+            "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
+            "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
+        ]),
         "common_uses": uses_at(60878),
         "free_nearby": free_nearby(good_ports, 60878),
     }
 
 
-async def test_port_22_json(datasette, good_ports, csv_line):
+async def test_port_22_json(datasette, good_ports, csv_line, read_side):
+    facts = read_side(22)
+    assert facts["verdict"]["reasons"][facts["verdict"]["software_reasons"]:] == [
+        "IANA has assigned it to ssh on tcp and udp.", BROWSER_REASON, SYSTEM_REASON]
     assert await get_json(datasette, "/ports/22.json") == {
         "port": 22,
-        "lead": "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned by IANA on tcp, udp and sctp. "
-                "Software you will meet there: OpenSSH.",
+        "lead": facts["lead"],
         "status": "assigned",
         "registry_words": None,
         "range": rng(*SYSTEM),
@@ -279,20 +286,20 @@ async def test_port_22_json(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(22, (21, ["ftp"]), (23, ["telnet"])),
         "commands": commands(22),
-        "verdict": verdict("avoid", [*use_reasons(22), "IANA has assigned it to ssh on tcp and udp.", BROWSER_REASON,
-                                     SYSTEM_REASON], software=len(use_reasons(22)), blocked=True),
+        "verdict": facts["verdict"],
         "common_uses": uses_at(22),
         "free_nearby": free_nearby(good_ports, 22),
     }
 
 
-async def test_port_80_json(datasette, good_ports, csv_line):
+async def test_port_80_json(datasette, good_ports, csv_line, read_side):
     names = ["http", "www", "www-http"]
     found = await get_json(datasette, "/ports/80.json")
+    facts = read_side(80)
     software = list(dict.fromkeys(u["software"] for u in uses_at(80)))
-    assert found.pop("lead") == (
+    assert found.pop("lead") == facts["lead"] == (
         "Port 80 is http, “World Wide Web HTTP”, assigned by IANA on tcp, udp and sctp (also www and www-http). "
-        f"Software you will meet there: {and_list(software[:4] + ([f'{len(software) - 4} more'] if len(software) > 4 else []))}."
+        f"Software you will meet there: {and_list(software[:4] + [f'{len(software) - 4} more'])}."
     )
     assert found == {
         "port": 80,
@@ -312,8 +319,7 @@ async def test_port_80_json(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(80, (79, ["finger"]), (82, ["xfer"])),
         "commands": commands(80),
-        "verdict": verdict("avoid", [*use_reasons(80), "IANA has assigned it to http, www and www-http on tcp and udp.",
-                                     SYSTEM_REASON], software=len(use_reasons(80))),
+        "verdict": facts["verdict"],
         "common_uses": uses_at(80),
         "free_nearby": free_nearby(good_ports, 80),
     }
@@ -325,12 +331,12 @@ SCTP_RUN_6010 = (5915, 6566)
 DCCP_RUN_6010 = (5006, 6513)
 
 
-async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_line):
+async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_line, read_side):
+    facts = read_side(6010)
+    assert facts["lead"].startswith("Port 6010 is x11, “X Window System”, assigned by IANA on tcp and udp.")
     assert await get_json(datasette, "/ports/6010.json") == {
         "port": 6010,
-        "lead": "Port 6010 is x11, “X Window System”, assigned by IANA on tcp and udp"
-                + (". Software you will meet there: " + and_list(list(dict.fromkeys(u["software"] for u in uses_at(6010))))
-                   if uses_at(6010) else "") + ".",
+        "lead": facts["lead"],
         "status": "assigned",
         "registry_words": None,
         "range": rng(*USER),
@@ -347,8 +353,7 @@ async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_li
         "unassigned_run": None,
         "neighbours": neighbours(6010, (6009, ["x11"]), (6011, ["x11"])),
         "commands": commands(6010),
-        "verdict": verdict("avoid", [*use_reasons(6010), "IANA has assigned it to x11 on tcp and udp."],
-                           software=len(use_reasons(6010))),
+        "verdict": facts["verdict"],
         "common_uses": uses_at(6010),
         "free_nearby": free_nearby(good_ports, 6010),
     }
@@ -424,10 +429,11 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
 
 async def test_port_22_page_lists_registrations_with_linked_references(datasette):
     page = (await datasette.client.get("/ports/22")).text
-    assert lede(page) == (
+    assert lede(page).startswith(
         "Port 22 is ssh, “The Secure Shell (SSH) Protocol”, assigned by IANA on tcp, udp and sctp. "
-        "Software you will meet there: OpenSSH."
+        "Software you will meet there: "
     )
+    assert "OpenSSH" in lede(page)
     assert '<a href="https://www.rfc-editor.org/rfc/rfc4251" rel="nofollow">RFC4251</a>' in page
     # Registry text is escaped, never markup.
     assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
@@ -516,7 +522,7 @@ async def test_service_json(datasette, csv_line):
         "aliases": [],
         "common_uses": uses_named("ssh"),
     }
-    assert [u["software"] for u in body["common_uses"]][0] == "OpenSSH"
+    assert "OpenSSH" in [u["software"] for u in body["common_uses"]]
 
 
 async def test_service_names_are_case_insensitive(datasette):
@@ -676,10 +682,12 @@ async def test_canned_unassigned_between(datasette):
     assert [r["port"] for r in rows] == [703, 708, *range(717, 729)]
 
 
-async def test_canned_safe_ports(datasette):
+async def test_canned_safe_ports(datasette, db_2026):
     body = (await datasette.client.get("/iana/safe_ports.json?start=1024")).json()
     ports = [row[0] for row in body["rows"]]
-    assert ports[:10] == [1491, 1895, 2194, 2195, 2196, 2693, 2825, 2925, 3092, 3126]
+    good = [r[0] for r in sqlite3.connect(db_2026).execute(
+        "select port from ports where verdict = 'good' and port >= 1024 order by port limit 10")]
+    assert ports[:10] == good and good[0] > 1024
     assert len(ports) == 1000 and body["truncated"]
     # FreeBSD's range (from 10000) is no longer everyone's: ports past it can be good; Linux's (from 32768) is.
     body = (await datasette.client.get("/iana/safe_ports.json?start=9990&_shape=array")).json()
@@ -952,9 +960,11 @@ async def test_bad_search_offset_is_400(datasette, bad):
 
 
 def main_words(page: str) -> list[str]:
-    """The words a reader meets in <main>: markup, scripts, styles and the SVG's title dropped."""
+    """The words a reader meets in <main>: markup, scripts, styles and the SVG's title dropped,
+    and of a closed disclosure only its summary."""
     main = re.search(r"<main\b.*?</main>", page, re.S).group(0)
     main = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", main, flags=re.S)
+    main = re.sub(r"<details\b[^>]*>\s*(<summary>.*?</summary>).*?</details>", r" \1 ", main, flags=re.S)
     return text(main).split()
 
 
@@ -980,7 +990,7 @@ async def test_port_60878_says_what_the_explainer_says_in_fewer_words(datasette)
     assert said.count("an outgoing connection may already hold it") == 1
 
 
-@pytest.mark.parametrize("port, bound", [(22, 600), (8080, 700)])
+@pytest.mark.parametrize("port, bound", [(22, 600), (8080, 600)])
 async def test_port_pages_stay_short(datasette, port, bound):
     page = (await datasette.client.get(f"/ports/{port}")).text
     assert len(main_words(page)) <= bound
