@@ -1,8 +1,16 @@
-"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit)."""
+"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit),
+Datasette's time limit kept without a callback inside SQLite (iana_ports.web.interrupts), and its
+SQL threads made to free what a failed query leaves on their own thread (iana_ports.web.workers)."""
 
 from datasette import hookimpl
 
-from iana_ports.web import datasette_pages
+from iana_ports.web import datasette_pages, interrupts, workers
+
+
+@hookimpl
+def startup(datasette):
+    interrupts.install()
+    workers.install(datasette)
 
 
 @hookimpl
