@@ -61,7 +61,7 @@ TOO_LONG = "The SQL query took too long and was stopped; ask for less."
 HEAP_LIMIT = 256 * 1024 * 1024
 # Tables a visitor's SQL may not read: pragma_database_list names the served file.
 UNREADABLE = frozenset({"pragma_database_list"})
-TOO_BIG_NUMBER = f"A number in this request is too large: SQLite's integers run to {2**63 - 1:,}."
+TOO_BIG_NUMBER = f"A number in this request is too large: SQLite integers run to {2**63 - 1:,}."
 NO_MEMORY = "The query needs more memory than the server gives one query; ask for less."
 
 CANNED_QUERIES = {
