@@ -144,11 +144,14 @@ class Front:
             # browser-based client reads the status.
             if method not in (b"POST", b"OPTIONS"):
                 return await refuse(405, "The MCP endpoint takes POST only.", [(b"allow", b"POST")])
-            length = next((v for k, v in headers if k == b"content-length"), b"0")
-            if not length.isdigit() or int(length) > MAX_MCP_BODY:
+            # A message says its length up front (every HTTP client does for a JSON body), so a
+            # long one is refused before a byte of it is read.
+            length = next((v for k, v in headers if k == b"content-length"), None)
+            if method == b"POST" and length is None:
+                return await refuse(411, "An MCP message must carry Content-Length.", [(b"connection", b"close")])
+            if method == b"POST" and (not length.isdigit() or int(length) > MAX_MCP_BODY):
                 return await refuse(413, f"An MCP message is at most {MAX_MCP_BODY:,} bytes.",
                                     [(b"connection", b"close")])
-            receive = _capped(receive, MAX_MCP_BODY)
         elif method not in READ_METHODS:
             return await refuse(405, "This site only reads: GET and HEAD.", [(b"allow", b"GET, HEAD")])
         if route in REFUSED:
@@ -404,23 +407,6 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
     bare = etag.removeprefix(b"W/")
     candidates = [c.strip().removeprefix(b"W/") for c in if_none_match.split(b",")]
     return bare in candidates or b"*" in candidates
-
-
-def _capped(receive, limit: int):
-    """receive() that ends the request once its body passes `limit` bytes (a chunked body says
-    no length up front), as a disconnect: the app stops reading and answers nothing more."""
-    received = 0
-
-    async def capped():
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                return {"type": "http.disconnect"}
-        return message
-
-    return capped
 
 
 async def _plain(send, status: int, body: bytes, headers=()):
