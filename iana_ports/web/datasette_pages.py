@@ -361,10 +361,16 @@ class _UntilFailure:
 def _raised_in_our_code(exception: Exception) -> bool:
     tb = exception.__traceback__
     while tb is not None:
-        if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(OURS):
+        code = tb.tb_frame.f_code
+        # guard_csv()'s wrappers only pass Datasette's own exceptions on.
+        passing = code.co_filename == __file__ and code.co_name in _PASS_THROUGH
+        if not passing and os.path.abspath(code.co_filename).startswith(OURS):
             return True
         tb = tb.tb_next
     return False
+
+
+_PASS_THROUGH = frozenset({"as_csv", "checked", "_stream_or_abort"})
 
 
 # Columns that hold port numbers in the registry's tables, and in query results that use their names.

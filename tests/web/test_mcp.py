@@ -665,7 +665,8 @@ def test_an_over_long_or_unsized_mcp_message_is_refused_before_it_is_read(server
 
 async def test_execute_sql_cannot_read_the_served_files_path(server, history_db):
     async with connect(server) as client:
-        result = await client.call_tool("execute_sql", {"database": "iana", "sql": "select * from pragma_database_list"})
+        result = await client.call_tool("execute_sql", {"database": "iana",
+                                                         "sql": "select * from pragma_database_list"})
     assert (result.is_error, result.content[0].text) == (
         True, "Error executing tool execute_sql: SQL error: access to pragma_database_list.seq is prohibited")
     assert str(history_db.parent) not in result.content[0].text
