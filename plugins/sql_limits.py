@@ -1,15 +1,14 @@
 """Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit),
-Datasette's time limit kept without a callback inside SQLite (iana_ports.web.interrupts), and its
-SQL threads made to free what a failed query leaves on their own thread (iana_ports.web.workers)."""
+and Datasette's SQL threads made to free what a failed query leaves on their own thread
+(iana_ports.web.workers)."""
 
 from datasette import hookimpl
 
-from iana_ports.web import datasette_pages, interrupts, workers
+from iana_ports.web import datasette_pages, workers
 
 
 @hookimpl
 def startup(datasette):
-    interrupts.install()
     workers.install(datasette)
 
 

@@ -1,5 +1,5 @@
 """Visitors' slow SQL beside the site's own pages, against the real `make serve` process
-(iana_ports.web.workers, iana_ports.web.interrupts).
+(iana_ports.web.workers).
 
 Before: 12 clients looping `select count(*) from ports a, ports b` (each refused
 after Datasette's 1 s time limit) made /search.json take 4-5 s and port pages
