@@ -62,7 +62,7 @@ HEAP_LIMIT = 256 * 1024 * 1024
 # Tables a visitor's SQL may not read: pragma_database_list names the served file.
 UNREADABLE = frozenset({"pragma_database_list"})
 TOO_BIG_NUMBER = f"A number in this request is too large: SQLite integers run to {2**63 - 1:,}."
-NO_MEMORY = "The query needs more memory than the server gives one query; ask for less."
+NO_MEMORY = "The query needs more memory than the server allows its queries; ask for less."
 
 CANNED_QUERIES = {
     "port_lookup": {

@@ -2,20 +2,25 @@
 
 Every HTTP request goes through Front, in this order:
 
-1. refuse what a read-only public site never answers: an over-long URL
-   (414), a path a browser would read as another host (Datasette 0.65.5's
-   open redirect, upstream #2680: 404), a method other than GET, HEAD and
-   OPTIONS (405); the MCP endpoint takes POST and OPTIONS only;
+1. refuse what a read-only public site never answers, before any work and
+   in the one error shape: an over-long URL (414), a path a browser would
+   read as another host (Datasette 0.65.5's open redirect, upstream #2680:
+   404), a request framed by both Content-Length and Transfer-Encoding (400,
+   connection closed), a method other than GET, HEAD and OPTIONS (405), the
+   pages that show the server's own files (/-/threads: 404); the MCP
+   endpoint takes POST and OPTIONS only, a message of known, bounded length;
 2. drop Cookie and Authorization: the site is anonymous, so no answer may
    depend on them and none has to say `Vary` on them;
 3. answer CORS preflights;
 4. answer the site's own pages (iana_ports.web.pages) here, ahead of
    Datasette's router, which costs more than a port page itself; everything
-   else goes to Datasette;
+   else goes to Datasette, through the bounded queue of its SQL threads
+   (iana_ports.web.workers: 503 when full);
 5. finish every answer the same way: CORS, caching headers by status (an
    answer from the immutable build gets the build's ETag and a public
-   Cache-Control, and a matching If-None-Match gets 304), and no Location
-   that leaves the site.
+   Cache-Control, and a matching If-None-Match gets 304; a transient error
+   none), no Location that leaves the site, and an error Datasette answered
+   in a shape of its own (a static file's plain 404) in the one shape.
 """
 
 import contextlib

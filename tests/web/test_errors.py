@@ -223,7 +223,7 @@ def test_a_query_out_of_memory_is_a_400_never_cached(roomy):
     sql = "select length(json_group_array(hex(zeroblob(450000)))) from ports"
     response = httpx.get(roomy + "/iana.json?sql=" + quote(sql), timeout=30)
     assert (response.status_code, response.json()) == (
-        400, shape(400, "The query needs more memory than the server gives one query; ask for less."))
+        400, shape(400, "The query needs more memory than the server allows its queries; ask for less."))
     assert (response.headers["cache-control"], "etag" in response.headers) == ("no-store", False)
     # The server is no worse for it.
     assert httpx.get(roomy + "/iana.json?sql=select+1+as+one", timeout=10).json()["rows"] == [[1]]
