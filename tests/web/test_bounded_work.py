@@ -97,3 +97,20 @@ def test_past_the_queue_a_visitors_query_is_a_503_with_retry_after(server):
     assert {r.status_code for r in answers} <= {400, 503}
     # And the server is no worse for it.
     assert httpx.get(f"{base}/{db}.json?sql={quote('select 1 as one')}", timeout=10).json()["rows"] == [[1]]
+
+
+def test_thirty_first_sitemaps_beside_slow_sql_all_answer(db_2026):
+    # A fresh server: the sitemaps' catalogue is not made yet. Its query used to run under the
+    # visitors' time limit on their threads, and 1-2 of 30 were a 500 (QueryInterrupted).
+    port = free_port()
+    with process(serve_command(db_2026, port), port) as (base, _):
+        statuses = []
+        until = time.monotonic() + 4
+        threads = slow_clients(f"{base}/{db_2026.stem}.json?sql={quote(SLOW)}", 6, until, statuses)
+        time.sleep(1)
+        with concurrent.futures.ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda _: httpx.get(base + "/sitemap.xml", timeout=60), range(30)))
+        for t in threads:
+            t.join()
+    assert [r.status_code for r in answers] == [200] * 30
+    assert len({r.content for r in answers}) == 1
