@@ -42,7 +42,9 @@ serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
 	@# The checkout is Datasette's configuration directory: settings.json,
 	@# metadata.yml, plugins/, templates/ and static/ are read from it.
-	$(BIN)/datasette serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
+	@# iana-ports-serve is `datasette serve` with a deadline for each request to
+	@# arrive and a connection cap (iana_ports/web/server.py).
+	$(BIN)/iana-ports-serve serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
 
 # N replicas of `make serve`, each on its own copy of $(DB), behind nginx's
 # cache on $(HOST):$(PROXY_PORT), until Ctrl-C. A new build reaches them one at

@@ -8,6 +8,11 @@ from iana_ports.web import builds, datasette_pages, front, render
 
 
 @hookimpl
+def startup(datasette):
+    datasette_pages.guard_csv()
+
+
+@hookimpl
 def get_metadata(datasette, key, database, table):
     return datasette_pages.metadata(datasette, key)
 
@@ -29,7 +34,8 @@ def extra_template_vars(datasette, request):
 @hookimpl
 def handle_exception(datasette, request, exception):
     status, message = datasette_pages.error_status(exception)
-    return front.error_for(datasette, status, message, ".json" if request.path.endswith(".json") else "")
+    return front.error_for(datasette, status, message, ".json" if request.path.endswith(".json") else "",
+                           transient=datasette_pages.transient(exception, request.path))
 
 
 @hookimpl

@@ -1,8 +1,15 @@
-"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit)."""
+"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit),
+and Datasette's SQL threads made to free what a failed query leaves on their own thread
+(iana_ports.web.workers)."""
 
 from datasette import hookimpl
 
-from iana_ports.web import datasette_pages
+from iana_ports.web import datasette_pages, workers
+
+
+@hookimpl
+def startup(datasette):
+    workers.install(datasette)
 
 
 @hookimpl

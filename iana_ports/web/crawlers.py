@@ -89,7 +89,8 @@ async def catalogue(page) -> Catalogue:
     build, store = page.build, page.store
     found = _catalogues.get(build)
     if found is None:
-        keys = [row[0] for row in await build.execute(SERVICE_KEYS_SQL)]
+        # On the site's own threads and connections: never behind visitors' SQL or under their time limit.
+        keys = await page.in_thread(lambda: [row[0] for row in store.conn.execute(SERVICE_KEYS_SQL)])
         # Never empty for a build ingest has checked; "" would still be valid W3C.
         build_date = registry_date(store.latest_ingest()) or store.latest_ingest()["fetched_at"][:10]
         found = await page.in_thread(catalogue_of, store, keys, build_date)

@@ -11,7 +11,10 @@
 - Resource limits on the connections visitors' SQL runs on: SQLite's own
   limits hold per function call, where Datasette's time limit cannot
   (`printf('%.*c', 200000000, 'x')` is one call), and a byte budget bounds
-  what one query may return.
+  what one query may return; `pragma_database_list` (the served file's
+  path, the server's pid in its pin's name) cannot be read.
+- Datasette's CSV made honest (guard_csv()): a failed query is a 4xx, and a
+  stream that fails half way is cut off rather than finished with an error line.
 """
 
 import errno
@@ -20,11 +23,12 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import threading
 import traceback
 
-from datasette.utils.asgi import Base400, NotFound
-from datasette.views.base import DatasetteError
+from datasette.utils.asgi import AsgiStream, Base400, NotFound
+from datasette.views.base import DataView, DatasetteError
 from markupsafe import Markup
 
 from iana_ports import schema
@@ -55,6 +59,10 @@ NO_SUCH_FILE = frozenset({errno.ENOENT, errno.ENAMETOOLONG, errno.EISDIR, errno.
 TOO_LONG = "The SQL query took too long and was stopped; ask for less."
 # Process-wide ceiling on SQLite's own memory (sorting, temporary tables).
 HEAP_LIMIT = 256 * 1024 * 1024
+# Tables a visitor's SQL may not read: pragma_database_list names the served file.
+UNREADABLE = frozenset({"pragma_database_list"})
+TOO_BIG_NUMBER = f"A number in this request is too large: SQLite integers run to {2**63 - 1:,}."
+NO_MEMORY = "The query needs more memory than the server allows its queries; ask for less."
 
 CANNED_QUERIES = {
     "port_lookup": {
@@ -215,10 +223,19 @@ def checked_printf(fmt, *args):
     return conn.execute(f"select printf({placeholders})", (fmt, *args)).fetchone()[0]
 
 
+def _authorize(action, table, column, database, trigger):
+    if action == sqlite3.SQLITE_READ and table in UNREADABLE:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def limit(conn: sqlite3.Connection) -> None:
     for category, value in LIMITS.items():
         conn.setlimit(category, value)
     conn.execute(f"pragma hard_heap_limit = {HEAP_LIMIT}")
+    # Datasette's own `PRAGMA database_list` (the database page's attached databases) reads
+    # no table, so it is untouched; the table-valued function a query would use is refused.
+    conn.set_authorizer(_authorize)
     for name in ("printf", "format"):
         conn.create_function(name, -1, checked_printf, deterministic=True)
     conn.row_factory = ResultBudget()
@@ -246,6 +263,15 @@ def error_status(exception: Exception) -> tuple[int, str]:
         # (`?_sort=nosuch`, a raw FTS query that does not parse).
         status = 400 if exception.status == 500 else exception.status
         return status, TOO_LONG if exception.message_is_html else str(exception.message)
+    if isinstance(exception, OverflowError):
+        # A filter's value past 2**63 (`?port__gt=9223372036854775808`): SQLite cannot bind it.
+        return 400, TOO_BIG_NUMBER
+    if isinstance(exception, MemoryError):
+        # SQLite's NOMEM at the heap limit, raised by sqlite3 as MemoryError.
+        return 400, NO_MEMORY
+    if isinstance(exception, sqlite3.DataError):
+        # A value over SQLite's length limit (`?_where=randomblob(1000000000)`), a result over the budget.
+        return 400, str(exception)
     if isinstance(exception, sqlite3.ProgrammingError):
         # A row page of a table keyed on several columns, given fewer values.
         return 404, "Not found: rows of this table are addressed by one value per key column, comma-separated."
@@ -262,13 +288,89 @@ def error_status(exception: Exception) -> tuple[int, str]:
     return 500, pages.BROKEN
 
 
+def transient(exception: Exception, path: str) -> bool:
+    """Whether an error may be answered otherwise a moment later (a time limit or the memory
+    limit, under another load), or is a CSV's: no cache may keep it."""
+    if path.endswith(".csv") or isinstance(exception, MemoryError):
+        return True
+    return isinstance(exception, DatasetteError) and exception.message_is_html
+
+
+def guard_csv() -> None:
+    """Datasette 0.65.5's CSV, made honest; once per process.
+
+    Its query view returns its status beside the data, which the CSV view
+    drops: `/db.csv?sql=select+nosuch` answered 200 with an empty body, under
+    the build's ETag. And its stream catches any exception half way, writes
+    the exception's text (and the SQL) as the last line and ends the answer
+    normally, so a client keeps a cut file as whole. Here the first is raised
+    for the one error path, and the second ends the response without its last
+    chunk, which every HTTP client reads as a broken transfer.
+    """
+    if getattr(DataView.as_csv, "guarded", False):
+        return
+    original = DataView.as_csv
+
+    async def as_csv(self, request, database):
+        data = self.data
+
+        async def checked(request, **kwargs):
+            answer = await data(request, **kwargs)
+            if isinstance(answer, tuple) and len(answer) == 4 and answer[3] >= 400:
+                raise DatasetteError(answer[0].get("error") or "Bad request", status=answer[3])
+            return answer
+
+        # The view object is made for this one request (BaseView.as_view).
+        self.data = checked
+        response = await original(self, request, database)
+        if isinstance(response, AsgiStream):
+            response.asgi_send = functools.partial(_stream_or_abort, response)
+        return response
+
+    as_csv.guarded = True
+    DataView.as_csv = as_csv
+
+
+async def _stream_or_abort(stream: AsgiStream, send) -> None:
+    """AsgiStream.asgi_send, without the final chunk when the stream failed."""
+    headers = {k: v for k, v in stream.headers.items() if k.lower() != "content-type"}
+    headers["content-type"] = stream.content_type
+    await send({"type": "http.response.start", "status": stream.status,
+                "headers": [(k.encode("utf-8"), v.encode("utf-8")) for k, v in headers.items()]})
+    writer = _UntilFailure(send)
+    await stream.stream_fn(writer)
+    if not writer.failed:
+        await send({"type": "http.response.body", "body": b""})
+
+
+class _UntilFailure:
+    """Datasette's AsgiWriter, which notices the stream's own error handler writing: the
+    only write made while an exception is being handled (the stream's `except` block)."""
+
+    def __init__(self, send):
+        self.send = send
+        self.failed = False
+
+    async def write(self, chunk):
+        if sys.exc_info()[1] is not None:
+            self.failed = True
+        if not self.failed:
+            await self.send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
+
+
 def _raised_in_our_code(exception: Exception) -> bool:
     tb = exception.__traceback__
     while tb is not None:
-        if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(OURS):
+        code = tb.tb_frame.f_code
+        # guard_csv()'s wrappers only pass Datasette's own exceptions on.
+        passing = code.co_filename == __file__ and code.co_name in _PASS_THROUGH
+        if not passing and os.path.abspath(code.co_filename).startswith(OURS):
             return True
         tb = tb.tb_next
     return False
+
+
+_PASS_THROUGH = frozenset({"as_csv", "checked", "_stream_or_abort"})
 
 
 # Columns that hold port numbers in the registry's tables, and in query results that use their names.

@@ -24,7 +24,6 @@ unknown name the first PAGE). Their `next` is the offset to pass back as the
 `next` argument (null on the last page), where the page's JSON has its link.
 """
 
-import asyncio
 import functools
 import importlib.metadata
 from typing import Annotated
@@ -37,7 +36,7 @@ from iana_ports import read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, MAX_PORT, OS_LABELS, TRANSPORTS, row_transports
 from iana_ports.query import BadQuery
 
-from . import builds, pages
+from . import builds, pages, workers
 
 # Every tool only reads this registry, the same answer each time for a build.
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -71,6 +70,9 @@ OURS = (
     "`common_uses` (software known to use a port by default, each with its source) and "
     "`verdict` (whether to pick a port for a new service) are this project's own reading, not IANA's."
 )
+# Longer than any text a tool reads (service names 64 characters, search text 200), with room for
+# whitespace: refused before any work, whatever the tool (a 480 KB name once blocked the server 12 s).
+MAX_ARGUMENT = 1000
 PORT_ARG = "A port number, a whole number from 0 to 65535."
 TRANSPORT_ARG = "One of tcp, udp, sctp, dccp."
 OS_ARG = (
@@ -157,6 +159,9 @@ def register(datasette, mcp) -> None:
 
     @mcp.tool(title="Look up a port", description=LOOKUP_PORT, annotations=READ_ONLY)
     async def lookup_port(port: Port, transport: Transport = None, os: Platforms = None) -> CallToolResult:
+        if refused := _over_long(transport, os):
+            return refused
+
         def answer(store):
             # Checked here, with the read side's message: the schema's bounds are for the model to read.
             number = read.whole_number(port, "port", 0, MAX_PORT)
@@ -173,6 +178,9 @@ def register(datasette, mcp) -> None:
                                                "common uses (default 0, the first).",
                                    json_schema_extra={"minimum": 0})] = 0,
     ) -> CallToolResult:
+        if refused := _over_long(name):
+            return refused
+
         def answer(store):
             offset = read.whole_number(next, "next", 0, 10**9)
             found = uses_page(read.service(store, name), offset, PAGE)
@@ -186,6 +194,9 @@ def register(datasette, mcp) -> None:
         transport: Annotated[str | None, Field(description=TRANSPORT_ARG + " Optional: keep rows on it.")] = None,
         next: Next = 0,
     ) -> CallToolResult:
+        if refused := _over_long(query, transport):
+            return refused
+
         def answer(store):
             offset = read.whole_number(next, "next", 0, 10**9)
             return search_page(read.search(store, query, transport or "", offset), PAGE)
@@ -193,9 +204,8 @@ def register(datasette, mcp) -> None:
         build = builds.current(datasette)
         if build is None:
             return _answer(datasette, answer)
-        # Full-text search runs SQL: off the event loop, on Datasette's threads, as the page runs it.
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(datasette.executor, functools.partial(_answer_on, build, answer))
+        # Full-text search runs SQL: off the event loop, on the site's threads, as the page runs it.
+        return await workers.site(_answer_on, build, answer)
 
     @mcp.tool(title="Find free ports", description=FIND_FREE_PORTS, annotations=READ_ONLY)
     async def find_free_ports(
@@ -210,6 +220,9 @@ def register(datasette, mcp) -> None:
                                     json_schema_extra={"minimum": 1, "maximum": read.MAX_FREE})] = 10,
         os: Platforms = None,
     ) -> CallToolResult:
+        if refused := _over_long(os, *(transports or ())):
+            return refused
+
         def answer(store):
             # read.free() checks near, count and the transports, for every front alike.
             wanted = list(EVERYDAY_TRANSPORTS) if transports is None else transports
@@ -228,6 +241,8 @@ def register(datasette, mcp) -> None:
         size: Annotated[int, Field(description=f"Optional: changes per page, 1 to {MAX_PAGE} (default {PAGE}).",
                                    json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})] = PAGE,
     ) -> CallToolResult:
+        if refused := _over_long(kind, service, since):
+            return refused
         path = datasette.urls.path("/changes.json")
 
         def answer(store):
@@ -306,6 +321,13 @@ def _transport(transport: str | None) -> str | None:
     if transport not in TRANSPORTS:
         raise BadQuery(f"Transport must be one of {', '.join(TRANSPORTS)}.")
     return transport
+
+
+def _over_long(*texts) -> CallToolResult | None:
+    """The tool error for text arguments longer than MAX_ARGUMENT in all (a list counts whole)."""
+    if sum(len(t) for t in texts if isinstance(t, str)) + len(texts) > MAX_ARGUMENT:
+        return _error(400, f"An argument is too long: tools take at most {MAX_ARGUMENT:,} characters of text.")
+    return None
 
 
 def _answer(datasette, fn) -> CallToolResult:

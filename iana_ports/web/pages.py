@@ -6,7 +6,6 @@ Unavailable, which iana_ports.web.front turns into the one kind of error
 page. Views never touch Datasette's router: front.py answers them first.
 """
 
-import asyncio
 import weakref
 from dataclasses import dataclass
 from urllib.parse import unquote, urlencode
@@ -19,7 +18,7 @@ from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, regis
 from iana_ports.query import MAX_TEXT, BadQuery
 from iana_ports.text import headline
 
-from . import feed, icon, portmap
+from . import feed, icon, portmap, workers
 from .builds import Build
 from .render import path_name
 
@@ -61,8 +60,8 @@ class Page:
         return Response.html(self.render(template, request=self.request, **context), status=status)
 
     async def in_thread(self, fn, *args):
-        """For work that runs SQL (full-text search, ...), off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.datasette.executor, fn, *args)
+        """For work that runs SQL (full-text search, ...), off the event loop, never behind visitors' SQL."""
+        return await workers.site(fn, *args)
 
 
 def json_response(data, status: int = 200) -> Response:

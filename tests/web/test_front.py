@@ -106,9 +106,13 @@ async def test_the_site_only_reads(datasette, method, path):
 
 
 async def test_an_over_long_url_is_414(datasette):
-    response = await datasette.client.get("/search?q=" + "a" * 5000)
-    assert (response.status_code, response.text) == (414, "URI too long")
+    response = await datasette.client.get("/search.json?q=" + "a" * 5000)
+    assert (response.status_code, response.json()) == (414, {
+        "ok": False, "error": "The address is too long: at most 4,096 characters.", "status": 414, "title": None})
     assert response.headers["cache-control"] == "no-store"
+    page = await datasette.client.get("/search?q=" + "a" * 5000)
+    assert page.status_code == 414
+    assert '<p class="error-message">The address is too long: at most 4,096 characters.</p>' in page.text
 
 
 async def test_cors_preflight(datasette):

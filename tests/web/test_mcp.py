@@ -11,6 +11,7 @@ whose requests a load balancer spreads over two replicas works, and no answer na
 import importlib.metadata
 import itertools
 import json
+import socket
 import time
 
 import httpx
@@ -605,3 +606,67 @@ async def test_a_client_spread_over_two_replicas_works(server, replica, mode):
     assert all(status in (200, 202) for _, _, status, _ in balancer.seen), balancer.seen
     # No session to pin a client to a replica: none asked for, none given.
     assert {(sent, given) for _, sent, _, given in balancer.seen} == {(None, None)}
+
+
+# Over-long input: refused before any work (a 480 KB name once blocked the whole server for 12 s)
+
+TOO_LONG = bad("An argument is too long: tools take at most 1,000 characters of text.")
+
+
+@pytest.mark.parametrize(
+    "tool, arguments",
+    [
+        ("lookup_service", {"name": "x" * 480_000}),
+        ("lookup_service", {"name": "a " * 500_000}),
+        ("search_registry", {"query": "ssh " * 120_000}),
+        ("registry_changes", {"service": "x" * 480_000}),
+        ("find_free_ports", {"near": 8000, "transports": ["tcp"] * 10_000}),
+        ("lookup_port", {"port": 22, "transport": "t" * 2_000}),
+    ],
+    ids=["480 KB name", "1 MB of words", "search", "changes", "10,000 transports", "transport"],
+)
+async def test_over_long_arguments_are_a_quick_tool_error(server, tool, arguments):
+    async with connect(server) as client:
+        start = time.monotonic()
+        result = await client.call_tool(tool, arguments)
+        elapsed = time.monotonic() - start
+    assert (result.is_error, json.loads(result.content[0].text)) == (True, TOO_LONG)
+    # Generous: the refusal itself is immediate; most of this is the 1 MB message on the wire.
+    assert elapsed < 3, elapsed
+
+
+async def test_the_longest_arguments_allowed_still_answer(server):
+    async with connect(server) as client:
+        result = await client.call_tool("lookup_service", {"name": "x" * 999})
+    assert (result.is_error, json.loads(result.content[0].text)["status"]) == (True, 404)
+
+
+def raw_post(base: str, framing: bytes) -> tuple[bytes, dict]:
+    """The head and JSON body of the answer to a POST /-/mcp whose body is never sent."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /-/mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing + b"\r\n")
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = body.split(b"\r\n")[1]
+    return head.split(b"\r\n")[0], json.loads(body)
+
+
+def test_an_over_long_or_unsized_mcp_message_is_refused_before_it_is_read(server):
+    # Only the headers are sent: the answer comes without the server waiting for the body.
+    assert raw_post(server, b"Content-Length: 2097153\r\n") == (b"HTTP/1.1 413 Request Entity Too Large", {
+        "ok": False, "error": "An MCP message is at most 2,097,152 bytes.", "status": 413, "title": None})
+    assert raw_post(server, b"Transfer-Encoding: chunked\r\n") == (b"HTTP/1.1 411 Length Required", {
+        "ok": False, "error": "An MCP message must carry Content-Length.", "status": 411, "title": None})
+
+
+async def test_execute_sql_cannot_read_the_served_files_path(server, history_db):
+    async with connect(server) as client:
+        result = await client.call_tool("execute_sql", {"database": "iana",
+                                                         "sql": "select * from pragma_database_list"})
+    assert (result.is_error, result.content[0].text) == (
+        True, "Error executing tool execute_sql: SQL error: access to pragma_database_list.seq is prohibited")
+    assert str(history_db.parent) not in result.content[0].text
