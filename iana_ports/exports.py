@@ -30,7 +30,6 @@ import io
 import json
 import os
 import sqlite3
-import tempfile
 from collections import defaultdict
 from itertools import groupby
 from operator import itemgetter
@@ -39,6 +38,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from .files import atomic_write
 from .facts import IANA_CSV_URL, IANA_LICENSE_URL, TRANSPORTS, registry_date, row_transports
 from .schema import PORTS
 from .store import Store
@@ -249,19 +249,4 @@ def write_all(store, out_dir) -> list[dict]:
 
 
 def _write(path: Path, chunks) -> dict:
-    h, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                h.update(chunk)
-                size += len(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return {"name": path.name, "bytes": size, "sha256": h.hexdigest()}
+    return {"name": path.name, **atomic_write(path, chunks)}

@@ -1,13 +1,7 @@
-"""python -m ingest: fetch -> parse -> build, with one-line errors.
+"""python -m ingest: the arguments of one ingest (ingest/run.py), its outcome as one line.
 
-One ingest at a time per database (ingest/lock.py). Effects, in order: the
-raw copy is written into raw/ as a temporary file, the database is built
-and checked beside the served one, the raw copy is renamed into place, then
-the database is swapped in; nothing that can fail comes after the swap, so
-an `error:` line always means the served database is unchanged. Before the
-swap the publish guard (ingest/guard.py) compares the new build's figures
-with the served one's and refuses a registry that shrank (--allow-shrink
-publishes it anyway).
+An `error:` line always means the served database is unchanged; Ctrl-C is
+held from just before the swap until the line reporting it is printed.
 """
 
 import argparse
@@ -19,15 +13,11 @@ import sys
 import threading
 from pathlib import Path
 
-from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL, registry_date
+from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL
 
-from . import common_uses, guard, lock, replay
-from .build import build, fsync, last_ingest, previous_figures, remove_stale
+from . import lock, replay, run
 from .errors import IngestError
-from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
-from .history import carry
-from .version import BUILD_VERSION
-from .parse import decode, parse
+from .fetch import DEADLINE, MAX_BYTES, DownloadError
 
 OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv"
 
@@ -67,7 +57,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     interrupts = _HeldInterrupts()
     try:
-        message = ingest(args, interrupts.hold)
+        message = run.ingest(
+            args.source, args.db, common_uses_csv=args.common_uses, raw_dir=args.raw_dir, force=args.force,
+            allow_shrink=args.allow_shrink, timeout=args.timeout, deadline=args.deadline, retries=args.retries,
+            max_bytes=args.max_bytes, lock_wait=args.lock_wait, before_swap=interrupts.hold,
+        )
     except DownloadError as exc:
         hint = OFFLINE_HINT if args.source == IANA_CSV_URL else ""
         return _failed(interrupts, f"error: {exc}{hint}")
@@ -121,125 +115,6 @@ class _HeldInterrupts:
             signal.signal(signal.SIGINT, self.previous)
             self.holding = False
         return self.pending
-
-
-def ingest(args, before_swap=lambda: None) -> str:
-    # Read first: a bad dataset or a bad file fails before waiting for the lock.
-    uses = common_uses.read(args.common_uses)
-    local = None if is_url(args.source) else read_local(args.source, args.max_bytes, args.deadline)
-    raw_dir = args.raw_dir or args.db.parent / "raw"
-    with lock.hold(args.db, args.lock_wait):
-        remove_stale(args.db)
-        remove_stale_parts(raw_dir)
-        last = last_ingest(args.db)
-        # A changed dataset, layout or rule is a reason to rebuild even when the registry is not.
-        stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("build_version") != BUILD_VERSION)
-        previous = None if args.force or stale else last
-        served = previous_figures(args.db)
-        if local is None:
-            got = download(
-                args.source,
-                previous,
-                timeout=args.timeout,
-                retries=args.retries,
-                max_bytes=args.max_bytes,
-                deadline=args.deadline,
-            )
-        elif previous and local.sha256 == previous["sha256"]:
-            got = Unchanged("the file is identical to the last ingest (same sha256)")
-        else:
-            got = local
-        if isinstance(got, Unchanged):
-            return f"unchanged: {got.reason}; {args.db} not rebuilt"
-        records = parse(decode(got.data), today=got.fetched_at[:10])
-        raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
-        new_raw_dir = not raw_dir.exists()
-        part = write_part(got, raw)
-
-        def keep_raw_then_swap():
-            if part is not None:
-                publish(part, raw)
-            before_swap()
-
-        try:
-            row = build(
-                args.db,
-                got,
-                records,
-                uses,
-                history=carry,
-                before_swap=keep_raw_then_swap,
-                check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
-            )
-        except BaseException:
-            # A refused build (the guard, a failed check) leaves no folder it made behind.
-            if new_raw_dir:
-                with contextlib.suppress(OSError):
-                    if part is not None:
-                        part.unlink(missing_ok=True)
-                    raw_dir.rmdir()
-            raise
-        finally:
-            if part is not None:
-                with contextlib.suppress(OSError):
-                    part.unlink(missing_ok=True)
-    new, old = registry_date(row), registry_date(last)
-    # Allowed (rolling back is a real need), but the history will read backwards.
-    older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
-    return (
-        f"built {args.db}: {row['row_count']} registrations, newest registry date {new or 'none'}, "
-        f"sha256 {row['sha256'][:12]}, raw copy {raw}{older}"
-    )
-
-
-def write_part(got: Fetched, raw: Path) -> Path | None:
-    """Write the raw copy under a temporary name; None when it is already kept."""
-    if raw.exists():
-        return None
-    part = raw.with_name(f".{raw.name}.{os.getpid()}.part")
-    try:
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "wb") as f:
-            f.write(got.data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
-    return part
-
-
-def publish(part: Path, raw: Path) -> None:
-    try:
-        os.replace(part, raw)
-        fsync(raw.parent)
-    except OSError as exc:
-        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
-
-
-def remove_stale_parts(raw_dir: Path) -> None:
-    """Remove raw copies left half-written by runs that died.
-
-    The writer's pid is in the name: a raw folder may be shared by several
-    databases (--raw-dir), whose locks are not ours.
-    """
-    if not raw_dir.is_dir():
-        return
-    for part in raw_dir.glob("*.part"):
-        pid = part.name.rsplit(".", 2)[-2]
-        if not (pid.isdigit() and _alive(int(pid))):
-            part.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 if __name__ == "__main__":

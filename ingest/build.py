@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from iana_ports import schema
+from iana_ports.files import fsync
 from iana_ports.facts import OS_EPHEMERAL, PORT_COUNT, RANGES
 from iana_ports.store import (
     LATEST_INGEST_SQL,
@@ -213,11 +214,3 @@ def _check(db: sqlite_utils.Database, expected_rows: int) -> None:
     ports = db["ports"].count
     if ports != PORT_COUNT:
         raise IngestError(f"built database has {ports} ports, expected {PORT_COUNT}")
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,158 @@
+"""One ingest as a library function: fetch -> parse -> guard -> build -> swap.
+
+`ingest(source, db, ...)` is what `python -m ingest` (and `iana-ports update`)
+run. One ingest at a time per database (ingest/lock.py). Effects, in order:
+the raw copy is written into raw/ as a temporary file, the database is built
+and checked beside the served one, the raw copy is renamed into place, then
+the database is swapped in; nothing that can fail comes after the swap, so
+an exception always means the served database is unchanged. Before the swap
+the publish guard (ingest/guard.py) compares the new build's figures with the
+served one's and refuses a registry that shrank (allow_shrink publishes it
+anyway).
+"""
+
+import contextlib
+import os
+from pathlib import Path
+
+from iana_ports.facts import COMMON_USES_CSV, registry_date
+from iana_ports import files
+
+from . import common_uses, guard, lock
+from .build import build, last_ingest, previous_figures, remove_stale
+from .errors import IngestError
+from .fetch import DEADLINE, MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
+from .history import carry
+from .parse import decode, parse
+from .version import BUILD_VERSION
+
+
+def ingest(
+    source: str,
+    db: Path,
+    *,
+    common_uses_csv: Path = COMMON_USES_CSV,
+    raw_dir: Path | None = None,
+    force: bool = False,
+    allow_shrink: bool = False,
+    timeout: float = 30.0,
+    deadline: float = DEADLINE,
+    retries: int = 3,
+    max_bytes: int = MAX_BYTES,
+    lock_wait: float = lock.LOCK_WAIT,
+    before_swap=lambda: None,
+) -> str:
+    """Build `db` from the registry at `source` (a URL or a local file); the line saying what was
+    done. Raises DownloadError, IngestError, OSError or sqlite3.Error with the database unchanged."""
+    args = _Args(source, Path(db), Path(common_uses_csv), raw_dir, force, allow_shrink, timeout, deadline,
+                 retries, max_bytes, lock_wait)
+    # Read first: a bad dataset or a bad file fails before waiting for the lock.
+    uses = common_uses.read(args.common_uses)
+    local = None if is_url(args.source) else read_local(args.source, args.max_bytes, args.deadline)
+    raw_dir = args.raw_dir or args.db.parent / "raw"
+    with lock.hold(args.db, args.lock_wait):
+        remove_stale(args.db)
+        remove_stale_parts(raw_dir)
+        last = last_ingest(args.db)
+        # A changed dataset, layout or rule is a reason to rebuild even when the registry is not.
+        stale = last and (last.get("common_uses_sha256") != uses[1] or last.get("build_version") != BUILD_VERSION)
+        previous = None if args.force or stale else last
+        served = previous_figures(args.db)
+        if local is None:
+            got = download(
+                args.source,
+                previous,
+                timeout=args.timeout,
+                retries=args.retries,
+                max_bytes=args.max_bytes,
+                deadline=args.deadline,
+            )
+        elif previous and local.sha256 == previous["sha256"]:
+            got = Unchanged("the file is identical to the last ingest (same sha256)")
+        else:
+            got = local
+        if isinstance(got, Unchanged):
+            return f"unchanged: {got.reason}; {args.db} not rebuilt"
+        records = parse(decode(got.data), today=got.fetched_at[:10])
+        raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+        new_raw_dir = not raw_dir.exists()
+        part = write_part(got, raw)
+
+        def keep_raw_then_swap():
+            if part is not None:
+                publish(part, raw)
+            before_swap()
+
+        try:
+            row = build(
+                args.db,
+                got,
+                records,
+                uses,
+                history=carry,
+                before_swap=keep_raw_then_swap,
+                check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
+            )
+        except BaseException:
+            # A refused build (the guard, a failed check) leaves no folder it made behind.
+            if new_raw_dir:
+                with contextlib.suppress(OSError):
+                    if part is not None:
+                        part.unlink(missing_ok=True)
+                    raw_dir.rmdir()
+            raise
+        finally:
+            if part is not None:
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
+    new, old = registry_date(row), registry_date(last)
+    # Allowed (rolling back is a real need), but the history will read backwards.
+    older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
+    return (
+        f"built {args.db}: {row['row_count']} registrations, newest registry date {new or 'none'}, "
+        f"sha256 {row['sha256'][:12]}, raw copy {raw}{older}"
+    )
+
+
+def write_part(got: Fetched, raw: Path) -> Path | None:
+    """Write the raw copy under a temporary name; None when it is already kept."""
+    if raw.exists():
+        return None
+    part = raw.with_name(f".{raw.name}.{os.getpid()}.part")
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        files.write_part(part, [got.data])
+    except OSError as exc:
+        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
+    return part
+
+
+def publish(part: Path, raw: Path) -> None:
+    try:
+        files.publish(part, raw)
+    except OSError as exc:
+        raise IngestError(f"cannot write raw copy {raw}: {exc}") from None
+
+
+def remove_stale_parts(raw_dir: Path) -> None:
+    """Remove raw copies left half-written by runs that died.
+
+    The writer's pid is in the name: a raw folder may be shared by several
+    databases (--raw-dir), whose locks are not ours.
+    """
+    if not raw_dir.is_dir():
+        return
+    for part in raw_dir.glob("*.part"):
+        pid = part.name.rsplit(".", 2)[-2]
+        if not (pid.isdigit() and files.alive(int(pid))):
+            part.unlink(missing_ok=True)
+
+
+class _Args:
+    """ingest()'s arguments under the names the steps read."""
+
+    def __init__(self, source, db, common_uses, raw_dir, force, allow_shrink, timeout, deadline, retries,
+                 max_bytes, lock_wait):
+        self.source, self.db, self.common_uses, self.raw_dir = source, db, common_uses, raw_dir
+        self.force, self.allow_shrink, self.timeout, self.deadline = force, allow_shrink, timeout, deadline
+        self.retries, self.max_bytes, self.lock_wait = retries, max_bytes, lock_wait
