@@ -27,12 +27,13 @@ import orjson
 
 from . import read
 from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORTS, row_transports
-from .query import BadQuery
+from .errors import NotFound, PortsError
 from .store import NotABuild, Store
 from .text import and_list
 
 PROG = "iana-ports"
 NOT_FOUND, BAD_INPUT, NO_DATABASE, CANNOT_WRITE = 1, 2, 3, 4
+EXIT_FOR_STATUS = {404: NOT_FOUND, 400: BAD_INPUT, 503: NO_DATABASE}
 # sys.platform -> the OS whose listening commands a summary shows (facts.LISTENING_COMMANDS).
 PLATFORMS = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}
 # Descriptions in lists are cut to this many characters; --json has them whole.
@@ -213,10 +214,10 @@ def main(argv=None) -> int:
             store.close()
     except Failure as exc:
         return fail(str(exc), exc.status)
-    except BadQuery as exc:
-        return fail(str(exc), BAD_INPUT)
-    except read.NotFound as exc:
-        return fail(not_found_line(exc), NOT_FOUND)
+    except PortsError as exc:
+        # The read side's errors, by their HTTP status: the command's one mapping of them.
+        line = not_found_line(exc) if isinstance(exc, NotFound) else str(exc)
+        return fail(line, EXIT_FOR_STATUS.get(exc.status, BAD_INPUT))
     except sqlite3.Error as exc:
         # A file that opened as a build but cannot answer (an older layout, a damaged page).
         return fail(f"the database cannot answer: {exc}", NO_DATABASE)
@@ -233,7 +234,7 @@ def fail(message: str, status: int) -> int:
     return status
 
 
-def not_found_line(exc: read.NotFound) -> str:
+def not_found_line(exc: NotFound) -> str:
     line = str(exc)
     suggestions = exc.context.get("suggestions")
     if suggestions:
@@ -305,7 +306,7 @@ def lookup(store, text: str, out: Output, os_text: str | None) -> int:
         return 0
     results = read.search(store, text, "", 0, SEARCH_PATH)
     if not results["count"] and not results["common_uses"]:
-        raise read.NotFound(
+        raise NotFound(
             f'No port, service name or registry entry matches "{text.strip()}".',
             suggestions=read.suggestions(store, text.strip()),
         )

@@ -28,7 +28,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sqlite3
 from collections import defaultdict
 from itertools import groupby

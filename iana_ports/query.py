@@ -10,7 +10,10 @@
 import re
 from dataclasses import dataclass
 
+from .errors import BadQuery
 from .facts import MAX_PORT, TRANSPORTS
+
+__all__ = ["BadQuery", "Query", "parse", "port_of"]
 
 MAX_TEXT = 200
 # A list or range answers with every registration on it; keep that a page, not a table.
@@ -25,8 +28,6 @@ _LIST = re.compile(rf"(?:ports?\s+)?{_NUMBER}(?:\s*[,\s]\s*{_NUMBER})+", re.I)
 _NAME_TRANSPORT = re.compile(rf"([^\s/]+)\s*/\s*({_T})", re.I)
 
 
-class BadQuery(ValueError):
-    """Input that cannot be answered; the message says why, in one line."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .facts import (
     range_of,
     row_transports,
 )
-from .query import BadQuery
+from .errors import BadQuery, NotFound
 from .text import and_list, lead
 from .verdict import GOOD, assess, level, shared, use_order, weighs
 
@@ -45,14 +45,6 @@ MAX_CHANGES_PAGE = 1000
 # FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
-
-
-class NotFound(LookupError):
-    """Nothing by that name or number; `context` says what might help (suggestions, renames)."""
-
-    def __init__(self, message: str, **context):
-        super().__init__(message)
-        self.context = context
 
 
 # Ports

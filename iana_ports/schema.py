@@ -259,7 +259,10 @@ COMMON_USES = Table(
         "last": (int, "Last port of the entry (equal to first for a single port)"),
         "transports": (str, "JSON list of the transports the software uses there"),
         "software": (str, "Software or product"),
-        "kind": (str, "default (built in), example (documentation or sample configuration) or range (a block it draws from)"),
+        "kind": (
+            str,
+            "default (built in), example (documentation or sample configuration) or range (a block it draws from)",
+        ),
         "description": (str, "What it does on the port"),
         "category": (str, "Kind of software"),
         "source": (str, "The software's own documentation stating the port"),

@@ -71,12 +71,15 @@ def lead(facts: dict) -> str:
     IANA's holder and description, else its range, and the software people meet there."""
     n, uses = facts["port"], facts["common_uses"]
     software = list(dict.fromkeys(u["software"] for u in uses))
-    named = and_list(software[:LEAD_SOFTWARE] + ([f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []))
+    more = [f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []
+    named = and_list(software[:LEAD_SOFTWARE] + more)
     defaults = [u for u in uses if u["kind"] == "default"]
     if facts["status"] == "assigned":
         group = headline(facts)["holders"][0]
         name = group["services"][0]
-        description = next((r["description"] for r in facts["registrations"] if r["service_name"] == name and r["description"]), "")
+        description = next(
+            (r["description"] for r in facts["registrations"] if r["service_name"] == name and r["description"]), ""
+        )
         others = [s for s in facts["services"] if s != name]
         what = f"Port {n} is {name}" + (f", “{description}”" if description and description != name else "")
         what += f", assigned by IANA on {and_list(group['transports'])}"

@@ -6,7 +6,6 @@ held from just before the swap until the line reporting it is printed.
 
 import argparse
 import contextlib
-import os
 import signal
 import sqlite3
 import sys

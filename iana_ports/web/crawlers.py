@@ -29,9 +29,8 @@ from xml.sax.saxutils import escape
 from datasette.utils.asgi import Response
 
 from iana_ports.facts import PORT_COUNT, registry_date
-from iana_ports.read import NotFound
+from iana_ports.errors import NotFound, Unavailable
 
-from .pages import Unavailable
 from .render import path_name
 
 # 65,536 ports make four sitemaps of 16,384, the last being the Dynamic range

@@ -34,8 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from datasette.utils.asgi import Request, Response
 
-from iana_ports.query import BadQuery
-from iana_ports.read import NotFound
+from iana_ports.errors import PortsError
 
 from . import builds, crawlers, exports, pages, workers
 from .render import Renderer
@@ -178,7 +177,7 @@ class Front:
             page = pages.Page(self.ds, request, build, self._render(build), url_vars, fmt)
             try:
                 response = await view(page)
-            except (NotFound, BadQuery, pages.Unavailable) as exc:
+            except PortsError as exc:
                 response = self.error(exc, page.fmt, build)
             except Exception:
                 # A bug: logged in full for us, one plain line for the visitor.
@@ -249,15 +248,11 @@ class Front:
         return render
 
     def error(self, exc: Exception, fmt: str, build) -> Response:
-        """The one error answer: a read-side exception as an HTML page or JSON."""
+        """The one error answer: a read-side exception (its status and context) as an HTML page or JSON."""
         if isinstance(exc, Broken):
             status, message, context = 500, str(exc), {"title": "Something went wrong"}
-        elif isinstance(exc, pages.Unavailable):
-            status, message, context = 503, pages.UNAVAILABLE, {"title": "Service unavailable"}
-        elif isinstance(exc, NotFound):
-            status, message, context = 404, str(exc), dict(exc.context)
         else:
-            status, message, context = 400, str(exc), {}
+            status, message, context = exc.status, str(exc), {"title": exc.title, **exc.context}
         return error_response(self.renderer, self.site(build), status, message, fmt, **context)
 
 

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from iana_ports import read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, MAX_PORT, OS_LABELS, TRANSPORTS, row_transports
-from iana_ports.query import BadQuery
+from iana_ports.errors import BadQuery, PortsError, Unavailable
 
 from . import builds, pages, workers
 
@@ -333,7 +333,7 @@ def _over_long(*texts) -> CallToolResult | None:
 def _answer(datasette, fn) -> CallToolResult:
     build = builds.current(datasette)
     if build is None:
-        return _error(503, pages.UNAVAILABLE, title="Service unavailable")
+        return _failed(Unavailable())
     return _answer_on(build, fn)
 
 
@@ -341,12 +341,15 @@ def _answer_on(build, fn) -> CallToolResult:
     """fn(store) as a tool result: the page's JSON, or the page's error JSON for a read-side error."""
     try:
         data = fn(build.snapshot)
-    except read.NotFound as exc:
-        context = uses_page(exc.context, 0, PAGE) if "common_uses" in exc.context else exc.context
-        return _error(404, str(exc), **context)
-    except BadQuery as exc:
-        return _error(400, str(exc))
+    except PortsError as exc:
+        return _failed(exc)
     return CallToolResult(content=[TextContent(type="text", text=orjson.dumps(data).decode())], structured_content=data)
+
+
+def _failed(exc: PortsError) -> CallToolResult:
+    """A read-side error as the pages' error JSON, its common uses paged like an answer's."""
+    context = dict(uses_page(exc.context, 0, PAGE) if "common_uses" in exc.context else exc.context)
+    return _error(exc.status, str(exc), context.pop("title", exc.title), **context)
 
 
 def _error(status: int, message: str, title=None, **context) -> CallToolResult:

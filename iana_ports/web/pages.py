@@ -1,8 +1,8 @@
 """The site's own pages and their JSON twins: parse the request, call the read side, render.
 
 Each view takes a Page (the request, the build it started on, the format
-asked for) and returns a Response, or raises read.NotFound / BadQuery /
-Unavailable, which iana_ports.web.front turns into the one kind of error
+asked for) and returns a Response, or raises one of iana_ports.errors (NotFound,
+BadQuery, Unavailable), which iana_ports.web.front turns into the one kind of error
 page. Views never touch Datasette's router: front.py answers them first.
 """
 
@@ -15,7 +15,8 @@ from datasette.utils.asgi import Request, Response
 
 from iana_ports import read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
-from iana_ports.query import MAX_TEXT, BadQuery
+from iana_ports.errors import BadQuery, Unavailable
+from iana_ports.query import MAX_TEXT
 from iana_ports.text import headline
 
 from . import feed, icon, portmap, workers
@@ -23,12 +24,7 @@ from .builds import Build
 from .render import path_name
 
 JSON = "application/json; charset=utf-8"
-UNAVAILABLE = "The registry database is not loaded yet; try again shortly."
 BROKEN = "Something went wrong on our side; the error has been logged."
-
-
-class Unavailable(Exception):
-    """No registry database is loaded (yet)."""
 
 
 def error_body(status: int, message: str, title=None, **context) -> dict:
