@@ -18,7 +18,7 @@ REPLICAS_DIR ?= data/replicas
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve replicas exports test bench check-sources clean
+.PHONY: all install tools data refresh serve wheel replicas exports test bench check-sources clean
 
 all: install data serve
 
@@ -40,11 +40,17 @@ refresh:
 
 serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
-	@# The checkout is Datasette's configuration directory: settings.json,
-	@# metadata.yml, plugins/, templates/ and static/ are read from it.
-	@# iana-ports-serve is `datasette serve` with a deadline for each request to
-	@# arrive and a connection cap (iana_ports/web/server.py).
-	$(BIN)/iana-ports-serve serve . -i '$(DB)' --host '$(HOST)' --port '$(PORT)'
+	@# iana-ports serve: Datasette configured from the package (iana_ports/web/config), on a
+	@# server with a deadline for each request to arrive and a connection cap (iana_ports/web/server.py).
+	$(BIN)/iana-ports serve --db '$(DB)' --host '$(HOST)' --port '$(PORT)'
+
+# A wheel that answers offline: the package with $(DB) inside, compressed (iana_ports/databases.py).
+wheel: install
+	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
+	$(BIN)/python -m iana_ports.databases '$(DB)'
+	rm -rf build dist/iana_ports-*.whl
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	@ls -l dist/iana_ports-*.whl
 
 # N replicas of `make serve`, each on its own copy of $(DB), behind nginx's
 # cache on $(HOST):$(PROXY_PORT), until Ctrl-C. A new build reaches them one at
@@ -82,4 +88,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules data/*.db data/.*.building data/.*.served test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules build dist iana_ports/data data/*.db data/.*.building data/.*.served test-artifacts .pytest_cache .hypothesis

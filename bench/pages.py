@@ -17,7 +17,8 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
-from bench.support import ROOT, SNAPSHOT_2026, build
+from bench.support import SNAPSHOT_2026, build
+from iana_ports.web.render import CONFIG
 
 
 def scope(path: str) -> dict:
@@ -50,7 +51,7 @@ async def measure(app, paths: list[str]) -> float:
 
 
 async def run(db: Path, n: int) -> None:
-    ds = Datasette([], immutables=[str(db)], config_dir=ROOT)
+    ds = Datasette([], immutables=[str(db)], config_dir=CONFIG)
     await ds.invoke_startup()
     app = ds.app()
     ports = [random.randrange(65536) for _ in range(n)]

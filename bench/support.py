@@ -39,12 +39,12 @@ def free_port() -> int:
 
 
 def serve_command(db: Path, port: int) -> list[str]:
-    """The server command line `make serve` runs (`datasette serve`'s arguments), read from make's dry run."""
+    """The server command line `make serve` runs (`iana-ports serve`), read from make's dry run."""
     out = subprocess.run(
         ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
-    line = next(part for part in out.replace("\\\n", " ").splitlines() if "iana-ports-serve serve" in part)
+    line = next(part for part in out.replace("\\\n", " ").splitlines() if "iana-ports serve" in part and not part.lstrip().startswith("#"))
     return shlex.split(line)
 
 

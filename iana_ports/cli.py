@@ -25,9 +25,9 @@ import textwrap
 
 import orjson
 
-from . import read
-from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, OS_LABELS, TRANSPORTS, row_transports
+from . import databases, read
 from .errors import NotFound, PortsError
+from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, IANA_CSV_URL, OS_LABELS, TRANSPORTS, row_transports
 from .store import NotABuild, Store
 from .text import and_list
 
@@ -107,6 +107,20 @@ def _changes_arguments(p):
     p.add_argument("--next", metavar="N", help="start at this change (what the previous page says)")
 
 
+def _serve_arguments(p):
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", default="8001", help="port to listen on (default: 8001)")
+    p.add_argument(
+        "--setting", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="a Datasette setting over the package's settings.json (sql_time_limit_ms 2000, base_url /ports/)",
+    )
+
+
+def _update_arguments(p):
+    p.add_argument("--source", default=IANA_CSV_URL, help="URL or local path of the registry CSV (default: IANA's)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
+
+
 def _export_arguments(p):
     p.add_argument("--out", required=True, metavar="DIR")
 
@@ -124,14 +138,22 @@ COMMANDS = {
         "write services (/etc/services), ports.json, ports.csv, iana.db and SHA256SUMS to a folder",
         _export_arguments,
     ),
+    "serve": ("serve the site, its JSON and MCP endpoint on the database (what `make serve` runs)", _serve_arguments),
+    "update": ("download the registry (or read --source) and rebuild the database it reads", _update_arguments),
 }
+# Commands that work on the database file itself rather than read a build.
+OWN_DATABASE = {"serve", "update"}
 
 
 def command_parser(name: str) -> Parser:
     """The parser of one command only: building all of them costs a lookup milliseconds."""
     summary, add_arguments = COMMANDS[name]
     p = Parser(prog=f"{PROG} {name}", description=summary[0].upper() + summary[1:] + ".", epilog=EPILOG)
-    p.add_argument("--db", metavar="PATH", help=f"the built database (default: ${DB_ENV}, else {DEFAULT_DB})")
+    p.add_argument(
+        "--db", metavar="PATH",
+        help=f"the built database (default: ${DB_ENV}, else {DEFAULT_DB} if it exists, else the one "
+        f"`{PROG} update` keeps, else the wheel's own)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON the web page gives, byte for byte")
     p.add_argument(
         "--color", choices=COLOR_CHOICES, default="auto",
@@ -145,7 +167,8 @@ def top_parser() -> Parser:
     """For `iana-ports --help` and a bare `iana-ports`: the commands and what they do."""
     top = Parser(
         prog=PROG,
-        description="IANA's service names and port numbers, offline, from a database built by `python -m ingest`.",
+        description="IANA's service names and port numbers, offline, from a built database "
+        "(`iana-ports update` makes or refreshes one; an installed wheel carries one).",
         epilog=EPILOG,
     )
     commands = top.add_subparsers(metavar="COMMAND")
@@ -157,7 +180,7 @@ def top_parser() -> Parser:
 # Options that take a value, so the word after one is not taken for the command.
 VALUE_OPTIONS = {
     "--db", "--os", "--transport", "--next", "--near", "--transports", "--count",
-    "--since", "--kind", "--port", "--service", "--ingest", "--size", "--out", "--color",
+    "--since", "--kind", "--port", "--service", "--ingest", "--size", "--out", "--color", "--host", "--source",
 }
 
 
@@ -180,9 +203,31 @@ def with_command(argv: list[str]) -> list[str]:
     return argv if {"-h", "--help"} & set(argv) else ["lookup", *argv]
 
 
+def serve(args) -> int:
+    """Datasette on the database, configured from the package (iana_ports/web/config), behind the
+    server that bounds each client (iana_ports/web/server.py); runs until stopped."""
+    from .web import server
+    from .web.render import CONFIG
+
+    path = databases.find(args.db)
+    open_store(path).close()  # a missing or foreign file is one line here, not a server's traceback
+    settings = [word for pair in args.setting for word in ("--setting", *pair)]
+    server.main(["serve", str(CONFIG), "-i", str(path), "--host", args.host, "--port", str(args.port), *settings])
+    return 0
+
+
+def update(args) -> int:
+    """The ingest (iana_ports/ingest) into the database the command reads."""
+    from .ingest.__main__ import main as ingest
+
+    path = databases.target(args.db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ingest(["--source", args.source, "--db", str(path), *(["--force"] if args.force else [])])
+
+
 def open_store(path) -> Store:
-    path = os.fspath(path or os.environ.get(DB_ENV) or DEFAULT_DB)
-    hint = f"build one with `make data` (python -m ingest), or point --db or ${DB_ENV} at one"
+    path = os.fspath(databases.find(path))
+    hint = f"build one with `{PROG} update` (or `make data` in a checkout), or point --db or ${DB_ENV} at one"
     if not os.path.exists(path):
         raise Failure(f"no database at {path}: {hint}", NO_DATABASE)
     if not os.path.isfile(path):
@@ -207,6 +252,8 @@ def main(argv=None) -> int:
         # Intermixed: `iana-ports 22 --json` and `iana-ports search secure --transport tcp shell`.
         args = command_parser(command).parse_intermixed_args(rest)
         args.command = command
+        if command in OWN_DATABASE:
+            return serve(args) if command == "serve" else update(args)
         store = open_store(args.db)
         try:
             return run(args, store)

@@ -19,7 +19,7 @@ RFC6335_URL = "https://www.rfc-editor.org/rfc/rfc6335"
 DEFAULT_DB = Path("data/iana.db")
 DB_ENV = "IANA_PORTS_DB"
 # The project's own dataset of software that uses ports by default (not from IANA).
-COMMON_USES_CSV = Path(__file__).resolve().parent.parent / "curated" / "common_uses.csv"
+COMMON_USES_CSV = Path(__file__).resolve().parent / "curated" / "common_uses.csv"
 COMMON_USES_HEADER = ("port", "transports", "software", "kind", "description", "category", "source", "checked")
 # How a common use holds its port, strongest first: the verdict weighs and words each
 # differently (iana_ports/verdict.py).

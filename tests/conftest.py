@@ -75,12 +75,14 @@ def db_2025(tmp_path_factory, snapshot_2025) -> Path:
 
 
 def make_datasette(db_path: Path, **settings):
-    """A real Datasette on db_path, configured as `make serve` configures it: the
-    checkout is its configuration directory (settings.json, metadata.yml, plugins/,
-    templates/, static/)."""
+    """A real Datasette on db_path, configured as `iana-ports serve` (and so `make serve`)
+    configures it: the package's configuration directory (settings.json, metadata.yml,
+    templates/, static/), the plugins from their entry points."""
     from datasette.app import Datasette
 
-    ds = Datasette([], immutables=[str(db_path)], config_dir=ROOT)
+    from iana_ports.web.render import CONFIG
+
+    ds = Datasette([], immutables=[str(db_path)], config_dir=CONFIG)
     ds._settings.update(settings)
     return ds
 

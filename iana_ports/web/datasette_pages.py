@@ -49,10 +49,9 @@ LIMITS = {
 }
 # What Datasette raises when it reads a malformed parameter (see error_status()).
 BAD_INPUT = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
-# The project's own code on Datasette's pages (cells, template helpers, templates): an
-# exception raised there is a bug, whatever its type.
-OURS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), d, "")
-             for d in ("iana_ports", "plugins", "templates"))
+# The project's own code on Datasette's pages (cells, template helpers, plugins, templates,
+# all inside the package): an exception raised there is a bug, whatever its type.
+OURS = (os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ""),)
 # Static paths the filesystem refuses: a visitor's typing, not the server's trouble.
 NO_SUCH_FILE = frozenset({errno.ENOENT, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.EINVAL})
 # Datasette's only HTML error message (its SQL time limit) is written for its own error page.

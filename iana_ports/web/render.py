@@ -24,7 +24,10 @@ from iana_ports.text import and_list, contact_names, en_dash
 
 from . import builds
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# Datasette's configuration directory as the package ships it (templates, static files,
+# metadata.yml, settings.json): in a checkout, links to the top level's own.
+CONFIG = Path(__file__).resolve().parent / "config"
+TEMPLATES = CONFIG / "templates"
 # Stands for the port number in a port_fragment(): a private-use character, which
 # escaping leaves alone and no registry text or template contains.
 PORT = "\ue000"

@@ -45,11 +45,12 @@ DATASETTE_PAGES = (
 VIEWS = ((320, "light"), (375, "light"), (1280, "light"), (375, "dark"), (1280, "dark"))
 
 
-def test_make_serve_reads_its_configuration_from_the_checkout(tmp_path):
-    # One configuration for `make serve`, the tests and the benchmarks: the checkout
-    # is Datasette's configuration directory.
+def test_make_serve_runs_the_installed_command(tmp_path):
+    # One configuration for `make serve`, the tests and the benchmarks: the package's own
+    # (iana-ports serve), whatever the folder and name of the database.
     command = serve_command(tmp_path / "my ports" / "registry.db", 8001)
-    assert command[1:5] == ["serve", ".", "-i", str(tmp_path / "my ports" / "registry.db")]
+    assert command[0].endswith("/iana-ports")
+    assert command[1:4] == ["serve", "--db", str(tmp_path / "my ports" / "registry.db")]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import ROOT, build, live_server
+from iana_ports.web.render import CONFIG
 
 LOAD_SECONDS = 16
 
@@ -221,7 +222,7 @@ def test_pages_are_503_without_a_registry(tmp_path, tables):
         empty = tmp_path / "iana.db"
         sqlite3.connect(empty).execute("create table t (x)").connection.close()
         files = [str(empty)]
-    ds = Datasette([], immutables=files, config_dir=ROOT)
+    ds = Datasette([], immutables=files, config_dir=CONFIG)
 
     async def statuses():
         await ds.invoke_startup()

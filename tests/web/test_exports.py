@@ -23,6 +23,7 @@ from conftest import ROOT, live_server, make_datasette
 from iana_ports import exports
 from iana_ports.store import Store
 from iana_ports.web import builds
+from iana_ports.web.render import CONFIG
 
 BUILD_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -274,7 +275,7 @@ async def test_a_dotted_name_and_a_second_database_are_downloaded_too(tmp_path, 
     shutil.copyfile(db_2026, served)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("create table t (x)").connection.close()
-    ds = Datasette([], immutables=[str(served), str(other)], config_dir=ROOT)
+    ds = Datasette([], immutables=[str(served), str(other)], config_dir=CONFIG)
     await ds.invoke_startup()
     try:
         # Datasette's own link: the name tilde-encoded, "." as "~2E".

@@ -18,6 +18,7 @@ from conftest import ROOT
 from iana_ports.facts import RANGES
 from iana_ports.text import contact_names
 from iana_ports.web import icon
+from iana_ports.web.render import CONFIG
 
 ORIGIN = "http://localhost"  # what datasette.client's requests carry as their host
 
@@ -463,7 +464,7 @@ async def test_links_follow_the_base_url(db_2026):
     from datasette.app import Datasette
 
     settings = dict(json.loads((ROOT / "settings.json").read_text()), base_url="/sub/")
-    ds = Datasette([], immutables=[str(db_2026)], config_dir=ROOT, settings=settings)
+    ds = Datasette([], immutables=[str(db_2026)], config_dir=CONFIG, settings=settings)
     await ds.invoke_startup()
     # datasette.client puts base_url in front of the paths it is given.
     response = await ds.client.get("/ports/60878")
