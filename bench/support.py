@@ -49,18 +49,20 @@ def serve_command(db: Path, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0):
-    """Run `command` (a server on 127.0.0.1:port) until the block ends; yields its base URL."""
-    with process(command, port, ready_path, timeout) as (base, _):
+def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, **popen):
+    """Run `command` (a server on 127.0.0.1:port) until the block ends; yields its base URL.
+    `popen`: cwd or env other than the checkout's."""
+    with process(command, port, ready_path, timeout, **popen) as (base, _):
         yield base
 
 
 @contextlib.contextmanager
-def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0):
+def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, **popen):
     """Like running(), yielding (base URL, the server's Popen) for a look at the process itself."""
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-request.
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    popen.setdefault("cwd", ROOT)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, **popen)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
