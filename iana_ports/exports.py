@@ -211,11 +211,6 @@ def file_chunks(f, size: int = FILE_CHUNK):
         yield chunk
 
 
-def file_sha256(f) -> str:
-    f.seek(0)
-    return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def database_path(store) -> str:
     """The file a Store reads (its URI's path): for a served build, the link pinning its inode."""
     return unquote(store.uri.removeprefix("file:").partition("?")[0])

@@ -7,6 +7,11 @@ thread per request. Snapshot answers every question a Store answers, with
 the same values in the same order (tests compare the two on every kind of
 port); full-text search stays in SQLite, through the inherited Store methods.
 
+Loading is also the check that a file can be served: a build the pages
+could not show (no ingest, not 65,536 ports, a status outside the known
+set, a JSON column that does not decode) raises NotABuild naming what is
+wrong, and the server keeps the build it has (iana_ports.web.builds).
+
 The loaded structures are shared by every request and must not be mutated.
 """
 
@@ -23,6 +28,7 @@ from .store import (
     SERVICE_COUNT_SQL,
     TRANSPORT_COUNTS_SQL,
     USES_SQL,
+    NotABuild,
     Store,
     decode_change,
     decode_service,
@@ -31,7 +37,9 @@ from .store import (
 )
 from .verdict import GOOD
 
-PORT_COLUMNS_SQL = "select status, tcp, udp, sctp, dccp, services, registry_words, verdict from ports order by port"
+PORT_COLUMNS_SQL = """
+select port, status, tcp, udp, sctp, dccp, services, registry_words, verdict from ports order by port
+"""
 REGISTRATIONS_SQL = "select * from registrations order by id"
 REFERENCES_SQL = 'select * from "references" order by registration_id, position'
 RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
@@ -41,6 +49,8 @@ SERVICES_SQL = "select * from services order by key"
 WIDE_CHANGE = 64
 
 _CODE = {s: i for i, s in enumerate(STATUSES)}
+# What a column that does not hold what the loader expects raises while it is decoded.
+_UNDECODABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 class Snapshot(Store):
@@ -48,24 +58,33 @@ class Snapshot(Store):
         super().__init__(uri)
         conn = self.conn
         self._ingests = rows(conn, INGESTS_SQL)
-        self._load_ports(conn)
-        self._load_registrations(conn)
-        self._load_runs(conn)
-        self._load_services(conn)
-        self._load_uses(conn)
-        self._load_changes(conn)
+        if not self._ingests:
+            raise NotABuild("the ingests table is empty")
+        for table, load in (
+            ("ports", self._load_ports), ("registrations", self._load_registrations),
+            ("unassigned_ranges", self._load_runs), ("services", self._load_services),
+            ("common_uses", self._load_uses), ("changes", self._load_changes),
+        ):
+            try:
+                load(conn)
+            except _UNDECODABLE as exc:
+                raise NotABuild(f"the {table} table does not decode ({type(exc).__name__}: {exc})") from None
         self._counts = (rows(conn, RANGE_COUNTS_SQL), rows(conn, TRANSPORT_COUNTS_SQL),
                         conn.execute(SERVICE_COUNT_SQL).fetchone()[0])
 
     # Loading
     def _load_ports(self, conn) -> None:
-        columns = list(zip(*conn.execute(PORT_COLUMNS_SQL)))
-        assert len(columns[0]) == PORT_COUNT
+        ports, *columns = list(zip(*conn.execute(PORT_COLUMNS_SQL))) or [()]
+        if ports != tuple(range(PORT_COUNT)):
+            raise NotABuild(f"the ports table has {len(ports)} rows, not one for each of the {PORT_COUNT} ports")
+        for name, col in zip(("status", *TRANSPORTS), columns[:5]):
+            if unknown := set(col) - set(STATUSES):
+                raise NotABuild(f"ports.{name} holds {sorted(map(repr, unknown))[0]}, not one of {', '.join(STATUSES)}")
         self._status = {
             name: bytes(map(_CODE.__getitem__, col))
             for name, col in zip(("status", *TRANSPORTS), columns[:5])
         }
-        self._services = {p: json.loads(s) for p, s in enumerate(columns[5]) if s}
+        self._services = {p: _names(s) for p, s in enumerate(columns[5]) if s}
         self._words = {p: w for p, w in enumerate(columns[6]) if w is not None}
         self._good = bytes(v == GOOD for v in columns[7])
         self._verdict = columns[7]
@@ -215,6 +234,10 @@ class Snapshot(Store):
     def service(self, key: str) -> dict | None:
         return self._service_rows.get(key)
 
+    def service_keys(self) -> list[str]:
+        # Python orders str by code point, as SQLite's BINARY collation orders UTF-8.
+        return sorted(self._service_rows)
+
     def service_registrations(self, key: str) -> list[dict]:
         return list(self._by_service.get(key, ()))
 
@@ -247,6 +270,13 @@ class Snapshot(Store):
         )
         limit = filters["limit"]
         return list(islice(matching, filters["offset"], None if limit < 0 else filters["offset"] + limit))
+
+
+def _names(services: str) -> list[str]:
+    names = json.loads(services)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"ports.services holds {services[:40]!r}, not a JSON list of names")
+    return names
 
 
 def _covers(change: dict, port: int) -> bool:

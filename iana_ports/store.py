@@ -58,6 +58,7 @@ USES_AT_SQL = "select * from common_uses where first <= :port and last >= :port 
 USES_SQL = "select * from common_uses order by id"
 
 SERVICE_SQL = "select * from services where key = :key"
+SERVICE_KEYS_SQL = "select key from services order by key"
 SERVICE_REGISTRATIONS_SQL = "select * from registrations where service_key = :key order by id"
 ALIASES_SQL = "select * from services where alias_of = :key order by key"
 # The newest rename away from :key.
@@ -302,6 +303,10 @@ class Store:
     def service(self, key: str) -> dict | None:
         found = one(self.conn, SERVICE_SQL, {"key": key})
         return decode_service(found) if found else None
+
+    def service_keys(self) -> list[str]:
+        """Every service key, in SQLite's (code point) order."""
+        return [key for (key,) in self.conn.execute(SERVICE_KEYS_SQL)]
 
     def service_registrations(self, key: str) -> list[dict]:
         return rows(self.conn, SERVICE_REGISTRATIONS_SQL, {"key": key})

@@ -2,12 +2,22 @@
 
 `python -m ingest` only ever os.replace()s a finished file onto the served
 path, so the old inode stays intact for whoever still has it open. A watcher
-thread notices the new inode, loads it as a new Build (a Datasette Database
-pinned to that inode, with its Snapshot in memory) and publishes it with one
-reference assignment: requests that already hold the old Build finish on it,
-new requests get the new one. A thread rather than an asyncio task because
-`datasette serve` runs the startup hooks in a loop of its own, before
-uvicorn starts its loop.
+thread notices a new file at the path, loads it as a new Build (a Datasette
+Database pinned to the inode it opened, with its Snapshot in memory) and
+publishes it with one reference assignment: requests that already hold the
+old Build finish on it, new requests get the new one. A thread rather than
+an asyncio task because `datasette serve` runs the startup hooks in a loop
+of its own, before uvicorn starts its loop.
+
+The served path may be a symlink (`current -> iana-<sha>.db`): it is
+resolved before the file is opened, and the pin is made from the descriptor
+itself, so the build is always the inode that was opened and read.
+
+A file that is not a usable build (garbage, a corrupt or inconsistent
+database, one Snapshot refuses) is never published: the last good build
+stays served, the file is logged once as one `error:` line, and it is tried
+again only when its identity (device, inode, size, mtime) changes. Whether
+the path still backs the served build is kept for /-/healthz (stale()).
 
 The registry is whichever immutable file Datasette serves that is a build
 of this project, whatever the file is called: `make serve DB=/srv/x.db`
@@ -16,12 +26,14 @@ serves it as the database `x`, and every page links to that name.
 
 import asyncio
 import gc
-import glob
 import hashlib
 import itertools
 import json
 import os
+import re
 import sqlite3
+import stat
+import sys
 import threading
 import time
 import traceback
@@ -40,6 +52,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # What renders an answer besides the build: the same checkout gives the same
 # fingerprint on every replica (file contents only, never paths or times).
 CODE = ("iana_ports", "plugins", "templates", "static", "metadata.yml", "settings.json")
+# Reads every page's b-tree structure (some 0.1 s for a build): a file corrupt in
+# pages the Snapshot never reads (an index, the full-text tables) is refused too.
+QUICK_CHECK_SQL = "pragma quick_check(1)"
+TABLE_COUNTS_SQL = "select name from sqlite_master where type = 'table'"
+FILE_CHUNK = 1 << 20  # bytes per read of the served file (digest, downloads)
+# /-/healthz's reasons: public, so they name no path.
+GONE = "the served file is no longer at its path"
+UNREADABLE = "the served file is no longer readable at its path"
+REFUSED = "the file now at the served path is not a usable build: {}"
+# The links _pin() makes: .NAME.PID-N.served, beside the file they pin.
+_PIN_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)-[0-9]+\.served")
 
 
 def code_fingerprint() -> str:
@@ -53,26 +76,61 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def identity(st: os.stat_result) -> tuple:
+    """What tells one file from another at a path, including a file rewritten in place."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class Build(Database):
     """One immutable registry file as Datasette serves it, pinned to the inode it
     was opened on, with the build loaded into memory (`snapshot`).
 
     Datasette keys its per-thread connections by database name; this class
     keeps them per object instead, so a successor with the same name never
-    reuses a connection to the replaced file.
+    reuses a connection to the replaced file. The descriptor the file was
+    opened with stays open as long as the build: downloads read it, so they
+    are the bytes that were checked and digested, whatever the path (or the
+    file's permissions) say by then.
     """
 
     def __init__(self, ds, path: str, code: str):
         super().__init__(ds, path=path, is_mutable=False)
         self._local = threading.local()
-        # Every connection opens this descriptor's inode, never whatever the
-        # path names by then, so a swap cannot tear one object across two files.
-        fd = os.open(path, os.O_RDONLY)
-        st = os.fstat(fd)
-        self.identity = (st.st_dev, st.st_ino)
-        self._uri, release = _pin(path, fd)
-        self._release = weakref.finalize(self, release)
-        self.snapshot = Snapshot(self._uri)
+        self._made = {}
+        # Resolved first, so the pin is made beside the file itself, never of a symlink.
+        fd = os.open(os.path.realpath(path), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotABuild("not a regular file")
+            self._uri, unpin = _pin(os.path.realpath(path), fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self.identity = identity(st)
+        self._release = weakref.finalize(self, _release, fd, unpin)
+        try:
+            self._load(code)
+        except BaseException:
+            self._release()
+            raise
+        self.cached_size = st.st_size
+        self.cached_hash = self.sha256
+
+    def _load(self, code: str) -> None:
+        conn = sqlite3.connect(self._uri, uri=True)
+        try:
+            problem = conn.execute(QUICK_CHECK_SQL).fetchone()[0]
+            if problem != "ok":
+                raise NotABuild(f"the database is corrupt ({problem})")
+            self._cached_table_counts = {
+                name: conn.execute(f"select count(*) from [{name}]").fetchone()[0]
+                for (name,) in conn.execute(TABLE_COUNTS_SQL).fetchall()
+            }
+        finally:
+            conn.close()
+        self.snapshot = Snapshot(self._uri)  # refuses what the pages could not show
         ingests = self.snapshot.ingests()
         # The build is its registry history plus the common-uses file built with it:
         # every ingest row whole, since pages show more of it than the sha256s (the
@@ -80,15 +138,45 @@ class Build(Database):
         # separate ingests of one registry file are two builds, and copies of one file one.
         state = [json.dumps(i, sort_keys=True) for i in ingests]
         self.etag = 'W/"{}"'.format(hashlib.sha256("\n".join([*state, code]).encode()).hexdigest()[:32])
+        h = hashlib.sha256()
+        for chunk in self.chunks():
+            h.update(chunk)
+        self.sha256 = h.hexdigest()
         self.loaded_at = time.time()
-        conn = sqlite3.connect(self._uri, uri=True)
+
+    @property
+    def mtime_ns(self):
+        return self.identity[3]
+
+    def chunks(self, size: int = FILE_CHUNK):
+        """The file as it was opened, from its start, read from the build's own descriptor."""
+        offset = 0
+        while chunk := os.pread(self.fd, size, offset):
+            offset += len(chunk)
+            yield chunk
+
+    async def once(self, name: str, make):
+        """The value of `await make()`, made once for this build however many requests ask at once.
+
+        Concurrent first requests (30 right after a swap) wait for one
+        computation rather than each making it. A failure is not kept: every
+        waiter gets it, and the next request tries again. Waiters are shielded,
+        so a visitor who goes away does not cancel what the others wait for.
+        """
+        made = self._made.get(name)
+        if made is not None and not isinstance(made, asyncio.Future):
+            return made
+        # A computation started on another event loop (in-process clients) cannot be awaited here.
+        if made is None or made.get_loop() is not asyncio.get_running_loop():
+            made = self._made[name] = asyncio.ensure_future(make())
         try:
-            self._cached_table_counts = {
-                name: conn.execute(f"select count(*) from [{name}]").fetchone()[0]
-                for (name,) in conn.execute("select name from sqlite_master where type = 'table'").fetchall()
-            }
-        finally:
-            conn.close()
+            value = await asyncio.shield(made)
+        except Exception:
+            if self._made.get(name) is made and made.done():
+                del self._made[name]
+            raise
+        self._made[name] = value
+        return value
 
     def connect(self, write=False):
         conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
@@ -111,14 +199,20 @@ class Build(Database):
 
     def close(self):
         super().close()
-        self.snapshot.close()
+        if hasattr(self, "snapshot"):
+            self.snapshot.close()
         self._release()
+
+
+def _release(fd: int, unpin) -> None:
+    unpin()
+    os.close(fd)
 
 
 _pins = itertools.count(1)
 
 
-def _pin(path: str, fd: int):
+def _pin(real: str, fd: int):
     """(SQLite URI naming the descriptor's inode for as long as the build is served, its release).
 
     SQLite resolves /proc/self/fd/N to the name the file had before opening
@@ -126,34 +220,45 @@ def _pin(path: str, fd: int):
     search) read the next build, or an empty "NAME (deleted)" that SQLite
     created beside it ("no such table" 400s after every rebuild). A hard link
     to the inode under a name of this object's own stays right; ingest never
-    touches it, and start() removes those a killed server left. Where no link
-    can be made (a read-only folder) the descriptor's path is all there is.
+    touches it, and start() removes those a killed server left. It is made
+    from the descriptor (linkat(2) with AT_SYMLINK_FOLLOW on /proc/self/fd/N),
+    so it is the inode opened even if the path was replaced meanwhile; plain
+    link(2) of a symlink would link the symlink, which then follows the next
+    file put at its target. Where no link can be made (a read-only folder)
+    the descriptor's path is all there is.
     """
-    p = Path(path)
-    pin = p.with_name(f".{p.name}.{os.getpid()}-{next(_pins)}.served")
+    p = Path(real)
+    pin = f".{p.name}.{os.getpid()}-{next(_pins)}.served"
+    folder = os.open(p.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        pin.unlink(missing_ok=True)
-        os.link(path, pin)
-    except OSError:
-        return f"file:/proc/self/fd/{fd}?immutable=1", lambda: os.close(fd)
-    if os.stat(pin).st_ino != os.fstat(fd).st_ino:
-        # Replaced between the open and the link: _swap() keeps the old build, the next poll loads the new.
-        pin.unlink()
-        os.close(fd)
-        raise OSError(f"{path} was replaced while it was loaded")
-    os.close(fd)
-    return f"file:{quote(str(pin))}?immutable=1", lambda: pin.unlink(missing_ok=True)
-
-
-def _unpin_dead(path: str) -> None:
-    """Remove the links servers that are gone left beside `path` (their pid is in the name)."""
-    p = Path(path)
-    for pin in p.parent.glob(f".{glob.escape(p.name)}.*-*.served"):
-        pid = pin.name[len(p.name) + 2 :].partition("-")[0]
         try:
-            os.kill(int(pid), 0)
-        except (ValueError, ProcessLookupError):
-            pin.unlink(missing_ok=True)
+            os.unlink(pin, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        # A dir_fd makes CPython call linkat(2), which alone honours follow_symlinks.
+        os.link(f"/proc/self/fd/{fd}", pin, dst_dir_fd=folder, follow_symlinks=True)
+    except OSError:
+        return f"file:/proc/self/fd/{fd}?immutable=1", lambda: None
+    finally:
+        os.close(folder)
+    path = p.with_name(pin)
+    return f"file:{quote(str(path))}?immutable=1", lambda: path.unlink(missing_ok=True)
+
+
+def _unpin_dead(folder: Path) -> None:
+    """Remove the links servers that are gone left in `folder` (their pid is in the name)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for name in names:
+        m = _PIN_NAME.fullmatch(name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m["pid"]), 0)
+        except ProcessLookupError:
+            (folder / name).unlink(missing_ok=True)
         except PermissionError:
             pass  # alive, someone else's
 
@@ -166,16 +271,75 @@ def current(datasette) -> Build | None:
     return None
 
 
-def _swap(ds, name: str, path: str, code: str) -> None:
+class Watch:
+    """What the watcher last found at each served path (name -> path)."""
+
+    def __init__(self, files: dict[str, str], code: str):
+        self.files = files
+        self.code = code
+        # name -> (identity of a file that could not be served, why); None: a missing file.
+        self.refused: dict[str, tuple] = {}
+        # name -> why the path no longer backs the served build (None: it does).
+        self.stale: dict[str, str | None] = {}
+
+
+_watches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def stale(datasette, build: Build) -> str | None:
+    """Why the served path no longer matches `build` (deleted, replaced by a file that
+    cannot be served, unreadable), or None while it does."""
+    watch = _watches.get(datasette)
+    return watch.stale.get(build.name) if watch is not None else None
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _poll(ds, watch: Watch, name: str) -> None:
+    """Look at one served path once: swap in a new good build, or say why not (once per file)."""
+    path = watch.files[name]
+    served = ds.databases.get(name)
+    served = served if isinstance(served, Build) else None
+    keeping = f"still serving the build of {served.sha256[:12]}" if served else "no build is served"
     try:
         st = os.stat(path)
-        existing = ds.databases.get(name)
-        if getattr(existing, "identity", None) == (st.st_dev, st.st_ino):
-            return
-        fresh = Build(ds, path, code)
-    except (OSError, sqlite3.Error, NotABuild):
-        # Missing, not a registry build, or not finished: keep serving what we have.
+    except OSError as exc:
+        watch.stale[name] = GONE
+        if watch.refused.get(name, (False,))[0] is not None:
+            watch.refused[name] = (None, exc.strerror)
+            _log(f"error: {path}: {exc.strerror}; {keeping}")
         return
+    found = identity(st)
+    if served is not None and served.identity == found:
+        watch.refused.pop(name, None)
+        # Root reads anything; anyone else's next connection would fail.
+        watch.stale[name] = None if os.access(path, os.R_OK) else UNREADABLE
+        return
+    if watch.refused.get(name, (None,))[0] == found:
+        return  # said once already; tried again when the file changes
+    try:
+        fresh = Build(ds, path, watch.code)
+    except (OSError, sqlite3.Error, NotABuild) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except Exception as exc:
+        # A file nobody foresaw failing: its traceback once, for us.
+        why = f"unexpected {type(exc).__name__}"
+        traceback.print_exc()
+    else:
+        _publish(ds, name, fresh)
+        watch.refused.pop(name, None)
+        watch.stale[name] = None
+        return
+    watch.refused[name] = (found, why)
+    if served is not None:
+        watch.stale[name] = REFUSED.format(why)
+    _log(f"error: {path}: not served: {why}; {keeping}")
+
+
+def _publish(ds, name: str, fresh: Build) -> None:
+    existing = ds.databases.get(name)
     fresh.name = name
     fresh.route = existing.route if existing else name
     databases = dict(ds.databases)
@@ -188,14 +352,17 @@ def _swap(ds, name: str, path: str, code: str) -> None:
     gc.collect()
 
 
-def _watch(ds, files: dict[str, str], code: str) -> None:
+def _watch(ds, watch: Watch) -> None:
     while True:
-        for name, path in files.items():
+        for name in watch.files:
             try:
-                _swap(ds, name, path, code)
+                _poll(ds, watch, name)
             except Exception:
-                # A build nobody foresaw failing: logged, and the next one is still picked up.
-                traceback.print_exc()
+                # _poll() catches what a file can cause; this is a bug of ours, and the
+                # next poll may well hit it again: logged once a minute at most.
+                if time.monotonic() - getattr(watch, "bug_logged", -60) >= 60:
+                    watch.bug_logged = time.monotonic()
+                    traceback.print_exc()
         time.sleep(POLL_SECONDS)
 
 
@@ -208,8 +375,9 @@ def start(datasette) -> None:
     }
     if not files:
         return
-    code = code_fingerprint()
+    watch = _watches[datasette] = Watch(files, code_fingerprint())
     for name, path in files.items():
-        _unpin_dead(path)
-        _swap(datasette, name, path, code)
-    threading.Thread(target=_watch, args=(datasette, files, code), name="iana-builds", daemon=True).start()
+        for folder in {Path(path).parent, Path(os.path.realpath(path)).parent}:
+            _unpin_dead(folder)
+        _poll(datasette, watch, name)
+    threading.Thread(target=_watch, args=(datasette, watch), name="iana-builds", daemon=True).start()

@@ -17,12 +17,12 @@ changes page; a page's lastmod is its own newest registration or
 modification date in the registry, else the build's registry date. URLs are
 absolute, from the request's host and scheme and base_url.
 
-Everything is answered from the in-memory build (one SQL query per build for
-the list of service names), and cached by front.Finisher like every page.
+Everything is answered from the in-memory build, no SQL (so never queued
+behind visitors' queries), made once per build however many crawlers ask at
+once (Build.once), and cached by front.Finisher like every page.
 """
 
 import re
-import weakref
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -40,7 +40,6 @@ PROTOCOL_LIMIT = 50_000
 assert PER_SITEMAP <= PROTOCOL_LIMIT
 XML = "application/xml; charset=utf-8"
 NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
-SERVICE_KEYS_SQL = "select key from services order by key"
 # W3C Datetime as sitemaps take it (year, year-month or a full date); the
 # registry has all three, and nothing else may go into <lastmod>.
 _DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
@@ -59,7 +58,6 @@ class Catalogue:
 
 
 KINDS = ("pages", "ports", "services")
-_catalogues: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def newest(rows, fallback: str) -> str:
@@ -85,16 +83,12 @@ def catalogue_of(store, service_keys, build_date: str) -> Catalogue:
 
 async def catalogue(page) -> Catalogue:
     """The served build's catalogue, made once per build (a few hundred ms, off the event loop)."""
-    build, store = page.build, page.store
-    found = _catalogues.get(build)
-    if found is None:
-        # On the site's own threads and connections: never behind visitors' SQL or under their time limit.
-        keys = await page.in_thread(lambda: [row[0] for row in store.conn.execute(SERVICE_KEYS_SQL)])
-        # Never empty for a build ingest has checked; "" would still be valid W3C.
-        build_date = registry_date(store.latest_ingest()) or store.latest_ingest()["fetched_at"][:10]
-        found = await page.in_thread(catalogue_of, store, keys, build_date)
-        _catalogues[build] = found
-    return found
+    store = page.store
+    # Never empty for a build ingest has checked; "" would still be valid W3C.
+    build_date = registry_date(store.latest_ingest()) or store.latest_ingest()["fetched_at"][:10]
+    return await page.build.once(
+        "catalogue", lambda: page.in_thread(catalogue_of, store, store.service_keys(), build_date)
+    )
 
 
 def absolute(page, path: str) -> str:

@@ -6,18 +6,18 @@
     /exports/iana.db          the database file itself, streamed, its sha256 in Repr-Digest
     /exports/iana-SHA256.db   the same file under its content address, cached for a year
 
-services and ports.json are made once per build (off the event loop) and
-kept with it. The CSV and the database file are streamed in chunks, each
-read in a worker thread, from the build the request started on: the
-database from the link that pins the served build's inode (builds._pin), so
-a rebuild swapped in meanwhile cannot tear a download. Datasette's own
-download, /DATABASE.db, is answered the same way: Datasette would open the
-path, which may already name the next build.
+services, ports.json and ports.csv are made once per build (off the event
+loop, one computation however many requests ask at once: Build.once) and
+kept with it. The database file is streamed in chunks, each read in a
+worker thread from the descriptor the build was opened, checked and
+digested with (Build.chunks), so neither a rebuild swapped in meanwhile nor
+a file replaced, deleted or made unreadable at the path can change what a
+download sends under the build's digest. Datasette's own download,
+/DATABASE.db, is answered the same way: Datasette would open the path, which
+may already name the next build.
 """
 
 import base64
-import os
-import weakref
 
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import Response
@@ -32,18 +32,14 @@ CSV = "text/csv; charset=utf-8"
 SQLITE = "application/vnd.sqlite3"
 # A content-addressed URL never changes what it answers (front.Finisher reads this).
 IMMUTABLE = b"public, max-age=31536000, immutable"
+SEND_CHUNK = 1 << 18  # bytes per ASGI message of a file made once per build
 
-# Build -> what was made from it: kept as long as the build is served.
-_made: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 async def _once(page, name: str, make):
     """make(store), once per build, in a worker thread."""
     store = page.store  # Unavailable (503) when no build is served
-    made = _made.setdefault(page.build, {})
-    if name not in made:
-        made[name] = await page.in_thread(make, store)
-    return made[name]
+    return await page.build.once(name, lambda: page.in_thread(make, store))
 
 
 def _unchanged(page) -> bool:
@@ -68,11 +64,13 @@ async def ports_json(page) -> Response:
 
 
 async def ports_csv(page):
-    store = page.store
+    page.store  # 503 while no build is served
     if _unchanged(page):
         return Response(b"", content_type=CSV)
-    rows = exports.ports_csv(store)
-    return Stream(page, (chunk.encode() for chunk in rows), CSV, close=rows.close)
+    body = await _once(page, "ports.csv", lambda store: "".join(exports.ports_csv(store)).encode())
+    # Some 8 MB: sent in pieces, as the database is, and without a body to a HEAD.
+    pieces = (body[i : i + SEND_CHUNK] for i in range(0, len(body), SEND_CHUNK))
+    return Stream(page, pieces, CSV, {"content-length": str(len(body))})
 
 
 async def database(page):
@@ -92,30 +90,24 @@ async def datasette_download(page):
 
 
 async def _database(page, wanted: str | None):
-    store = page.store
-    # The served build's own descriptor: the inode it was opened on, whatever the path names now.
-    path = exports.database_path(store)
-    f = await page.in_thread(open, path, "rb")
-    try:
-        sha256 = await _once(page, "sha256", lambda _: exports.file_sha256(f))
-        if wanted is not None and wanted != sha256:
-            raise read.NotFound("No such database file: it is not the one served now, which is at /exports/iana.db.")
-        headers = {
-            "content-length": str(os.fstat(f.fileno()).st_size),
-            "repr-digest": "sha-256=:{}:".format(base64.b64encode(bytes.fromhex(sha256)).decode()),
-            "content-location": page.urls.path(f"/exports/iana-{sha256}.db"),
-            # The name in the address asked for: iana.db, iana-SHA256.db, or Datasette's registry.db.
-            "content-disposition": 'attachment; filename="{}"'.format(page.request.path.rsplit("/", 1)[-1]),
-        }
-        if _unchanged(page):
-            # front.Finisher turns this into the 304; no body, so no length to announce.
-            f.close()
-            del headers["content-length"]
-            return Response(b"", content_type=SQLITE, headers=headers)
-        return Stream(page, exports.file_chunks(f), SQLITE, headers, close=f.close)
-    except BaseException:
-        f.close()
-        raise
+    page.store  # 503 while no build is served
+    build = page.build
+    sha256 = build.sha256  # of the bytes the build was opened with, digested when it was loaded
+    if wanted is not None and wanted != sha256:
+        raise read.NotFound("No such database file: it is not the one served now, which is at /exports/iana.db.")
+    headers = {
+        "content-length": str(build.cached_size),
+        "repr-digest": "sha-256=:{}:".format(base64.b64encode(bytes.fromhex(sha256)).decode()),
+        "content-location": page.urls.path(f"/exports/iana-{sha256}.db"),
+        # The name in the address asked for: iana.db, iana-SHA256.db, or Datasette's registry.db.
+        "content-disposition": 'attachment; filename="{}"'.format(page.request.path.rsplit("/", 1)[-1]),
+    }
+    if _unchanged(page):
+        # front.Finisher turns this into the 304; no body, so no length to announce.
+        del headers["content-length"]
+        return Response(b"", content_type=SQLITE, headers=headers)
+    # The Stream holds the build, so its descriptor stays open until the last chunk is sent.
+    return Stream(page, build.chunks(), SQLITE, headers)
 
 
 class Stream:
@@ -126,26 +118,21 @@ class Stream:
     but the headers for a HEAD request.
     """
 
-    def __init__(self, page, chunks, content_type: str, headers=None, close=None):
+    def __init__(self, page, chunks, content_type: str, headers=None):
         self.page = page
         self.chunks = chunks
         self.headers = {**(headers or {}), "content-type": content_type}
-        self.close = close
 
     async def asgi_send(self, send):
-        try:
-            await send({
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()],
-            })
-            if self.page.request.method != "HEAD":
-                while (chunk := await self.page.in_thread(next, self.chunks, None)) is not None:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            if self.close is not None:
-                await self.page.in_thread(self.close)
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()],
+        })
+        if self.page.request.method != "HEAD":
+            while (chunk := await self.page.in_thread(next, self.chunks, None)) is not None:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 services.fmt = ".txt"

@@ -6,7 +6,6 @@ BadQuery, Unavailable), which iana_ports.web.front turns into the one kind of er
 page. Views never touch Datasette's router: front.py answers them first.
 """
 
-import weakref
 from dataclasses import dataclass
 from urllib.parse import unquote, urlencode
 
@@ -19,7 +18,7 @@ from iana_ports.errors import BadQuery, Unavailable
 from iana_ports.query import MAX_TEXT
 from iana_ports.text import headline
 
-from . import feed, icon, portmap, workers
+from . import builds, feed, icon, portmap, workers
 from .builds import Build
 from .render import path_name
 
@@ -195,15 +194,10 @@ def _atom(page: Page, c: dict) -> Response:
     return Response(body, content_type=feed.CONTENT_TYPE)
 
 
-# One image per build; it goes when the build goes.
-_maps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 async def portmap_png(page: Page) -> Response:
     store = page.store
-    png = _maps.get(page.build)
-    if png is None:
-        png = _maps[page.build] = portmap.draw(store)
+    # One image per build; it goes when the build goes.
+    png = await page.build.once("portmap.png", lambda: page.in_thread(portmap.draw, store))
     return Response(png, content_type="image/png")
 
 
@@ -240,11 +234,22 @@ async def without_slash(page: Page) -> Response:
 
 
 async def healthz(page: Page) -> Response:
-    """For load balancers: 200 with the build being served, else the 503 every page gives."""
+    """For load balancers: 200 with the build being served, else the 503 every page gives.
+
+    A build is served until a good one replaces it, so a served path that no
+    longer backs it (deleted, replaced by a file that cannot be served, made
+    unreadable) is still a 200, "stale" with the reason: the replica answers
+    right, from the last good build, and pulling it would only take capacity
+    away (all of it, when every replica got the same bad file); the operator
+    is who must act (README: /-/healthz).
+    """
     ingest = page.store.latest_ingest()
+    reason = builds.stale(page.datasette, page.build)
     return json_response(
         {
-            "status": "ok",
+            "status": "stale" if reason else "ok",
+            "stale": reason is not None,
+            "reason": reason,
             "database": page.build.name,
             "sha256": ingest["sha256"],
             "etag": page.build.etag,

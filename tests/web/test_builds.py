@@ -186,6 +186,8 @@ def test_health(served_2026, snapshot_2026):
     etag = httpx.get(base + "/ports/22").headers["etag"]
     assert body == {
         "status": "ok",
+        "stale": False,
+        "reason": None,
         "database": "iana",
         "sha256": hashlib.sha256(snapshot_2026.read_bytes()).hexdigest(),
         "etag": etag,
