@@ -57,10 +57,12 @@ def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeo
 
 
 @contextlib.contextmanager
-def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, **popen):
-    """Like running(), yielding (base URL, the server's Popen) for a look at the process itself."""
+def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, log=None,
+            **popen):
+    """Like running(), yielding (base URL, the server's Popen) for a look at the process itself;
+    its stderr goes to `log` (a binary file, for a test to read), else nowhere."""
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-request.
-    log = tempfile.TemporaryFile()
+    log = log or tempfile.TemporaryFile()
     popen.setdefault("cwd", ROOT)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, **popen)
     base = f"http://127.0.0.1:{port}"

@@ -123,7 +123,9 @@ class Build(Database):
         try:
             problem = conn.execute(QUICK_CHECK_SQL).fetchone()[0]
             if problem != "ok":
-                raise NotABuild(f"the database is corrupt ({problem})")
+                # One line for the log: SQLite heads its report "*** in database main ***".
+                words = " ".join(problem.replace("*** in database main ***", "").split())
+                raise NotABuild(f"the database is corrupt ({words})")
             self._cached_table_counts = {
                 name: conn.execute(f"select count(*) from [{name}]").fetchone()[0]
                 for (name,) in conn.execute(TABLE_COUNTS_SQL).fetchall()
