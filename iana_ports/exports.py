@@ -25,10 +25,8 @@ services (services(5), read by glibc, musl and the rest):
 """
 
 import csv
-import hashlib
 import io
 import json
-import sqlite3
 from collections import defaultdict
 from itertools import groupby
 from operator import itemgetter
@@ -182,7 +180,7 @@ def ports_csv(store):
     Reads through a connection of its own on the store's file, so the chunks
     may be asked for from any thread; closing the generator closes it.
     """
-    conn = sqlite3.connect(store.uri, uri=True, check_same_thread=False)
+    conn = store.connect()
     services = CSV_COLUMNS.index("services")
     try:
         cursor = conn.execute(PORTS_SQL)

@@ -54,8 +54,8 @@ _UNDECODABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 class Snapshot(Store):
-    def __init__(self, uri: str):
-        super().__init__(uri)
+    def __init__(self, uri: str, connect=None):
+        super().__init__(uri, connect)
         conn = self.conn
         self._ingests = rows(conn, INGESTS_SQL)
         if not self._ingests:

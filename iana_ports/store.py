@@ -215,8 +215,11 @@ def file_uri(path) -> str:
 class Store:
     """A build read with SQL. `uri` is a SQLite URI of a read-only database file."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, connect=None):
         self.uri = uri
+        # How each thread's connection is opened: a served build hands out ones it
+        # opened while its file was readable (iana_ports.web.builds).
+        self.connect = connect or self._connect
         self._local = threading.local()
         self._use_texts = None
         conn = self.conn
@@ -240,8 +243,11 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+            conn = self._local.conn = self.connect()
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.uri, uri=True, check_same_thread=False)
 
     # The build itself
     def latest_ingest(self) -> dict:

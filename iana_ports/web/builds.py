@@ -57,6 +57,9 @@ CODE = ("iana_ports", "plugins", "templates", "static", "metadata.yml", "setting
 QUICK_CHECK_SQL = "pragma quick_check(1)"
 TABLE_COUNTS_SQL = "select name from sqlite_master where type = 'table'"
 FILE_CHUNK = 1 << 20  # bytes per read of the served file (digest, downloads)
+# Connections opened with the build for threads to take: two per SQL thread (Datasette's
+# own and the Snapshot's) and a few more for other pools; past that, opened on demand.
+SPARE_CONNECTIONS = 12
 # /-/healthz's reasons: public, so they name no path.
 GONE = "the served file is no longer at its path"
 UNREADABLE = "the served file is no longer readable at its path"
@@ -113,12 +116,15 @@ class Build(Database):
         try:
             self._load(code)
         except BaseException:
-            self._release()
+            self.close()
             raise
         self.cached_size = st.st_size
         self.cached_hash = self.sha256
 
     def _load(self, code: str) -> None:
+        # Opened while the file is known to be readable: a file made unreadable at its path
+        # (chmod 000) cannot be opened again, but a connection already open reads on.
+        self._spare = [self._open() for _ in range(SPARE_CONNECTIONS)]
         conn = sqlite3.connect(self._uri, uri=True)
         try:
             problem = conn.execute(QUICK_CHECK_SQL).fetchone()[0]
@@ -132,7 +138,7 @@ class Build(Database):
             }
         finally:
             conn.close()
-        self.snapshot = Snapshot(self._uri)  # refuses what the pages could not show
+        self.snapshot = Snapshot(self._uri, self.take_connection)  # refuses what the pages could not show
         ingests = self.snapshot.ingests()
         # The build is its registry history plus the common-uses file built with it:
         # every ingest row whole, since pages show more of it than the sha256s (the
@@ -180,10 +186,20 @@ class Build(Database):
         self._made[name] = value
         return value
 
-    def connect(self, write=False):
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-        self._all_file_connections.append(conn)
+        self._all_file_connections.append(conn)  # closed with the build
         return conn
+
+    def take_connection(self) -> sqlite3.Connection:
+        """A connection to the pinned file for one thread to keep: one opened with the build while any is left."""
+        try:
+            return self._spare.pop()  # atomic: threads never get the same one
+        except IndexError:
+            return self._open()
+
+    def connect(self, write=False):
+        return self.take_connection()
 
     async def execute_fn(self, fn):
         if self.ds.executor is None:
@@ -200,9 +216,7 @@ class Build(Database):
         return await asyncio.get_running_loop().run_in_executor(self.ds.executor, in_thread)
 
     def close(self):
-        super().close()
-        if hasattr(self, "snapshot"):
-            self.snapshot.close()
+        super().close()  # every connection it opened
         self._release()
 
 
