@@ -79,7 +79,7 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def identity(st: os.stat_result) -> tuple:
+def file_identity(st: os.stat_result) -> tuple:
     """What tells one file from another at a path, including a file rewritten in place."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -111,7 +111,8 @@ class Build(Database):
             os.close(fd)
             raise
         self.fd = fd
-        self.identity = identity(st)
+        self.identity = (st.st_dev, st.st_ino)  # the inode served
+        self.file_identity = file_identity(st)
         self._release = weakref.finalize(self, _release, fd, unpin)
         try:
             self._load(code)
@@ -154,7 +155,7 @@ class Build(Database):
 
     @property
     def mtime_ns(self):
-        return self.identity[3]
+        return self.file_identity[3]
 
     def chunks(self, size: int = FILE_CHUNK):
         """The file as it was opened, from its start, read from the build's own descriptor."""
@@ -327,8 +328,8 @@ def _poll(ds, watch: Watch, name: str) -> None:
             watch.refused[name] = (None, exc.strerror)
             _log(f"error: {path}: {exc.strerror}; {keeping}")
         return
-    found = identity(st)
-    if served is not None and served.identity == found:
+    found = file_identity(st)
+    if served is not None and served.file_identity == found:
         watch.refused.pop(name, None)
         # Root reads anything; anyone else's next connection would fail.
         watch.stale[name] = None if os.access(path, os.R_OK) else UNREADABLE
