@@ -296,8 +296,13 @@ class Watch:
         self.code = code
         # name -> (identity of a file that could not be served, why); None: a missing file.
         self.refused: dict[str, tuple] = {}
-        # name -> why the path no longer backs the served build (None: it does).
-        self.stale: dict[str, str | None] = {}
+        # name -> (the served build's file, why the path no longer backs it): a build
+        # published since has no entry until the watcher has looked at its path.
+        self.stale: dict[str, tuple] = {}
+
+    def say(self, name: str, served, why: str | None) -> None:
+        if served is not None:
+            self.stale[name] = (served.file_identity, why)
 
 
 _watches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -307,7 +312,8 @@ def stale(datasette, build: Build) -> str | None:
     """Why the served path no longer matches `build` (deleted, replaced by a file that
     cannot be served, unreadable), or None while it does."""
     watch = _watches.get(datasette)
-    return watch.stale.get(build.name) if watch is not None else None
+    served, why = watch.stale.get(build.name, (None, None)) if watch is not None else (None, None)
+    return why if served == build.file_identity else None
 
 
 def _log(line: str) -> None:
@@ -323,7 +329,7 @@ def _poll(ds, watch: Watch, name: str) -> None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        watch.stale[name] = GONE
+        watch.say(name, served, GONE)
         if watch.refused.get(name, (False,))[0] is not None:
             watch.refused[name] = (None, exc.strerror)
             _log(f"error: {path}: {exc.strerror}; {keeping}")
@@ -332,7 +338,7 @@ def _poll(ds, watch: Watch, name: str) -> None:
     if served is not None and served.file_identity == found:
         watch.refused.pop(name, None)
         # Root reads anything; anyone else's next connection would fail.
-        watch.stale[name] = None if os.access(path, os.R_OK) else UNREADABLE
+        watch.say(name, served, None if os.access(path, os.R_OK) else UNREADABLE)
         return
     if watch.refused.get(name, (None,))[0] == found:
         return  # said once already; tried again when the file changes
@@ -347,11 +353,9 @@ def _poll(ds, watch: Watch, name: str) -> None:
     else:
         _publish(ds, name, fresh)
         watch.refused.pop(name, None)
-        watch.stale[name] = None
         return
     watch.refused[name] = (found, why)
-    if served is not None:
-        watch.stale[name] = REFUSED.format(why)
+    watch.say(name, served, REFUSED.format(why))
     _log(f"error: {path}: not served: {why}; {keeping}")
 
 
