@@ -401,4 +401,8 @@ def start(datasette) -> None:
         for folder in {Path(path).parent, Path(os.path.realpath(path)).parent}:
             _unpin_dead(folder)
         _poll(datasette, watch, name)
+        if not isinstance(datasette.databases.get(name), Build):
+            # Refused: Datasette's own pages must not show it either (a 404 there, a 503 on
+            # the site's pages) until a good file is put at the path and published.
+            datasette.remove_database(name)
     threading.Thread(target=_watch, args=(datasette, watch), name="iana-builds", daemon=True).start()

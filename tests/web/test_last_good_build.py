@@ -285,7 +285,7 @@ def test_bad_files_swapped_under_a_running_server_are_refused_and_logged_once(tm
 
 
 def test_a_bad_file_at_start_serves_nothing_and_says_503(tmp_path, good):
-    _, _, bad = good
+    new, _, bad = good
     served = tmp_path / "iana.db"
     shutil.copyfile(bad["no ingest"], served)
     log = tmp_path / "server.log"
@@ -306,9 +306,18 @@ def test_a_bad_file_at_start_serves_nothing_and_says_503(tmp_path, good):
                 "ok": False, "error": "The registry database is not loaded yet; try again shortly.", "status": 503,
                 "title": "Service unavailable",
             })
+            # Nor do Datasette's own pages show the refused file.
+            paths = {"/iana/ingests.json": 404, "/iana.json?sql=select+1": 404, "/iana.db": 404,
+                     "/exports/iana.db": 503}
+            assert {path: httpx.get(base + path).status_code for path in paths} == paths
             sit_out_polls()
             errors = [line for line in log_lines(log) if line.startswith("error: ")]
             assert errors == [f"error: {served}: not served: the ingests table is empty; no build is served"]
+            # A good file at last: published, under the name the path gives.
+            replace(served, new)
+            body = wait_for(base, lambda s, b: s == 200, "a build")
+            assert body == expected_health(new, httpx.get(base + "/ports/22").headers["etag"])
+            assert httpx.get(base + "/iana/ingests.json?_shape=array").json()[0]["sha256"] == registry_sha(new)
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(10)
