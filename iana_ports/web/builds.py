@@ -64,6 +64,7 @@ SPARE_CONNECTIONS = 12
 GONE = "the served file is no longer at its path"
 UNREADABLE = "the served file is no longer readable at its path"
 REFUSED = "the file now at the served path is not a usable build: {}"
+MISSING = "missing"  # Watch.refused's identity of a path with no file
 # The links _pin() makes: .NAME.PID-N.served, beside the file they pin.
 _PIN_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)-[0-9]+\.served")
 
@@ -294,8 +295,9 @@ class Watch:
     def __init__(self, files: dict[str, str], code: str):
         self.files = files
         self.code = code
-        # name -> (identity of a file that could not be served, why); None: a missing file.
+        # name -> (identity of a file that could not be served, or MISSING; why).
         self.refused: dict[str, tuple] = {}
+        self.bug_logged: float | None = None
         # name -> (the served build's file, why the path no longer backs it): a build
         # published since has no entry until the watcher has looked at its path.
         self.stale: dict[str, tuple] = {}
@@ -330,14 +332,15 @@ def _poll(ds, watch: Watch, name: str) -> None:
         st = os.stat(path)
     except OSError as exc:
         watch.say(name, served, GONE)
-        if watch.refused.get(name, (False,))[0] is not None:
-            watch.refused[name] = (None, exc.strerror)
+        if watch.refused.get(name, (None,))[0] != MISSING:
+            watch.refused[name] = (MISSING, exc.strerror)
             _log(f"error: {path}: {exc.strerror}; {keeping}")
         return
     found = file_identity(st)
     if served is not None and served.file_identity == found:
         watch.refused.pop(name, None)
-        # Root reads anything; anyone else's next connection would fail.
+        # Still the build's file; made unreadable (chmod), it serves on from what is open,
+        # but no new descriptor could be had. (For root, access() says readable.)
         watch.say(name, served, None if os.access(path, os.R_OK) else UNREADABLE)
         return
     if watch.refused.get(name, (None,))[0] == found:
@@ -381,7 +384,7 @@ def _watch(ds, watch: Watch) -> None:
             except Exception:
                 # _poll() catches what a file can cause; this is a bug of ours, and the
                 # next poll may well hit it again: logged once a minute at most.
-                if time.monotonic() - getattr(watch, "bug_logged", -60) >= 60:
+                if watch.bug_logged is None or time.monotonic() - watch.bug_logged >= 60:
                     watch.bug_logged = time.monotonic()
                     traceback.print_exc()
         time.sleep(POLL_SECONDS)
