@@ -404,8 +404,10 @@ def start(datasette) -> None:
         for folder in {Path(path).parent, Path(os.path.realpath(path)).parent}:
             _unpin_dead(folder)
         _poll(datasette, watch, name)
-        if not isinstance(datasette.databases.get(name), Build):
-            # Refused: Datasette's own pages must not show it either (a 404 there, a 503 on
-            # the site's pages) until a good file is put at the path and published.
+    if current(datasette) is None:
+        # Every file refused: Datasette's own pages must not show the registry's either (a 404
+        # there, a 503 on the site's pages) until a good file is put at its path and published.
+        # Beside a build, a file that is not one is another database, Datasette's to serve.
+        for name in files:
             datasette.remove_database(name)
     threading.Thread(target=_watch, args=(datasette, watch), name="iana-builds", daemon=True).start()
