@@ -47,6 +47,8 @@ from datasette.version import __version__ as datasette_version
 from iana_ports.snapshot import Snapshot
 from iana_ports.store import NotABuild
 
+from . import workers
+
 POLL_SECONDS = 0.25
 ROOT = Path(__file__).resolve().parents[2]
 # What renders an answer besides the build: the same checkout gives the same
@@ -57,9 +59,10 @@ CODE = ("iana_ports", "plugins", "templates", "static", "metadata.yml", "setting
 QUICK_CHECK_SQL = "pragma quick_check(1)"
 TABLE_COUNTS_SQL = "select name from sqlite_master where type = 'table'"
 FILE_CHUNK = 1 << 20  # bytes per read of the served file (digest, downloads)
-# Connections opened with the build for threads to take: two per SQL thread (Datasette's
-# own and the Snapshot's) and a few more for other pools; past that, opened on demand.
-SPARE_CONNECTIONS = 12
+# Connections opened with the build for threads to take, per thread that may read it
+# (Datasette's SQL threads, the site's own: workers.SITE_THREADS) two (Datasette's and the
+# Snapshot's), plus the loader's and the CSV export's; past that, opened on demand.
+SPARE_PER_THREAD, SPARE_EXTRA = 2, 2
 # /-/healthz's reasons: public, so they name no path.
 GONE = "the served file is no longer at its path"
 UNREADABLE = "the served file is no longer readable at its path"
@@ -126,7 +129,8 @@ class Build(Database):
     def _load(self, code: str) -> None:
         # Opened while the file is known to be readable: a file made unreadable at its path
         # (chmod 000) cannot be opened again, but a connection already open reads on.
-        self._spare = [self._open() for _ in range(SPARE_CONNECTIONS)]
+        threads = (self.ds.setting("num_sql_threads") or 0) + workers.SITE_THREADS
+        self._spare = [self._open() for _ in range(SPARE_PER_THREAD * threads + SPARE_EXTRA)]
         conn = sqlite3.connect(self._uri, uri=True)
         try:
             problem = conn.execute(QUICK_CHECK_SQL).fetchone()[0]
