@@ -44,6 +44,7 @@ from urllib.parse import quote
 from datasette.database import Database
 from datasette.version import __version__ as datasette_version
 
+from iana_ports.files import alive
 from iana_ports.snapshot import Snapshot
 from iana_ports.store import NotABuild
 
@@ -275,14 +276,8 @@ def _unpin_dead(folder: Path) -> None:
         return
     for name in names:
         m = _PIN_NAME.fullmatch(name)
-        if m is None:
-            continue
-        try:
-            os.kill(int(m["pid"]), 0)
-        except ProcessLookupError:
+        if m is not None and not alive(int(m["pid"])):
             (folder / name).unlink(missing_ok=True)
-        except PermissionError:
-            pass  # alive, someone else's
 
 
 def current(datasette) -> Build | None:
