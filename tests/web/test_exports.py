@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from conftest import ROOT, live_server, make_datasette
+from conftest import live_server, make_datasette
 from iana_ports import exports
 from iana_ports.store import Store
 from iana_ports.web import builds
