@@ -50,6 +50,7 @@ wheel: install
 	$(BIN)/python -m iana_ports.databases '$(DB)'
 	rm -rf build dist/iana_ports-*.whl
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	rm -rf build
 	@ls -l dist/iana_ports-*.whl
 
 # N replicas of `make serve`, each on its own copy of $(DB), behind nginx's

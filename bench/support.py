@@ -44,7 +44,8 @@ def serve_command(db: Path, port: int) -> list[str]:
         ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
-    line = next(part for part in out.replace("\\\n", " ").splitlines() if "iana-ports serve" in part and not part.lstrip().startswith("#"))
+    lines = out.replace("\\\n", " ").splitlines()
+    line = next(part for part in lines if "iana-ports serve" in part and not part.lstrip().startswith("#"))
     return shlex.split(line)
 
 

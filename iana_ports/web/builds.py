@@ -51,10 +51,12 @@ from iana_ports.store import NotABuild
 from . import workers
 
 POLL_SECONDS = 0.25
-ROOT = Path(__file__).resolve().parents[2]
-# What renders an answer besides the build: the same checkout gives the same
-# fingerprint on every replica (file contents only, never paths or times).
-CODE = ("iana_ports", "plugins", "templates", "static", "metadata.yml", "settings.json")
+# What renders an answer besides the build: the package's code, templates, static files,
+# metadata and settings (in a checkout, iana_ports/web/config links to the top level's).
+# The same release gives the same fingerprint on every replica (contents only, never times).
+PACKAGE = Path(__file__).resolve().parents[1]
+# Not code: the build a wheel carries, and compiled files.
+NOT_CODE = {"__pycache__", "data"}
 # Reads every page's b-tree structure (some 0.1 s for a build): a file corrupt in
 # pages the Snapshot never reads (an index, the full-text tables) is refused too.
 QUICK_CHECK_SQL = "pragma quick_check(1)"
@@ -75,12 +77,12 @@ _PIN_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)-[0-9]+\.served")
 
 def code_fingerprint() -> str:
     h = hashlib.sha256(f"datasette {datasette_version}\0".encode())
-    for entry in CODE:
-        path = ROOT / entry
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+    found = []
+    for folder, dirs, names in os.walk(PACKAGE, followlinks=True):
+        dirs[:] = [d for d in dirs if d not in NOT_CODE]
+        found += [Path(folder, n) for n in names]
+    for f in sorted(found):
+        h.update(str(f.relative_to(PACKAGE)).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 

@@ -4,7 +4,6 @@ folder (no PYTHONPATH, another HOME), the command and the site answering from th
 import json
 import os
 import subprocess
-import sys
 import venv
 
 import httpx
@@ -43,8 +42,10 @@ def test_nothing_is_read_from_the_checkout(installed):
                            env=env, capture_output=True, text=True)
     # No top-level `ingest` is installed, and iana_ports comes from the venv.
     assert "No module named 'ingest'" in where.stderr
-    found = subprocess.run([home / "venv" / "bin" / "python", "-c", "import iana_ports.cli; print(iana_ports.cli.__file__)"],
-                           cwd=home, env=env, capture_output=True, text=True, check=True).stdout
+    found = subprocess.run(
+        [home / "venv" / "bin" / "python", "-c", "import iana_ports.cli; print(iana_ports.cli.__file__)"],
+        cwd=home, env=env, capture_output=True, text=True, check=True,
+    ).stdout
     assert found.startswith(str(home / "venv"))
 
 
