@@ -47,15 +47,22 @@ class LocalError(Exception):
     """One line an operator can act on."""
 
 
-def podman(*args: str, check: bool = True, timeout: float = 300) -> str:
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """podman with this folder's settings; its stderr without the lines about systemd it lacks here."""
     env = {**os.environ, "CONTAINERS_CONF": str(CONF)}
     try:
         result = subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         raise LocalError("podman is missing: make test-deploy installs it (scripts/tools)") from None
+    result.stderr = "".join(line for line in result.stderr.splitlines(True) if not any(n in line for n in NOISE))
+    return result
+
+
+def podman(*args: str, check: bool = True, timeout: float = 300) -> str:
+    result = run(*args, timeout=timeout)
     if check and result.returncode != 0:
-        said = [line for line in result.stderr.splitlines() if not any(n in line for n in NOISE)]
-        raise LocalError(f"podman {' '.join(args[:2])} failed: {' '.join(said)[-500:] or result.returncode}")
+        said = " ".join(result.stderr.split())[-500:] or f"status {result.returncode}"
+        raise LocalError(f"podman {' '.join(args[:2])} failed: {said}")
     return result.stdout
 
 
@@ -122,14 +129,14 @@ class Local:
         return self.docs[("PersistentVolumeClaim", "iana-ports-builds")]["metadata"]["name"]
 
     # The build job
-    def run_job(self, source: Path) -> str:
-        """The CronJob's container, once, building from `source` (a registry CSV on this machine)."""
+    def run_job(self, source: str) -> str:
+        """The CronJob's container, once, building from `source`: a registry CSV on this machine, or a URL."""
         job = self.docs[("CronJob", "iana-ports-ingest")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         (container,) = job["containers"]
         volumes = {v["name"]: v for v in job["volumes"]}
         user = job["securityContext"]
         args = ["run", "--rm", "--read-only", f"--user={user['runAsUser']}:{user['runAsGroup']}",
-                "--cap-drop=all", "--security-opt=no-new-privileges", "--network=none"]
+                "--cap-drop=all", "--security-opt=no-new-privileges"]
         for mount in container["volumeMounts"]:
             volume = volumes[mount["name"]]
             if "persistentVolumeClaim" in volume:
@@ -137,14 +144,21 @@ class Local:
             else:
                 args.append(f"--tmpfs={mount['mountPath']}")
         env = {e["name"]: e["value"] for e in container.get("env", [])}
-        env["IANA_SOURCE"] = f"/registry/{source.name}"
+        if "://" in source:
+            env["IANA_SOURCE"] = source
+        else:
+            # A file: its folder, read-only, and no network at all.
+            path = Path(source).resolve()
+            if not path.is_file():
+                raise LocalError(f"{source} does not exist")
+            env["IANA_SOURCE"] = f"/registry/{path.name}"
+            args += [f"--volume={path.parent}:/registry:ro", "--network=none"]
         args += [f"--env={k}={v}" for k, v in env.items()]
-        args += [f"--volume={source.resolve().parent}:/registry:ro", f"--entrypoint={container['command'][0]}",
-                 container["image"], *container["command"][1:]]
+        args += [f"--entrypoint={container['command'][0]}", container["image"], *container["command"][1:]]
         return podman(*args).strip()
 
     # Starting and stopping
-    def up(self, source: Path) -> "Local":
+    def up(self, source: str) -> "Local":
         self.state.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         started = time.monotonic()
@@ -222,7 +236,8 @@ class Local:
                     with contextlib.suppress(LocalError, ValueError):
                         ready[pod] = self.health(pod)
             if time.monotonic() > deadline:
-                raise LocalError(f"app pods not ready after {START_TIMEOUT:.0f} s: {sorted(set(self.app_pods) - ready.keys())}")
+                waiting = sorted(set(self.app_pods) - ready.keys())
+                raise LocalError(f"app pods not ready after {START_TIMEOUT:.0f} s: {', '.join(waiting)}")
             time.sleep(0.5)
         return [ready[p] for p in self.app_pods]
 
@@ -238,7 +253,7 @@ class Local:
                 raise LocalError(f"the cache on {self.base} does not answer after {START_TIMEOUT:.0f} s")
             time.sleep(0.25)
 
-    def publish(self, source: Path) -> list[dict]:
+    def publish(self, source: str) -> list[dict]:
         """The build job on `source`, then each replica's pick-up; returns what each serves then."""
         before = {p: self.health(p)["etag"] for p in self.app_pods}
         said = self.run_job(source)
@@ -260,10 +275,10 @@ def main(argv=None) -> int:
     parser.add_argument("--state", type=Path, default=Path("data/local"), help="where the played manifests go")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="the build job once, the app pods and the cache")
-    up.add_argument("--source", type=Path, required=True, help="a registry CSV to build from")
+    up.add_argument("--source", required=True, help="a registry CSV on this machine, or a URL, to build from")
     up.add_argument("--port", type=int, default=8080, help="the cache's port on 127.0.0.1")
     pub = sub.add_parser("publish", help="the build job again; the replicas pick the build up")
-    pub.add_argument("--source", type=Path, required=True)
+    pub.add_argument("--source", required=True, help="as for up")
     sub.add_parser("down", help="remove the pods and their volumes")
     args = parser.parse_args(argv)
     try:
