@@ -13,7 +13,7 @@ PORT ?= 8001
 # make replicas: the cache's port on 127.0.0.1, and where the played manifests go (git-ignored).
 PROXY_PORT ?= 8080
 REPLICAS_DIR ?= data/local
-# make image: the app's and the cache's images, and the base both are built FROM. A
+# make image: the app's and the cache's images (the names deploy/k8s/ uses), and the base both are built FROM. A
 # localhost/ base is made here from Debian's packages when missing (scripts/base-image);
 # any other (python:3.12-slim) is pulled from its registry.
 IMAGE ?= localhost/iana-ports:latest
@@ -58,8 +58,8 @@ wheel: install
 	@ls -l dist/iana_ports-*.whl
 
 # The Kubernetes manifests (deploy/k8s/) on this machine with podman: the build
-# job once on $(SOURCE), two app pods, the cache on $(HOST):$(PROXY_PORT) (127.0.0.1
-# only), until make replicas-down. A new build reaches them as the CronJob's does:
+# job once on $(SOURCE), two app pods, the cache on 127.0.0.1:$(PROXY_PORT), until
+# make replicas-down. A new build reaches them as the CronJob's does:
 # python -m deploy.local --state $(REPLICAS_DIR) publish --source CSV
 replicas: install image
 	$(BIN)/python -m deploy.local --state '$(REPLICAS_DIR)' up --source '$(SOURCE)' --port '$(PROXY_PORT)'
