@@ -21,13 +21,13 @@ by containers (each its own pid 1) would not name one process.
 
 import argparse
 import contextlib
-import hashlib
 import os
-import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+
+from iana_ports import files
 
 POINTER = "current"
 PREFIX, SUFFIX = "iana-", ".db"
@@ -40,24 +40,10 @@ class PublishError(Exception):
     """A one-line reason; the served or published build is unchanged."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def _chunks(path: Path):
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _copy(source: Path, target: Path) -> None:
-    """source onto target through a temporary file beside it and one rename, flushed to disk first."""
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        shutil.copyfile(source, partial)
-        with open(partial, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+            yield chunk
 
 
 def current(folder: Path) -> str | None:
@@ -75,14 +61,15 @@ def publish(db: Path, folder: Path) -> str:
     """db published into folder; returns what was done, in one line."""
     if not db.is_file():
         raise PublishError(f"{db} does not exist; run the ingest first")
-    name = f"{PREFIX}{sha256(db)}{SUFFIX}"
     folder.mkdir(parents=True, exist_ok=True)
+    # Copied once under a temporary name, then named by what was written.
+    part = folder / f".{PREFIX}{os.getpid()}.part"
+    name = f"{PREFIX}{files.write_part(part, _chunks(db))['sha256']}{SUFFIX}"
     if current(folder) == name:
+        part.unlink()
         return f"unchanged: {folder / POINTER} already names {name}"
-    _copy(db, folder / name)
-    pointer = folder / f".{POINTER}.partial"
-    pointer.write_text(name + "\n")
-    os.replace(pointer, folder / POINTER)
+    files.publish(part, folder / name)
+    files.atomic_write(folder / POINTER, [name.encode() + b"\n"])
     builds = sorted(folder.glob(f"{PREFIX}*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in builds[KEEP:]:
         if old.name != name:
@@ -98,12 +85,12 @@ def fetch(folder: Path, db: Path, have: str | None) -> str | None:
     source = folder / name
     partial = db.with_name(f".{db.name}.fetching")
     try:
-        shutil.copyfile(source, partial)
-        if sha256(partial) != name[len(PREFIX):-len(SUFFIX)]:
+        written = files.write_part(partial, _chunks(source))
+        if written["sha256"] != name[len(PREFIX):-len(SUFFIX)]:
             raise PublishError(f"{source} does not match its sha256; still serving {have or 'nothing'}")
-        os.replace(partial, db)
+        files.publish(partial, db)
     except FileNotFoundError as exc:
-        # Pruned or not yet renamed in: the pointer moved on meanwhile; the next look copies what it names.
+        # Pruned meanwhile: the pointer moved on, and the next look copies what it names.
         raise PublishError(f"{source} is gone ({exc.strerror}); still serving {have or 'nothing'}") from None
     finally:
         partial.unlink(missing_ok=True)
