@@ -73,7 +73,7 @@ def test_the_ingest_is_a_one_off_command_of_the_same_image(local):
     current = ("run", "--rm", "-v", f"{local.builds_volume}:/builds:ro", "--entrypoint=cat", image(), "/builds/current")
     before = podman(*current)
     result = run("run", "--rm", "--read-only", "-v", f"{local.builds_volume}:/builds", "--network=none",
-                 "--entrypoint=python3", image(), "-m", "ingest", "--source", "/nope.csv",
+                 "--entrypoint=python3", image(), "-m", "iana_ports.ingest", "--source", "/nope.csv",
                  "--db", "/builds/work/iana.db")
     said = "error: cannot read /nope.csv: No such file or directory\n"
     assert (result.returncode, result.stdout, result.stderr) == (1, "", said)
