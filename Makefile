@@ -10,15 +10,20 @@ IANA_CSV ?=
 DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
-# make replicas: how many, where nginx listens, and their folders (git-ignored under data/).
-N ?= 3
+# make replicas: the cache's port on 127.0.0.1, and where the played manifests go (git-ignored).
 PROXY_PORT ?= 8080
-REPLICAS_DIR ?= data/replicas
+REPLICAS_DIR ?= data/local
+# make image: the app's and the cache's images (the names deploy/k8s/ uses), and the base both are built FROM. A
+# localhost/ base is made here from Debian's packages when missing (scripts/base-image);
+# any other (python:3.12-slim) is pulled from its registry.
+IMAGE ?= localhost/iana-ports:latest
+CACHE_IMAGE ?= localhost/iana-ports-cache:latest
+BASE ?= localhost/iana-ports-base:bookworm
 # Where `make exports` writes the build's exports (git-ignored).
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve wheel replicas exports test bench check-sources clean
+.PHONY: all install tools data refresh serve wheel replicas replicas-down image exports test test-deploy bench check-sources clean
 
 all: install data serve
 
@@ -53,12 +58,32 @@ wheel: install
 	rm -rf build
 	@ls -l dist/iana_ports-*.whl
 
-# N replicas of `make serve`, each on its own copy of $(DB), behind nginx's
-# cache on $(HOST):$(PROXY_PORT), until Ctrl-C. A new build reaches them one at
-# a time: python -m deploy.replicas roll --scratch $(REPLICAS_DIR) --source CSV
-replicas: install
-	$(BIN)/python -m deploy.replicas serve --replicas '$(N)' --db '$(DB)' --host '$(HOST)' \
-		--port '$(PROXY_PORT)' --scratch '$(REPLICAS_DIR)'
+# The Kubernetes manifests (deploy/k8s/) on this machine with podman: the build
+# job once on $(SOURCE), two app pods, the cache on 127.0.0.1:$(PROXY_PORT), until
+# make replicas-down. A new build reaches them as the CronJob's does:
+# python -m deploy.local --state $(REPLICAS_DIR) publish --source CSV
+replicas: install image
+	$(BIN)/python -m deploy.local --state '$(REPLICAS_DIR)' up --source '$(SOURCE)' --port '$(PROXY_PORT)'
+
+replicas-down: install
+	$(BIN)/python -m deploy.local --state '$(REPLICAS_DIR)' down
+
+# Podman's settings for this kind of host (runc, explicit limits, netavark).
+image test-deploy replicas replicas-down: export CONTAINERS_CONF = $(CURDIR)/deploy/podman/containers.conf
+# What podman needs here, and mmdebstrap for the base.
+DEPLOY_TOOLS = /usr/bin/podman=podman /usr/sbin/runc=runc /usr/bin/catatonit=catatonit /usr/sbin/iptables=iptables \
+	/usr/lib/podman/netavark=netavark /usr/lib/podman/aardvark-dns=aardvark-dns /usr/bin/mmdebstrap=mmdebstrap
+# pip inside the build trusts what this host trusts (on some networks HTTPS goes through a proxy with its own CA).
+HOST_CA = /etc/ssl/certs/ca-certificates.crt
+PODMAN_BUILD = podman build --quiet --format docker --network host --build-arg BASE='$(BASE)'
+
+image:
+	scripts/tools $(DEPLOY_TOOLS)
+	$(if $(filter localhost/%,$(BASE)),scripts/base-image '$(BASE)')
+	$(PODMAN_BUILD) $(if $(wildcard $(HOST_CA)),--volume $(HOST_CA):/run/host-ca.crt:ro --build-arg PIP_CERT=/run/host-ca.crt) \
+		-t '$(IMAGE)' . >/dev/null
+	$(PODMAN_BUILD) -t '$(CACHE_IMAGE)' deploy/cache >/dev/null
+	@echo "$(IMAGE): $$(podman image inspect --format '{{.Size}}' '$(IMAGE)') bytes; $(CACHE_IMAGE): $$(podman image inspect --format '{{.Size}}' '$(CACHE_IMAGE)') bytes"
 
 # The build as files: services (/etc/services), ports.json, ports.csv, iana.db
 # and SHA256SUMS, as /exports/ serves them (iana_ports/exports.py).
@@ -77,7 +102,13 @@ tools:
 	@if [ ! node_modules/.package-lock.json -nt package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 test: install tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/deploy
+
+# The image and the manifests, run with podman: every page kind through the cache, a new
+# build rolled out under load, then everything removed (tests/deploy/). A few minutes;
+# the base image is made once a machine.
+test-deploy: install image
+	$(BIN)/python -m pytest tests/deploy
 
 # Every source of curated/common_uses.csv with the date it was read, oldest first:
 # the list for the yearly recheck of the project's own dataset.

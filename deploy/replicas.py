@@ -1,31 +1,23 @@
-"""N replicas of `make serve` behind nginx's proxy_cache, on this machine.
+"""N replicas of `make serve` behind nginx's proxy_cache, on this machine: a harness for the tests and
+benchmarks, not a way to run the site (that is the image and deploy/k8s/; `make replicas` plays them).
 
-    python -m deploy.replicas serve --replicas 3 --db data/iana.db --port 8080 --scratch data/replicas
-    python -m deploy.replicas roll --scratch data/replicas --source CSV   # or --db FILE
+Kept for what the manifests cannot do: run inside `make test` and `make bench` without containers,
+as real processes that the tests start, watch and roll in a second, with nginx on the rules of
+deploy/nginx.conf.template (the same as the cache tier's in deploy/k8s/cache.yaml):
 
-`serve` (what `make replicas` runs) copies the build into one folder per
-replica, starts `make serve` on each copy, and nginx from Debian in front of
-them with the config deploy/nginx.conf.template, until Ctrl-C. Each replica
-has its own copy, so a new build reaches them one at a time, as it would on
-hosts that each hold their own file.
+    with Cluster(db, 2, scratch) as cluster:   # tests/web/test_replicas.py, bench/proxy.py
+        cluster.roll(source=CSV)               # or db=FILE: one replica after the other, then a purge
 
-`roll` brings a running set onto a new build, one replica after the other:
-it rebuilds each copy with `python -m ingest --source CSV --force` (or puts
-a finished database FILE in place with one os.replace, as a build job
-publishing one file would), waits until that replica serves it, then moves
-on; last it purges nginx's cache, as a CDN is purged after a deploy. Until
-then, entries from the old build are served until their max-age runs out and
-revalidate against the new ETag.
-
-nginx runs in the foreground with its own prefix, logs, temp and cache
-folders, all in one folder of its own on /dev/shm (or the system's temp
-folder); when started as root it runs as `nobody`. Its logs and config are
-copied into the scratch folder when it stops.
+Each replica has its own copy of the build in a folder of its own, so a new build reaches them one
+at a time. `roll` rebuilds each copy with `python -m ingest --source CSV --force` (or puts a
+finished database FILE in place with one os.replace), waits until that replica serves it, then
+moves on; last it purges nginx's cache. nginx runs in the foreground with its own prefix, logs,
+temp and cache folders, all in one folder of its own on /dev/shm (or the system's temp folder);
+when started as root it runs as `nobody`. Its logs and config are copied into the scratch folder
+when it stops.
 """
 
-import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -40,7 +32,6 @@ from pathlib import Path
 
 import httpx
 
-from iana_ports.facts import DEFAULT_DB
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
@@ -48,7 +39,6 @@ NGINX = Path("/usr/sbin/nginx")
 START_TIMEOUT = 60.0
 SWAP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-STATE = "cluster.json"
 # nginx flushes its access log at least this often (flush= in the template).
 LOG_FLUSH = 1.0
 
@@ -190,7 +180,6 @@ class Cluster:
                 wait_healthy(r.base, r.proc, START_TIMEOUT, f"replica {r.index} (make serve on {r.base})")
             self._start_nginx()
             wait_healthy(self.proxy, self.nginx, START_TIMEOUT, f"nginx on {self.proxy}")
-            self.save()
         except BaseException:
             self.stop()
             raise
@@ -236,31 +225,8 @@ class Cluster:
                 with contextlib.suppress(OSError):
                     shutil.copyfile(self.nginx_dir / log, self.scratch / f"nginx-{log}")
             shutil.rmtree(self.nginx_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            (self.scratch / STATE).unlink()
         for log in self.logs:
             log.close()
-
-    # A running set, for `roll` in another process
-    def save(self) -> None:
-        state = {
-            "db": str(self.db), "host": self.host, "port": self.port, "workers": self.workers,
-            "nginx_dir": str(self.nginx_dir), "nginx_pid": self.nginx_pid, "generation": self.generation,
-            "replicas": [{"index": r.index, "db": str(r.db), "port": r.port} for r in self.replicas],
-        }
-        (self.scratch / STATE).write_text(json.dumps(state, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, scratch: Path) -> "Cluster":
-        path = scratch.resolve() / STATE
-        if not path.is_file():
-            raise RuntimeError(f"no running replicas in {scratch} (no {STATE}): start them with make replicas")
-        state = json.loads(path.read_text())
-        return cls(
-            Path(state["db"]), len(state["replicas"]), scratch.resolve(), state["host"], state["port"],
-            state["workers"], [Replica(r["index"], Path(r["db"]), r["port"]) for r in state["replicas"]],
-            nginx_dir=Path(state["nginx_dir"]), generation=state["generation"], nginx_pid=state["nginx_pid"],
-        )
 
     # A new build
     def roll(self, source: Path | None = None, db: Path | None = None, purge: bool = True) -> list[dict]:
@@ -309,7 +275,6 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise RuntimeError("nginx did not reload")
             time.sleep(0.05)
-        self.save()
 
     @staticmethod
     def _workers(master: int) -> set[int]:
@@ -334,59 +299,3 @@ class Cluster:
     def log_size(self) -> int:
         time.sleep(LOG_FLUSH + 0.2)
         return self.access_log.stat().st_size
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.replicas", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="start N replicas behind nginx, in the foreground until Ctrl-C")
-    serve.add_argument("--replicas", type=int, default=3)
-    serve.add_argument("--db", type=Path, default=DEFAULT_DB)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1, help="nginx worker processes")
-    serve.add_argument("--scratch", type=Path, default=Path("data/replicas"))
-    roll = sub.add_parser("roll", help="bring running replicas onto a new build, one at a time, then purge")
-    roll.add_argument("--scratch", type=Path, default=Path("data/replicas"))
-    new = roll.add_mutually_exclusive_group(required=True)
-    new.add_argument("--source", type=Path, help="a registry CSV: each replica's copy is rebuilt from it")
-    new.add_argument("--db", type=Path, help="a built database file, published to each replica")
-    args = parser.parse_args(argv)
-    try:
-        return run(parser, args)
-    except (RuntimeError, OSError, subprocess.CalledProcessError, httpx.HTTPError) as exc:
-        # What an operator can act on, in one line; the replicas' and nginx's logs say the rest.
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-def run(parser, args) -> int:
-    if args.command == "roll":
-        cluster = Cluster.load(args.scratch)
-        for r, health in zip(cluster.replicas, cluster.roll(source=args.source, db=args.db)):
-            print(f"replica {r.index} ({r.base}) serves {health['etag']} (registry {health['newest_registry_date']})")
-        print(f"nginx cache purged (generation {cluster.generation})")
-        return 0
-
-    if args.replicas < 1:
-        parser.error("--replicas must be at least 1")
-    cluster = Cluster(args.db.resolve(), args.replicas, args.scratch, args.host, args.port, args.workers)
-    # Ctrl-C and SIGTERM both end in stop(): every process started here, by its id. SIGINT
-    # explicitly, since a shell starting this in the background leaves it ignored.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    with cluster:
-        for r in cluster.replicas:
-            print(f"replica {r.index}: {r.base} serving {r.db}")
-        print(f"nginx: {cluster.proxy} (cache and logs in {cluster.nginx_dir}); Ctrl-C stops everything")
-        print(f"roll a new build: python -m deploy.replicas roll --scratch {args.scratch} --source CSV")
-        with contextlib.suppress(KeyboardInterrupt):
-            while all(r.proc.poll() is None for r in cluster.replicas) and cluster.nginx.poll() is None:
-                time.sleep(0.5)
-            print(f"error: a replica or nginx exited; stopping the rest (logs in {cluster.scratch})", file=sys.stderr)
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -333,17 +332,3 @@ def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapsho
             assert classify(path, r) in (None, "2026"), path
         for r, health in zip(cluster.replicas, served):
             assert httpx.get(r.base + "/ports/300.json").headers["etag"] == health["etag"]
-
-
-@pytest.mark.parametrize("args, message", [
-    (["roll", "--scratch", "{tmp}/none", "--db", "{tmp}/x.db"],
-     "error: no running replicas in {tmp}/none (no cluster.json): start them with make replicas\n"),
-    (["serve", "--db", "{tmp}/missing.db", "--scratch", "{tmp}/scratch"],
-     "error: {tmp}/missing.db does not exist; run 'make data' first\n"),
-])
-def test_the_command_says_what_is_wrong_in_one_line(tmp_path, args, message):
-    result = subprocess.run(
-        [sys.executable, "-m", "deploy.replicas", *(a.format(tmp=tmp_path) for a in args)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    assert (result.returncode, result.stdout, result.stderr) == (1, "", message.format(tmp=tmp_path))
