@@ -1,6 +1,6 @@
 """`make serve`: `datasette serve` on a uvicorn that bounds what one client may hold.
 
-`iana-ports-serve serve ARGS` takes `datasette serve`'s arguments and does
+`main(["serve", ARGS])` (what `iana-ports serve` calls) takes `datasette serve`'s arguments and does
 what it does (the startup hooks, the database checks), then runs uvicorn with
 its HTTP protocol replaced by Protocol below. uvicorn 0.54 times out only an
 idle keep-alive connection (`timeout_keep_alive`, after an answer): a client
@@ -126,8 +126,8 @@ class Protocol(H11Protocol):
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] != ["serve"]:
-        sys.exit("usage: iana-ports-serve serve [datasette serve's arguments]")
-    ctx = serve.make_context("iana-ports-serve serve", args[1:])
+        sys.exit("usage: main([\"serve\", datasette serve's arguments])")
+    ctx = serve.make_context("iana-ports serve", args[1:])
     with ctx:
         # datasette serve's own parsing and checks; return_instance stops it short of uvicorn.
         ds = ctx.invoke(serve, **ctx.params, return_instance=True)
