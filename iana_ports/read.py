@@ -40,6 +40,11 @@ FREE_NEARBY = 3
 MAX_FREE = 100
 MAX_NAME = 64
 CHANGES_PAGE = 100
+# Fields of a registration whose change alone is housekeeping: its owner's and contact's names
+# (3GPP's renamed handles, a new contact person), the documents it cites (a draft become an
+# RFC) and its dates. The service, its port and transport, its description and its notes are
+# what readers of the registry's history look for.
+HOUSEKEEPING_FIELDS = frozenset({"assignee", "contact", "reference", "registration_date", "modification_date"})
 MAX_CHANGES_PAGE = 1000
 
 # FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
@@ -410,19 +415,16 @@ def change_page(store, args, path: str) -> dict:
 
 
 def changes(store, filters: dict) -> list[dict]:
-    """Change rows, newest ingest first, each with `change_date` (see change_date())."""
-    return [dict(c, change_date=change_date(c)) for c in store.changes(filters)]
+    """Change rows, newest first by registry date (the store's order), each with `change_date`
+    (the store's) and `housekeeping` (see housekeeping())."""
+    return [dict(c, housekeeping=housekeeping(c)) for c in store.changes(filters)]
 
 
-def change_date(change: dict) -> str | None:
-    """The row's own date for a change, when the row after carries a date newer than
-    the previous ingest's registry date; else None (the change is dated by its ingest)."""
-    after = change["new"]
-    if after is None:
-        return None
-    own = max(after["registration_date"] or "", after["modification_date"] or "")
-    # An older date is the row's history, not the date of this change.
-    return own if own and own > (change["previous_registry_date"] or "") else None
+def housekeeping(change: dict) -> bool:
+    """True for a change that leaves what a port is for as it was: a registration whose only
+    changed fields are who to ask and the paperwork (HOUSEKEEPING_FIELDS)."""
+    fields = change["fields"] or ()
+    return change["kind"] == "modified" and bool(fields) and all(f["field"] in HOUSEKEEPING_FIELDS for f in fields)
 
 
 def history(store, port: int | None = None, service_key: str | None = None) -> list[dict]:

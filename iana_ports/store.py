@@ -74,32 +74,42 @@ TRANSPORT_COUNTS_SQL = " union all ".join(
 )
 SERVICE_COUNT_SQL = "select count(*) from services"
 
+# Newest first by registry date: ingests newest first, and within one the change's own date
+# (change_date), else its ingest's registry date (what the pages show), newest first.
+# change_date is the date the row after carries (registration or modification), when it is
+# newer than the previous ingest's registry date: an older date is the row's history, not the
+# date of this change.
 CHANGES_SQL = """
+with dated as (
+  select
+    changes.*, ingests.sha256 as ingest_sha256, ingests.fetched_at,
+    nullif(max(coalesce(ingests.newest_registration_date, ''),
+               coalesce(ingests.newest_modification_date, '')), '') as registry_date,
+    nullif(max(coalesce(previous.newest_registration_date, ''),
+               coalesce(previous.newest_modification_date, '')), '') as previous_registry_date,
+    nullif(max(coalesce(json_extract(changes.new, '$.registration_date'), ''),
+               coalesce(json_extract(changes.new, '$.modification_date'), '')), '') as own_date
+  from changes
+    join ingests on ingests.id = changes.ingest
+    left join ingests as previous on previous.id = changes.previous_ingest
+  where (:kind is null or changes.kind = :kind)
+    and (:port is null or changes.id in (
+      -- One indexed search per side: an OR across both would scan every change.
+      select id from changes where old_port_low <= :port and old_port_high >= :port
+      union all
+      select id from changes where new_port_low <= :port and new_port_high >= :port))
+    and (:service is null or changes.service_key = :service or changes.old_service_key = :service)
+    and (:ingest is null or changes.ingest = :ingest)
+    and (:since is null or max(coalesce(ingests.newest_registration_date, ''),
+                               coalesce(ingests.newest_modification_date, '')) >= :since)
+)
 select
-  changes.id, changes.ingest, changes.previous_ingest,
-  ingests.sha256 as ingest_sha256, ingests.fetched_at,
-  nullif(max(coalesce(ingests.newest_registration_date, ''),
-             coalesce(ingests.newest_modification_date, '')), '') as registry_date,
-  nullif(max(coalesce(previous.newest_registration_date, ''),
-             coalesce(previous.newest_modification_date, '')), '') as previous_registry_date,
-  changes.kind, changes.port, changes.port_low, changes.port_high,
-  changes.old_port_low, changes.old_port_high, changes.new_port_low, changes.new_port_high,
-  changes.transport, changes.service_name, changes.service_key, changes.old_service_key,
-  changes.summary, changes.fields, changes.old, changes.new
-from changes
-  join ingests on ingests.id = changes.ingest
-  left join ingests as previous on previous.id = changes.previous_ingest
-where (:kind is null or changes.kind = :kind)
-  and (:port is null or changes.id in (
-    -- One indexed search per side: an OR across both would scan every change.
-    select id from changes where old_port_low <= :port and old_port_high >= :port
-    union all
-    select id from changes where new_port_low <= :port and new_port_high >= :port))
-  and (:service is null or changes.service_key = :service or changes.old_service_key = :service)
-  and (:ingest is null or changes.ingest = :ingest)
-  and (:since is null or max(coalesce(ingests.newest_registration_date, ''),
-                             coalesce(ingests.newest_modification_date, '')) >= :since)
-order by changes.ingest desc, changes.id
+  id, ingest, previous_ingest, ingest_sha256, fetched_at, registry_date, previous_registry_date,
+  kind, port, port_low, port_high, old_port_low, old_port_high, new_port_low, new_port_high,
+  transport, service_name, service_key, old_service_key, summary, fields, old, new,
+  case when own_date > coalesce(previous_registry_date, '') then own_date end as change_date
+from dated
+order by ingest desc, coalesce(change_date, registry_date, '') desc, id
 limit :limit offset :offset
 """
 CHANGE_JSON_COLUMNS = ("fields", "old", "new")

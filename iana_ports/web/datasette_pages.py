@@ -108,16 +108,34 @@ where port between :first and :last
   and (ports.dccp = 'unassigned' or not (wanted.dccp or wanted.every))
 order by port""",
     },
+    # Named safe_ports in its URL since the first release; titled in the site's words (/free).
     "safe_ports": {
-        "title": "Safe port finder",
+        "title": "Free ports from a port",
         "description": (
-            "Ports from :start up whose verdict is good: unassigned for tcp and udp, in the User range, "
-            "outside every listed operating system's default ephemeral range, and no known common use."
+            "Ports from :start up that are good for your own service: unassigned by IANA on tcp and udp, "
+            "in the User range, outside every listed operating system's default ephemeral range, and not "
+            "the known default of other software."
         ),
         "sql": """select port, range from ports
 where verdict = 'good' and port >= coalesce(nullif(:start, ''), 0)
 order by port""",
     },
+}
+
+
+# Titles of the registry and its tables on Datasette's pages (headings, breadcrumbs), in the site's words.
+DATABASE_TITLE = "IANA registry"
+TABLE_TITLES = {
+    "registrations": "Registrations",
+    "ingests": "Ingests",
+    "ports": "Ports",
+    "ranges": "Ranges",
+    "os_ephemeral_ranges": "OS ephemeral ranges",
+    "unassigned_ranges": "Unassigned runs",
+    "services": "Services",
+    "references": "References",
+    "changes": "Changes",
+    "common_uses": "Common uses",
 }
 
 
@@ -130,7 +148,7 @@ def database_metadata() -> dict:
     `databases`, the only key merged into it)."""
     tables = {}
     for t in schema.TABLES:
-        meta = {"description": t.description, "columns": {c: d for c, (_, d) in t.columns.items()}}
+        meta = {"title": TABLE_TITLES.get(t.name, t.name), "description": t.description, "columns": {c: d for c, (_, d) in t.columns.items()}}
         if t.facets:
             meta["facets"] = list(t.facets)
         if t.sort:
@@ -139,6 +157,7 @@ def database_metadata() -> dict:
             meta["sort_desc"] = t.sort_desc
         tables[t.name] = meta
     return {
+        "title": DATABASE_TITLE,
         "description": "The registry as published (registrations), and tables derived from it for every port.",
         "tables": tables,
         "queries": CANNED_QUERIES,
@@ -161,6 +180,20 @@ def metadata(datasette, key=None) -> dict:
         return {}
     build = builds.current(datasette)
     return {"databases": {build.name: database_metadata()}} if build else {}
+
+
+def crumbs(datasette, database: str | None = None, table: str | None = None) -> list[tuple[str, str]]:
+    """(href, label) of the breadcrumbs above one of Datasette's pages, titled as the site
+    writes them ("Home", "IANA registry", "Ports"); another database keeps its own names."""
+    urls = datasette.urls
+    items = [(urls.instance(), "Home")]
+    if database:
+        build = builds.current(datasette)
+        meta = database_metadata() if build and build.name == database else {}
+        items.append((urls.database(database), meta.get("title", database)))
+        if table:
+            items.append((urls.table(database, table), meta.get("tables", {}).get(table, {}).get("title", table)))
+    return items
 
 
 class ResultTooLarge(sqlite3.DataError):

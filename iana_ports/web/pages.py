@@ -166,6 +166,9 @@ def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=
     query = f"?{urlencode(public)}" if public else ""
     return {
         "changes": rows,
+        # An empty page says why: one ingest has nothing to compare with yet.
+        "ingests": page.store.ingests(),
+        "snapshot_date": registry_date(page.store.latest_ingest()),
         "kinds": read.CHANGE_KINDS,
         "filters": public,
         "error": error,

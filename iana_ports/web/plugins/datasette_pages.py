@@ -2,6 +2,8 @@
 served, the site's header and footer, links from their cells to the site's pages, and the site's
 error page (iana_ports.web.datasette_pages)."""
 
+import functools
+
 from datasette import hookimpl
 
 from iana_ports.web import builds, datasette_pages, front, render
@@ -28,6 +30,8 @@ def extra_template_vars(datasette, request):
         "site": front.site_vars(datasette, builds.current(datasette)),
         # Link previews need absolute URLs.
         "origin": render.origin(datasette, request),
+        # The breadcrumbs' titles (templates/_crumbs.html).
+        "site_crumbs": functools.partial(datasette_pages.crumbs, datasette),
     }
 
 
