@@ -206,13 +206,21 @@ def service(store, name: str) -> dict:
             common_uses=uses_matching(store, name),
         )
     registrations = store.service_registrations(key)
+    spans = [(r["port_low"], r["port_high"]) for r in registrations if r["port_low"] is not None]
+
+    def on_its_ports(use: dict) -> bool:
+        return any(use["first"] <= high and low <= use["last"] for low, high in spans)
+
+    # Software on the service's own ports first (what a reader meets there), then the
+    # software whose text merely contains the name ("HTTP API" on 9090 for http).
+    uses = [dict(u, on_service_port=on_its_ports(u)) for u in uses_matching(store, name)]
     return {
         "service": found,
         "registrations": registrations,
         "references": store.references_of([r["id"] for r in registrations]),
         "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
         "aliases": store.aliases(key),
-        "common_uses": uses_matching(store, name),
+        "common_uses": sorted(uses, key=lambda u: not u["on_service_port"]),
     }
 
 
