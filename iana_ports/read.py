@@ -211,16 +211,17 @@ def service(store, name: str) -> dict:
     def on_its_ports(use: dict) -> bool:
         return any(use["first"] <= high and low <= use["last"] for low, high in spans)
 
-    # Software on the service's own ports first (what a reader meets there), then the
-    # software whose text merely contains the name ("HTTP API" on 9090 for http).
-    uses = [dict(u, on_service_port=on_its_ports(u)) for u in uses_matching(store, name)]
+    # Software on the service's own ports first (what a reader meets there, named or not), then
+    # the software elsewhere whose text merely contains the name ("HTTP API" on 9090 for http).
+    uses = [dict(u, on_service_port=True) for u in store.uses() if on_its_ports(u)]
+    uses += [dict(u, on_service_port=False) for u in uses_matching(store, name) if not on_its_ports(u)]
     return {
         "service": found,
         "registrations": registrations,
         "references": store.references_of([r["id"] for r in registrations]),
         "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
         "aliases": store.aliases(key),
-        "common_uses": sorted(uses, key=lambda u: not u["on_service_port"]),
+        "common_uses": uses,
     }
 
 
