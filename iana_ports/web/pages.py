@@ -199,9 +199,15 @@ def _atom(page: Page, c: dict) -> Response:
 
 async def portmap_png(page: Page) -> Response:
     store = page.store
-    # One image per build; it goes when the build goes.
-    png = await page.build.once("portmap.png", lambda: page.in_thread(portmap.draw, store))
-    return Response(png, content_type="image/png")
+
+    def draw_both() -> dict:
+        # Both schemes at once: one pass over the ports, two small encodings.
+        indexes = portmap.indexes(store)
+        return {s: portmap.encode_png(indexes, s) for s in portmap.PALETTES}
+
+    # One image per build and scheme; they go when the build goes.
+    maps = await page.build.once("portmap.png", lambda: page.in_thread(draw_both))
+    return Response(maps[page.vars.get("scheme") or "light"], content_type="image/png")
 
 
 async def map_page(page: Page) -> Response:
@@ -285,7 +291,7 @@ ROUTES = (
     (r"/search(?P<fmt>\.json)?", search),
     (r"/free(?P<fmt>\.json)?", free),
     (r"/changes(?P<fmt>\.json|\.atom)?", changes),
-    (r"/portmap\.png", portmap_png),
+    (r"/portmap(?:-(?P<scheme>dark))?\.png", portmap_png),
     (r"/map", map_page),
     (r"/favicon\.ico", favicon),
     (r"/icon\.svg", icon_svg),
