@@ -3,6 +3,7 @@ port and service pages show (iana_ports.read.history)."""
 
 import hashlib
 import html
+import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -47,7 +48,28 @@ def stored(history_db) -> list[dict]:
         conn.close()
 
 
-async def test_json_lists_every_change_newest_ingest_first(ds, stored):
+def shown_date(row: dict, registry_dates: dict) -> str:
+    """The date /changes shows for a stored change: the row's own registration or modification
+    date when newer than the previous registry, else its ingest's registry date."""
+    new = json.loads(row["new"]) if row["new"] else {}
+    own = max(new.get("registration_date") or "", new.get("modification_date") or "")
+    return own if own > (registry_dates.get(row["previous_ingest"]) or "") else registry_dates[row["ingest"]]
+
+
+@pytest.fixture(scope="session")
+def in_order(stored, history_db) -> list[dict]:
+    """The stored changes in the order /changes promises: newest first by registry date (newest
+    ingest first, then by the date shown, newest first), the file's order among equals."""
+    conn = sqlite3.connect(history_db)
+    try:
+        dates = {i: max(filter(None, (r, m)), default="") for i, r, m in conn.execute(
+            "select id, newest_registration_date, newest_modification_date from ingests")}
+    finally:
+        conn.close()
+    return sorted(stored, key=lambda r: (r["ingest"], shown_date(r, dates)), reverse=True)
+
+
+async def test_json_lists_every_change_newest_first_by_registry_date(ds, stored, in_order):
     response = await ds.client.get("/changes.json?_size=1000")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
@@ -55,8 +77,13 @@ async def test_json_lists_every_change_newest_ingest_first(ds, stored):
     assert body["ok"] is True
     assert body["filters"] == {}
     assert body["next"] is None
-    assert [c["id"] for c in body["changes"]] == [r["id"] for r in stored]
+    assert [c["id"] for c in body["changes"]] == [r["id"] for r in in_order]
     assert len(body["changes"]) == 78
+    # Not the file's order: undated changes (dated by their registry, 2026-02-25) come before
+    # changes the registry dates 2025.
+    assert in_order != sorted(stored, key=lambda r: r["id"])
+    shown = [c["change_date"] or c["registry_date"] for c in body["changes"]]
+    assert shown == sorted(shown, reverse=True)
 
 
 async def test_json_row_is_exact(ds, stored, snapshot_2026):
@@ -78,6 +105,8 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
                 "previous_registry_date": "2025-03-28",
                 # Its modification date (2017-06-05) is older than the change.
                 "change_date": None,
+                # A draft cited instead of an RFC: nothing about the port's use changed.
+                "housekeeping": True,
                 "kind": "modified",
                 "port": "25",
                 "port_low": 25,
@@ -135,6 +164,8 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
                 "previous_registry_date": "2025-03-28",
                 # Its modification date (2017-06-05) is older than the change.
                 "change_date": None,
+                # A draft cited instead of an RFC: nothing about the port's use changed.
+                "housekeeping": True,
                 "kind": "modified",
                 "port": "25",
                 "port_low": 25,
@@ -189,13 +220,14 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
 @pytest.mark.parametrize(
     "query,expected",
     [
+        # By the renamed rows' modification dates: 2025-11-20, 2025-11-14, 2025-10-30, 2025-09-26.
         ("kind=renamed", [
             "pearldoc-xact renamed panquest-xact on 1980/tcp",
             "pearldoc-xact renamed panquest-xact on 1980/udp",
-            "fox-skytale renamed skytale on 4319/tcp",
-            "fox-skytale renamed skytale on 4319/udp",
             "avi-nms renamed vision-mon on 4413/tcp",
             "avi-nms-disc renamed vision-mon-disc on 4413/udp",
+            "fox-skytale renamed skytale on 4319/tcp",
+            "fox-skytale renamed skytale on 4319/udp",
             "pmcdproxy renamed pmproxy on 44322/tcp",
             "pmcdproxy renamed pmproxy on 44322/udp",
         ]),
@@ -205,8 +237,10 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
         ]),
         # The old Unassigned 288-307 row covered 290; assigning 300 split it.
         ("port=290", ["added Unassigned on 288-299", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
-        ("port=307", ["tacacss assigned on 300/tcp (was Unassigned 288-307)", "added Unassigned on 301-307"]),
-        ("port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)", "added Reserved on 300/udp"]),
+        # Newest first: the added rows carry no date of their own (the registry's, 2026-02-25);
+        # the assignment is dated 2025-07-15.
+        ("port=307", ["added Unassigned on 301-307", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
+        ("port=300", ["added Reserved on 300/udp", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
         ("service=pearldoc-xact", [
             "pearldoc-xact renamed panquest-xact on 1980/tcp",
             "pearldoc-xact renamed panquest-xact on 1980/udp",
@@ -216,9 +250,9 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
             "pearldoc-xact renamed panquest-xact on 1980/udp",
         ]),
         ("service=netconf-beep", [
+            "added netconf-beep with no port",
             "netconf-beep released on 831/tcp (now Reserved)",
             "netconf-beep released on 831/udp (now Reserved)",
-            "added netconf-beep with no port",
         ]),
         ("kind=assigned&port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
         ("kind=removed", []),
@@ -228,12 +262,12 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
         ("kind=&port=&service=", None),
     ],
 )
-async def test_json_filters(ds, stored, query, expected):
+async def test_json_filters(ds, in_order, query, expected):
     response = await ds.client.get(f"/changes.json?{query}&_size=1000")
     assert response.status_code == 200
     summaries = [c["summary"] for c in response.json()["changes"]]
     if expected is None:  # empty filters filter nothing
-        expected = [r["summary"] for r in stored]
+        expected = [r["summary"] for r in in_order]
     assert summaries == expected
 
 
@@ -263,7 +297,7 @@ async def test_bad_filters_are_400_not_500(ds, query, error):
     assert (feed.status_code, feed.text) == (400, error + "\n")
 
 
-async def test_json_pages_join_up_to_the_whole_list(ds, stored):
+async def test_json_pages_join_up_to_the_whole_list(ds, in_order):
     seen, url = [], "/changes.json?_size=30"
     pages = 0
     while url:
@@ -271,7 +305,7 @@ async def test_json_pages_join_up_to_the_whole_list(ds, stored):
         seen += [c["id"] for c in body["changes"]]
         url, pages = body["next"], pages + 1
     assert pages == 3
-    assert seen == [r["id"] for r in stored]
+    assert seen == [r["id"] for r in in_order]
 
 
 async def test_page_lists_changes_under_their_ingest(ds):
@@ -319,7 +353,7 @@ async def test_page_dates_changes_by_the_registry_not_the_fetch(ds, stored):
     smtp = (await ds.client.get("/changes?port=25")).text
     assert re.findall(CHANGE_DATE, smtp) == [("2026-02-25", "2026-02-25")] * 2
     history = render(ds, "site/_history.html", changes=read.history(builds.current(ds).snapshot, port=300))
-    assert re.findall(CHANGE_DATE, history) == [("2025-07-15", "2025-07-15"), ("2026-02-25", "2026-02-25")]
+    assert re.findall(CHANGE_DATE, history) == [("2026-02-25", "2026-02-25"), ("2025-07-15", "2025-07-15")]
 
 
 async def test_json_change_dates(ds):
@@ -350,7 +384,7 @@ async def test_page_escapes_what_it_echoes(ds):
     assert response.status_code == 200
     assert "<script>x" not in response.text
     assert 'value="&lt;script&gt;x&#34;"' in response.text
-    assert '<p class="changes-none">No recorded changes.</p>' in response.text
+    assert '<p>No changes match these filters. <a href="/changes">Every change</a></p>' in response.text
 
 
 async def test_page_links_older_changes(ds):
@@ -368,7 +402,7 @@ def parse_feed(response):
     return ET.fromstring(response.content)
 
 
-async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored, snapshot_2026):
+async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored, in_order, snapshot_2026):
     feed = parse_feed(await ds.client.get("/changes.atom"))
     assert feed.tag == f"{ATOM}feed"
     assert feed.findtext(f"{ATOM}title") == "IANA port registry changes"
@@ -381,11 +415,11 @@ async def test_atom_feed_is_valid_atom_with_an_entry_per_change(ds, stored, snap
         ("alternate", "http://localhost/changes"),
     ]
     entries = feed.findall(f"{ATOM}entry")
-    assert [e.findtext(f"{ATOM}title") for e in entries] == [r["summary"] for r in stored]
+    assert [e.findtext(f"{ATOM}title") for e in entries] == [r["summary"] for r in in_order]
     ids = [e.findtext(f"{ATOM}id") for e in entries]
     sha = hashlib.sha256(snapshot_2026.read_bytes()).hexdigest()
-    assert ids == [f"tag:iana-ports,2026:{sha}/change/{r['id']}" for r in stored]
-    for entry, row in zip(entries, stored):
+    assert ids == [f"tag:iana-ports,2026:{sha}/change/{r['id']}" for r in in_order]
+    for entry, row in zip(entries, in_order):
         assert entry.find(f"{ATOM}link").get("href") == f"http://localhost/changes?ingest=2#change-{row['id']}"
         assert entry.findtext(f"{ATOM}updated") == row["fetched_at"].replace("+00:00", "Z")
         assert entry.find(f"{ATOM}category").get("term") == row["kind"]
@@ -513,9 +547,9 @@ async def test_history_partial_renders_for_port_pages(ds, store):
             "pearldoc-xact renamed panquest-xact on 1980/udp",
         ]),
         ("/services/NetConf-Beep", [
+            "added netconf-beep with no port",
             "netconf-beep released on 831/tcp (now Reserved)",
             "netconf-beep released on 831/udp (now Reserved)",
-            "added netconf-beep with no port",
         ]),
         ("/ports/22", []),
     ],
@@ -545,13 +579,13 @@ def test_port_filter_searches_both_sides_by_index(history_db):
     assert "SEARCH changes USING COVERING INDEX idx_changes_new_port_low_new_port_high" in plan
 
 
-async def test_atom_pages_link_on_so_no_change_is_out_of_reach(ds, stored):
+async def test_atom_pages_link_on_so_no_change_is_out_of_reach(ds, in_order):
     first = parse_feed(await ds.client.get("/changes.atom?_size=50"))
     links = {link.get("rel"): link.get("href") for link in first.findall(f"{ATOM}link")}
     assert links["next"] == "http://localhost/changes.atom?_next=50&_size=50"
     second = parse_feed(await ds.client.get("/changes.atom?_next=50&_size=50"))
     titles = [e.findtext(f"{ATOM}title") for feed in (first, second) for e in feed.findall(f"{ATOM}entry")]
-    assert titles == [r["summary"] for r in stored]
+    assert titles == [r["summary"] for r in in_order]
     assert "next" not in {link.get("rel") for link in second.findall(f"{ATOM}link")}
 
 

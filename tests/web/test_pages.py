@@ -520,7 +520,8 @@ async def test_service_json(datasette, csv_line):
         "references": [rfc(49, 4251), rfc(50, 4251), rfc(51, 9260)],
         "alias_of": None,
         "aliases": [],
-        "common_uses": uses_named("ssh"),
+        # OpenSSH on port 22 first (the software on the service's own port), then the rest.
+        "common_uses": [dict(u, on_service_port=u["first"] == 22) for u in uses_named("ssh")],
     }
     assert "OpenSSH" in [u["software"] for u in body["common_uses"]]
 

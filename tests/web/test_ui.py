@@ -139,9 +139,9 @@ async def test_every_page_previews_with_its_title_and_first_sentence(datasette, 
 @pytest.mark.parametrize(
     "path,title,description",
     [
-        ("/iana", "Database iana",
+        ("/iana", "IANA registry",
          "The registry as published (registrations), and tables derived from it for every port."),
-        ("/iana/ports", "Table ports: 65,536 rows",
+        ("/iana/ports", "Ports: 65,536 rows",
          "All 65,536 ports with their status per transport, worked out from the registrations."),
         ("/iana/ports/22", "Row 22 of ports",
          "All 65,536 ports with their status per transport, worked out from the registrations."),
