@@ -84,7 +84,7 @@ order by registrations.id""",
     "unassigned_between": {
         "title": "Unassigned ports between two numbers",
         "description": (
-            "Ports from :first to :last that are unassigned on every transport listed in :transports "
+            "Ports from first to last that are unassigned on every transport listed in transports "
             "(comma-separated, e.g. tcp,udp); an empty list means all four, a list naming none of the "
             "four finds nothing."
         ),
@@ -112,7 +112,7 @@ order by port""",
     "safe_ports": {
         "title": "Free ports from a port",
         "description": (
-            "Ports from :start up that are good for your own service: unassigned by IANA on tcp and udp, "
+            "Ports from start (a port number) up that are good for your own service: unassigned by IANA on tcp and udp, "
             "in the User range, outside every listed operating system's default ephemeral range, and not "
             "the known default of other software."
         ),
