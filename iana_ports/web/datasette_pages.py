@@ -112,9 +112,9 @@ order by port""",
     "safe_ports": {
         "title": "Free ports from a port",
         "description": (
-            "Ports from start (a port number) up that are good for your own service: unassigned by IANA on tcp and udp, "
-            "in the User range, outside every listed operating system's default ephemeral range, and not "
-            "the known default of other software."
+            "Ports from start (a port number) up that are good for your own service: unassigned by IANA "
+            "on tcp and udp, in the User range, outside every listed operating system's default ephemeral "
+            "range, and not the known default of other software."
         ),
         "sql": """select port, range from ports
 where verdict = 'good' and port >= coalesce(nullif(:start, ''), 0)
@@ -148,7 +148,11 @@ def database_metadata() -> dict:
     `databases`, the only key merged into it)."""
     tables = {}
     for t in schema.TABLES:
-        meta = {"title": TABLE_TITLES.get(t.name, t.name), "description": t.description, "columns": {c: d for c, (_, d) in t.columns.items()}}
+        meta = {
+            "title": TABLE_TITLES.get(t.name, t.name),
+            "description": t.description,
+            "columns": {c: d for c, (_, d) in t.columns.items()},
+        }
         if t.facets:
             meta["facets"] = list(t.facets)
         if t.sort:
