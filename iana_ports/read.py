@@ -209,12 +209,21 @@ def service(store, name: str) -> dict:
     spans = [(r["port_low"], r["port_high"]) for r in registrations if r["port_low"] is not None]
 
     def on_its_ports(use: dict) -> bool:
-        return any(use["first"] <= high and low <= use["last"] for low, high in spans)
+        # Software listening there by default; not a documentation example or a block drawn from.
+        return use["kind"] == "default" and any(use["first"] <= high and low <= use["last"] for low, high in spans)
 
-    # Software on the service's own ports first (what a reader meets there, named or not), then
-    # the software elsewhere whose text merely contains the name ("HTTP API" on 9090 for http).
-    uses = [dict(u, on_service_port=True) for u in store.uses() if on_its_ports(u)]
-    uses += [dict(u, on_service_port=False) for u in uses_matching(store, name) if not on_its_ports(u)]
+    # Software on the service's own ports first (what a reader meets there, named or not, in the
+    # port pages' order), then the software elsewhere whose text merely contains the name
+    # ("HTTP API" on 9090 for http).
+    mentioning = uses_matching(store, name)
+    named = {(u["software"], u["first"], u["last"], u["description"]) for u in mentioning}
+
+    def first_met(use: dict) -> tuple:
+        # The software that names the service first (X.Org's X server for x11, not a web UI on 6006).
+        return ((use["software"], use["first"], use["last"], use["description"]) not in named, *use_order(use))
+
+    uses = [dict(u, on_service_port=True) for u in sorted(filter(on_its_ports, store.uses()), key=first_met)]
+    uses += [dict(u, on_service_port=False) for u in mentioning if not on_its_ports(u)]
     return {
         "service": found,
         "registrations": registrations,

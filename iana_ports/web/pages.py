@@ -16,7 +16,7 @@ from iana_ports import read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
 from iana_ports.errors import BadQuery, Unavailable
 from iana_ports.query import MAX_TEXT
-from iana_ports.text import headline
+from iana_ports.text import LEAD_SOFTWARE, headline
 
 from . import builds, feed, icon, portmap, workers
 from .builds import Build
@@ -99,7 +99,7 @@ async def service(page: Page) -> Response:
         return json_response(facts)
     key = facts["service"]["key"]
     return page.html(
-        "site/service.html", s=facts, history=read.history(page.store, service_key=key),
+        "site/service.html", s=facts, history=read.history(page.store, service_key=key), lead_software=LEAD_SOFTWARE,
         json_url=page.urls.path("/services/{}.json".format(path_name(key))),
     )
 
