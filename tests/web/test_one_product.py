@@ -2,12 +2,14 @@
 housekeeping folded and an empty history that says how to get one, service pages that lead with
 the service (issue 19, "One product" and "Service pages"). Real Datasette, real builds."""
 
+import csv
 import html
 import re
 import struct
 import zlib
 
 import pytest
+from conftest import ROOT
 
 from iana_ports import read
 from iana_ports.web import portmap
@@ -254,24 +256,42 @@ def section(page: str, heading_id: str) -> str:
     return re.search(rf'<section[^>]*aria-labelledby="{heading_id}">(.*?)</section>', page, re.S).group(1)
 
 
-# The software listening on 80 by default: those whose text names HTTP first, then the rest.
-HTTP_ON_80 = [
-    "Apache HTTP Server", "Caddy", "GitLab (Linux package)", "Harbor", "Hyper-V", "lighttpd", "Microsoft IIS",
-    "nginx", "AdGuard Home", "Dify", "Pi-hole", "Traefik", "Vaultwarden",
-]
+def curated(word: str, port: int) -> tuple[set, int]:
+    """From the project's CSV itself: (software listening on `port` by default, how many other
+    entries mention `word` at the start of a word)."""
+    own, elsewhere = set(), 0
+    with open(ROOT / "curated" / "common_uses.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            low, _, high = row["port"].partition("-")
+            covers = int(low) <= port <= int(high or low)
+            if row["kind"] == "default" and covers:
+                own.add(row["software"])
+            elif re.search(rf"\b{word}", f"{row['software']} {row['description']}".lower()):
+                elsewhere += 1
+    return own, elsewhere
+
+
+def mentions(use: dict, word: str) -> bool:
+    return re.search(rf"\b{word}", f"{use['software']} {use['description']}".lower()) is not None
 
 
 async def test_the_http_page_leads_with_http_and_caps_the_loose_matches(datasette):
+    own, elsewhere = curated("http", 80)
+    assert len(own) > 4 and elsewhere > 8
+    body = (await datasette.client.get("/services/http.json")).json()
+    listed = [u for u in body["common_uses"] if u["on_service_port"]]
     page = await text_of(datasette, "/services/http")
-    # The service, its port and the software met there (those naming HTTP first, four and a count).
+    # The service, its port and the software met there: four (those naming HTTP first) and a count.
+    first = [u["software"] for u in listed[:4]]
+    assert all(mentions(u, "http") for u in listed[:4])
     assert ('<p class="lede">IANA registers the service name http on port 80 for tcp, udp and sctp. '
             "The registry describes it as “World Wide Web HTTP”. Software known to use port 80: "
-            "Apache HTTP Server, Caddy, GitLab (Linux package), Harbor and 9 more.</p>") in page
-    own = section(page, "common-uses")
-    assert '<h2 id="common-uses">Software known to use port 80</h2>' in own
-    assert [html.unescape(s) for s in re.findall(r"<strong>(.*?)</strong>", own)] == HTTP_ON_80
+            f"{html.escape(', '.join(first[:3]))}, {html.escape(first[3])} and {len(own) - 4} more.</p>") in page
+    section_own = section(page, "common-uses")
+    assert '<h2 id="common-uses">Software known to use port 80</h2>' in section_own
+    assert {html.unescape(s) for s in re.findall(r"<strong>(.*?)</strong>", section_own)} == own
     loose = section(page, "loose-uses")
-    assert '<h2 id="loose-uses">Other software mentioning “http” (8 of 251)</h2>' in loose
+    assert f'<h2 id="loose-uses">Other software mentioning “http” (8 of {elsewhere})</h2>' in loose
     assert len(re.findall(r"<li>", loose)) == 8
     assert ('<p class="loose-more"><a href="/search?q=http">The rest in search: all software mentioning “http”'
             "</a></p>") in loose
@@ -307,11 +327,14 @@ async def test_the_software_naming_the_service_leads(datasette):
 
 
 async def test_service_json_marks_the_software_on_its_ports(datasette):
+    own, elsewhere = curated("http", 80)
     body = (await datasette.client.get("/services/http.json")).json()
     uses = body["common_uses"]
-    assert [u["software"] for u in uses if u["on_service_port"]] == HTTP_ON_80
+    assert {u["software"] for u in uses if u["on_service_port"]} == own
     # Only software listening there by default counts as the service's own.
     assert {u["kind"] for u in uses if u["on_service_port"]} == {"default"}
-    assert len([u for u in uses if not u["on_service_port"]]) == 251
-    # The software on the service's ports comes first.
+    assert len([u for u in uses if not u["on_service_port"]]) == elsewhere
+    # The software on the service's ports comes first, those naming the service before the rest.
     assert [u["on_service_port"] for u in uses] == sorted((u["on_service_port"] for u in uses), reverse=True)
+    naming = [mentions(u, "http") for u in uses if u["on_service_port"]]
+    assert naming == sorted(naming, reverse=True) and naming[0] and not naming[-1]
