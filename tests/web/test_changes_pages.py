@@ -345,7 +345,7 @@ async def test_page_dates_changes_by_the_registry_not_the_fetch(ds, stored):
     assert (
         f'<p class="ingest-meta">Ingest 2, fetched <time datetime="{fetched}">'
         f'{fetched[:10]} {fetched[11:16]} UTC</time>,\n'
-        "    compared with ingest 1 (registry of 2025-03-28).</p>"
+        "    compared with ingest 1 (registry of <span class=\"nowrap\">2025-03-28</span>).</p>"
     ) in text
     # The rename carries its own modification date.
     assert re.findall(CHANGE_DATE, text) == [("2025-11-20", "2025-11-20")] * 2

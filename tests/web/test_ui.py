@@ -96,7 +96,8 @@ PREVIEWS = [
      "Search IANA's registry by words in service names, descriptions and notes, or type ports and names as you "
      "would write them: 22, 22/tcp, ssh/tcp, 8080,8443 or 6000-6010.", None),
     ("/changes", "Registry changes",
-     "What changed in IANA's service name and port number registry from one ingest to the next, newest first.",
+     "What changed in IANA's service name and port number registry from one ingest to the next, newest first by "
+     "registry date.",
      None),
     ("/free", "Free ports",
      "Ports that are good for your own service: unassigned by IANA on the transports you choose, outside the "
