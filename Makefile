@@ -23,7 +23,7 @@ BASE ?= localhost/iana-ports-base:bookworm
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve wheel replicas replicas-down image exports test test-deploy bench check-sources clean
+.PHONY: all install tools data refresh serve wheel test-fast replicas replicas-down image exports test test-deploy bench check-sources clean
 
 all: install data serve
 
@@ -102,7 +102,12 @@ tools:
 	@if [ ! node_modules/.package-lock.json -nt package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 
 test: install tools
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest --ignore=tests/deploy
+
+# The inner loop: the read side, the ingest and the command line, no browser, server fleet or wheel.
+test-fast: install
+	$(BIN)/python -m pytest -q tests/core tests/ingest
 
 # The image and the manifests, run with podman: every page kind through the cache, a new
 # build rolled out under load, then everything removed (tests/deploy/). A few minutes;
