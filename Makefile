@@ -55,7 +55,8 @@ wheel: install
 	$(BIN)/python -m iana_ports.databases '$(DB)'
 	rm -rf build dist/iana_ports-*.whl
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
-	rm -rf build
+	@# The checkout answers from its own data/, never from a build packed for a wheel.
+	rm -rf build iana_ports/data
 	@ls -l dist/iana_ports-*.whl
 
 # The Kubernetes manifests (deploy/k8s/) on this machine with podman: the build

@@ -621,7 +621,8 @@ def service_text(doc: Doc, s: dict) -> None:
     for r in s["registrations"]:
         where = f"{r['port']}/{'/'.join(row_transports(r['service_name'], r['transport']))}" if r["port"] else "no port"
         doc.row(where, listed(r["description"]), 18)
-    uses_text(doc, f"Software mentioning “{svc['name']}”", s["common_uses"])
+    # As the service page orders them: the software on the service's own ports first, then what names it.
+    uses_text(doc, f"Software on its ports or naming “{svc['name']}”", s["common_uses"])
 
 
 def search_text(doc: Doc, r: dict) -> None:

@@ -55,7 +55,3 @@ def indexes(store) -> bytes:
         found[port] = INDEX["dynamic" if dynamic else status]
     return bytes(found)
 
-
-def draw(store, scheme: str = "light") -> bytes:
-    """The map of one build in one colour scheme (PALETTES)."""
-    return encode_png(indexes(store), scheme)

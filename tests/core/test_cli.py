@@ -22,10 +22,11 @@ from urllib.parse import quote
 import pytest
 
 from core import registry
-from iana_ports import cli
+from iana_ports import cli, databases, read
+from iana_ports.store import Store
 
 SCRIPT = Path(sys.executable).parent / "iana-ports"
-HINT = "build one with `make data` (python -m ingest), or point --db or $IANA_PORTS_DB at one"
+HINT = "build one with `iana-ports update` (or `make data` in a checkout), or point --db or $IANA_PORTS_DB at one"
 WIDE = 1000  # columns: nothing wraps
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 RED, YELLOW, GREEN, BOLD = ("\x1b[31m", "\x1b[39m"), ("\x1b[33m", "\x1b[39m"), ("\x1b[32m", "\x1b[39m"), (
@@ -468,13 +469,17 @@ def registrations(name: str) -> list[str]:
     return found
 
 
-def uses_section(heading: str, text: str) -> list[str]:
+def matching_section(heading: str, text: str) -> list[str]:
     """Software matching `text` (every word, at a word start): the oracle's, in file order, the first 8."""
     words = re.findall(r"\w+", text.lower())
     found = [
         u for u in registry.uses()
         if all(re.search(rf"\b{re.escape(w)}", f"{u['software']} {u['description']}".lower()) for w in words)
     ]
+    return section_of(heading, found)
+
+
+def section_of(heading: str, found: list[dict]) -> list[str]:
     if not found:
         return []
     lines = ["", f"{heading} (not from IANA)", *(use_line(u, source=False) for u in found[:8])]
@@ -483,20 +488,30 @@ def uses_section(heading: str, text: str) -> list[str]:
     return lines
 
 
+def uses_section(heading: str, service: str, db) -> list[str]:
+    """The service's common uses as the text shows them: the first 8 of the JSON's (whose order
+    tests/web/test_one_product.py checks against the curated file), then how many more."""
+    store = Store.open(db)
+    try:
+        return section_of(heading, read.service(store, service)["common_uses"])
+    finally:
+        store.close()
+
+
 def test_service_text_with_aliases(call, db_2026):
     assert text_lines(call("HTTP", db=db_2026, columns=WIDE)) == [
         "http: World Wide Web HTTP. IANA lists it on 80/tcp/udp/sctp. Aliases: www, www-http.",
         "",
         "Registry entries",
         *registrations("http"),
-        *uses_section("Software mentioning “http”", "http"),
+        *uses_section("Software on its ports or naming “http”", "http", db_2026),
     ]
     assert registrations("http") == [
         "  80/tcp              World Wide Web HTTP",
         "  80/udp              World Wide Web HTTP",
         "  80/sctp             HTTP",
     ]
-    assert uses_section("", "http")[-1].startswith("  ... and "), "http has more than 8 common uses"
+    assert uses_section("", "http", db_2026)[-1].startswith("  ... and "), "http has more than 8 common uses"
 
 
 def test_service_text_historic_alias(call, db_2026):
@@ -506,7 +521,7 @@ def test_service_text_historic_alias(call, db_2026):
         "Registry entries",
         "  63/tcp              whois++",
         "  63/udp              whois++",
-        *uses_section("Software mentioning “whois++”", "whois++"),
+        *uses_section("Software on its ports or naming “whois++”", "whois++", db_2026),
     ]
 
 
@@ -541,7 +556,7 @@ def test_search_text_pages(call, db_2026):
         "  80/sctp            http             HTTP",
     ]
     assert lines[51] == "More: iana-ports search http --next 50"
-    assert lines[52:] == uses_section("Software matching “http”", "http")
+    assert lines[52:] == matching_section("Software matching “http”", "http")
 
 
 def test_lists_cut_descriptions_at_a_word(call, db_2026):
@@ -568,9 +583,9 @@ def test_lists_cut_descriptions_at_a_word(call, db_2026):
 def test_lookup_of_words_only_in_common_uses(call, db_2026):
     assert text_lines(call("minecraft", db=db_2026, columns=WIDE)) == [
         'No registry rows match "minecraft".',
-        *uses_section("Software matching “minecraft”", "minecraft"),
+        *matching_section("Software matching “minecraft”", "minecraft"),
     ]
-    assert len(uses_section("", "minecraft")) > 3
+    assert len(matching_section("", "minecraft")) > 3
 
 
 def test_free_text(call, db_2026, good):
@@ -598,7 +613,8 @@ def test_changes_text(call, history_db):
     conn.row_factory = sqlite3.Row
     try:
         changes = conn.execute(
-            """select changes.kind, changes.summary, changes.new, previous.newest_registration_date as previous_date,
+            """select changes.ingest, changes.id, changes.kind, changes.summary, changes.new,
+                      previous.newest_registration_date as previous_date,
                       ingests.newest_registration_date as registry_date
                from changes join ingests on ingests.id = changes.ingest
                join ingests as previous on previous.id = changes.previous_ingest
@@ -606,12 +622,17 @@ def test_changes_text(call, history_db):
         ).fetchall()
     finally:
         conn.close()
-    expected = []
+    dated = []
     for c in changes:
         new = json.loads(c["new"])
         own = max(new["registration_date"] or "", new["modification_date"] or "")
         date = own if own > c["previous_date"] else c["registry_date"]
-        expected.append(f"  {date:<10} renamed   {c['summary']}")
+        dated.append((c["ingest"], date, c["id"], f"  {date:<10} renamed   {c['summary']}"))
+    # Newest ingest first, then newest date, then registry order.
+    dated.sort(key=lambda d: d[2])
+    dated.sort(key=lambda d: d[1], reverse=True)
+    dated.sort(key=lambda d: d[0], reverse=True)
+    expected = [d[3] for d in dated]
     assert len(expected) >= 8
     assert text_lines(call("changes", "--kind", "renamed", db=history_db, columns=WIDE)) == expected
     paged = text_lines(call("changes", "--kind", "renamed", "--size", "3", db=history_db, columns=WIDE))
@@ -852,9 +873,11 @@ def test_missing_database(call, tmp_path, monkeypatch):
     assert one_line(call("22", db=missing)) == (3, f"iana-ports: no database at {missing}: {HINT}")
     monkeypatch.setenv("IANA_PORTS_DB", str(missing))
     assert one_line(call("22")) == (3, f"iana-ports: no database at {missing}: {HINT}")
-    # Nothing said at all, and nothing at data/iana.db where it runs.
+    # Nothing said at all, nothing at data/iana.db where it runs, no user's copy, no wheel's build.
     monkeypatch.delenv("IANA_PORTS_DB")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    monkeypatch.setattr(databases, "BUNDLED", tmp_path / "no-wheel" / "iana.db.xz")
     assert one_line(call("ssh")) == (3, f"iana-ports: no database at data/iana.db: {HINT}")
 
 

@@ -39,7 +39,7 @@ def made(monkeypatch):
     """How many times each maker ran: the real functions, counted."""
     counts, lock = Counter(), threading.Lock()
     for module, name in ((exports, "services_file"), (exports, "ports_json"), (exports, "ports_csv"),
-                         (crawlers, "catalogue_of"), (portmap, "draw")):
+                         (crawlers, "catalogue_of"), (portmap, "indexes")):
         real = getattr(module, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
@@ -98,4 +98,4 @@ def test_thirty_concurrent_first_requests_after_a_swap_make_each_file_once(serve
     services = httpx.get(base + "/exports/services").text
     assert f"# Registry CSV sha256: {sha}\n" in services  # the new build's
     # One each, for 30 clients on each of the six addresses (the index and a sitemap share the catalogue).
-    assert made == Counter(services_file=1, ports_json=1, ports_csv=1, catalogue_of=1, draw=1)
+    assert made == Counter(services_file=1, ports_json=1, ports_csv=1, catalogue_of=1, indexes=1)
