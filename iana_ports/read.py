@@ -156,11 +156,14 @@ def free_note(near: int, on) -> str | None:
         )
     if not shared(near, on):
         return None
+    # The block of shared ports around `near`: the Dynamic range and the targets' ranges, merged.
+    targets = [(o["first"], o["last"]) for o in OS_EPHEMERAL if o["os"] in on]
+    spans = sorted([(DYNAMIC_RANGE["first"], MAX_PORT), *targets])
     low, high = near, near
-    while low > USER_RANGE["first"] and shared(low - 1, on):
-        low -= 1
-    while high < MAX_PORT and shared(high + 1, on):
-        high += 1
+    for first, last in spans + spans[::-1]:  # out from near, then back for spans it reached late
+        if first <= high + 1 and last >= low - 1:
+            low, high = min(low, first), max(high, last)
+    low = max(low, USER_RANGE["first"])
     who = [o["label"] for o in OS_EPHEMERAL if o["os"] in on and o["first"] <= high and low <= o["last"]]
     if high >= DYNAMIC_RANGE["first"]:
         who.append(f"every operating system from {DYNAMIC_RANGE['first']} (the Dynamic range)")
