@@ -104,6 +104,7 @@ tools:
 
 test: install tools
 	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/python -m pytest --ignore=tests/deploy
 
 # The inner loop: the read side, the ingest and the command line, no browser, server fleet or wheel.

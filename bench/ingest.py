@@ -32,9 +32,7 @@ TARGET = 3.0
 
 ANCHOR_COLUMNS = ("id", *FIELDS, "port_low", "port_high", "line")
 ANCHOR_SCHEMA = f"create table registrations ({', '.join(ANCHOR_COLUMNS)})"
-ANCHOR_INSERT = (
-    f"insert into registrations values ({', '.join('?' * len(ANCHOR_COLUMNS))})"
-)
+ANCHOR_INSERT = f"insert into registrations values ({', '.join('?' * len(ANCHOR_COLUMNS))})"
 ANCHOR_FTS = (
     "create virtual table registrations_fts using fts5("
     "service_name, description, assignment_notes, content='registrations', content_rowid='id')"
@@ -45,9 +43,7 @@ ANCHOR_FTS_FILL = (
 )
 PORTS_SCHEMA = f"create table ports ({', '.join(PORT_COLUMNS)})"
 PORTS_INSERT = f"insert into ports values ({', '.join('?' * len(PORT_COLUMNS))})"
-PORTS_INDEXES = tuple(
-    f"create index ports_{'_'.join(cols)} on ports ({', '.join(cols)})" for cols in PORTS.indexes
-)
+PORTS_INDEXES = tuple(f"create index ports_{'_'.join(cols)} on ports ({', '.join(cols)})" for cols in PORTS.indexes)
 
 
 def anchor(rows: list[tuple], db_path: Path) -> float:
@@ -108,10 +104,7 @@ def main() -> None:
     ratio = build_ms / anchor_ms
     print(f"ingest: full build median {build_ms:.0f} ms over {RUNS} runs ({len(records)} registrations)")
     print(f"ingest: anchor (sqlite3 executemany + FTS5) median {anchor_ms:.0f} ms")
-    print(
-        f"ingest: ratio {ratio:.2f}x (target <= {TARGET:g}x: "
-        f"{'met' if ratio <= TARGET else 'NOT met'})"
-    )
+    print(f"ingest: ratio {ratio:.2f}x (target <= {TARGET:g}x: {'met' if ratio <= TARGET else 'NOT met'})")
     print(
         f"ingest: the ports table on its own (bare executemany of {len(ports)} rows "
         f"+ {len(PORTS_INDEXES)} indexes) median {ports_ms:.0f} ms = {ports_ms / anchor_ms:.2f}x the anchor"

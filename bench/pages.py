@@ -23,10 +23,18 @@ from iana_ports.web.render import CONFIG
 
 def scope(path: str) -> dict:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
         "headers": [(b"host", b"127.0.0.1:8001"), (b"cache-control", b"no-cache")],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8001),
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8001),
     }
 
 

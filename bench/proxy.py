@@ -30,7 +30,9 @@ from deploy.replicas import NGINX, Cluster
 REPLICAS = 2
 HIT_PATH = "/ports/22"
 # bench.web's head, but its no-cache headers are left unused: caches may answer here.
-MIX = LUA_HEAD + """
+MIX = (
+    LUA_HEAD
+    + """
 request = function()
   local port = math.random(0, 65535)
   if math.random() < 0.5 then
@@ -39,6 +41,7 @@ request = function()
   return wrk.format("GET", "/ports/" .. port)
 end
 """
+)
 
 
 def ratio(statuses) -> str:
@@ -51,8 +54,10 @@ def main() -> None:
     for tool in ("wrk", str(NGINX)):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench.proxy: {tool} is not installed (make bench installs it)")
-    print(f"proxy: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s on 127.0.0.1, /ports/<random> HTML or JSON;"
-          f" {REPLICAS} replicas of make serve behind nginx proxy_cache")
+    print(
+        f"proxy: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s on 127.0.0.1, /ports/<random> HTML or JSON;"
+        f" {REPLICAS} replicas of make serve behind nginx proxy_cache"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         db = build(SNAPSHOT_2026, Path(tmp) / "build" / "iana.db")
         with Cluster(db, REPLICAS, Path(tmp) / "replicas") as cluster:
@@ -68,8 +73,11 @@ def main() -> None:
             hit_statuses = cluster.cache_statuses(start)
     line("one replica, direct", direct, "every request a miss")
     for label, result, statuses in runs:
-        line(f"nginx, {REPLICAS} replicas, {label} cache", result,
-             f"{result['rps'] / direct['rps']:.1f}x direct, {ratio(statuses)}")
+        line(
+            f"nginx, {REPLICAS} replicas, {label} cache",
+            result,
+            f"{result['rps'] / direct['rps']:.1f}x direct, {ratio(statuses)}",
+        )
     line(f"nginx, {HIT_PATH} (cached)", hits, f"{hits['rps'] / direct['rps']:.1f}x direct, {ratio(hit_statuses)}")
 
 

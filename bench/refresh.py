@@ -28,7 +28,9 @@ SNAPSHOTS = (SNAPSHOT_2026, SNAPSHOT_2025)
 def rebuild(source: Path, db: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "ingest", "--source", str(source), "--db", str(db), "--force"],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -63,8 +65,10 @@ def main() -> None:
             stop.set()
             worker.join()
     print("live refresh")
-    print(f"  swap latency (os.replace -> served), median of {len(latencies)}: "
-          f"{statistics.median(latencies) * 1000:.0f} ms (max {max(latencies) * 1000:.0f} ms)")
+    print(
+        f"  swap latency (os.replace -> served), median of {len(latencies)}: "
+        f"{statistics.median(latencies) * 1000:.0f} ms (max {max(latencies) * 1000:.0f} ms)"
+    )
     line("/ports/<random>.json without rebuilds", quiet)
     line(f"/ports/<random>.json during {rebuilds} rebuilds", busy, f"{busy['rps'] / quiet['rps']:.0%} of quiet")
 

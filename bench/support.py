@@ -42,7 +42,10 @@ def serve_command(db: Path, port: int) -> list[str]:
     """The server command line `make serve` runs (`iana-ports serve`), read from make's dry run."""
     out = subprocess.run(
         ["make", "-n", "-s", "serve", f"DB={db}", "HOST=127.0.0.1", f"PORT={port}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lines = out.replace("\\\n", " ").splitlines()
     line = next(part for part in lines if "iana-ports serve" in part and not part.lstrip().startswith("#"))
@@ -58,8 +61,7 @@ def running(command: list[str], port: int, ready_path: str = "/-/healthz", timeo
 
 
 @contextlib.contextmanager
-def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, log=None,
-            **popen):
+def process(command: list[str], port: int, ready_path: str = "/-/healthz", timeout: float = 30.0, log=None, **popen):
     """Like running(), yielding (base URL, the server's Popen) for a look at the process itself;
     its stderr goes to `log` (a binary file, for a test to read), else nowhere."""
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-request.

@@ -51,9 +51,36 @@ local function pick(list) return list[math.random(#list)] end
 """
 # Full-text search of the registrations table, with words people look up.
 WORDS = (
-    "http", "ssh", "kerberos", "mail", "dns", "ldap", "printer", "game", "database", "video", "secure", "voice",
-    "file", "time", "web", "remote", "control", "sql", "news", "chat", "proxy", "radius", "sip", "xmpp", "vpn",
-    "backup", "license", "monitor", "cluster", "streaming",
+    "http",
+    "ssh",
+    "kerberos",
+    "mail",
+    "dns",
+    "ldap",
+    "printer",
+    "game",
+    "database",
+    "video",
+    "secure",
+    "voice",
+    "file",
+    "time",
+    "web",
+    "remote",
+    "control",
+    "sql",
+    "news",
+    "chat",
+    "proxy",
+    "radius",
+    "sip",
+    "xmpp",
+    "vpn",
+    "backup",
+    "license",
+    "monitor",
+    "cluster",
+    "streaming",
 )
 
 
@@ -71,24 +98,36 @@ def random_port(suffix: str) -> str:
 
 def table(db: str) -> str:
     """Table pages as people filter them: a status and a range, a page of them."""
-    return LUA_HEAD + f"""
+    return (
+        LUA_HEAD
+        + f"""
 local statuses = {lua_list(("assigned", "reserved", "unassigned"))}
 local ranges = {lua_list(("System+Ports", "User+Ports", "Dynamic+Ports"))}
-""" + """
+"""
+        + """
 request = function()
-  local path = "/""" + db + """/ports?status=" .. pick(statuses) .. "&range=" .. pick(ranges)
+  local path = "/"""
+        + db
+        + """/ports?status=" .. pick(statuses) .. "&range=" .. pick(ranges)
     .. "&_next=" .. math.random(0, 40) * 20
   return wrk.format("GET", path, headers)
 end
 """
+    )
 
 
 def table_search(db: str) -> str:
-    return LUA_HEAD + f"\nlocal words = {lua_list(WORDS)}\n" + """
+    return (
+        LUA_HEAD
+        + f"\nlocal words = {lua_list(WORDS)}\n"
+        + """
 request = function()
-  return wrk.format("GET", "/""" + db + """/registrations?_search=" .. pick(words), headers)
+  return wrk.format("GET", "/"""
+        + db
+        + """/registrations?_search=" .. pick(words), headers)
 end
 """
+    )
 
 
 HELLO = b"Hello, world!"
@@ -170,20 +209,54 @@ def ratios(ours: list[dict], anchor: list[dict]) -> tuple[float, str]:
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench.web: wrk is not installed (make bench installs it)")
-    print(f"web: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s on 127.0.0.1, a random URL and"
-          f" Cache-Control: no-cache on every request; {ROUNDS} rounds, each server in turn, medians")
+    print(
+        f"web: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s on 127.0.0.1, a random URL and"
+        f" Cache-Control: no-cache on every request; {ROUNDS} rounds, each server in turn, medians"
+    )
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
         db = build(SNAPSHOT_2026, Path(tmp) / "iana.db")
         name = db.stem
 
         hello_port, ours_port, default_port = free_port(), free_port(), free_port()
-        hello_base = servers.enter_context(running(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "bench.web:hello_app", "--host", "127.0.0.1",
-             "--port", str(hello_port), "--workers", "1", "--log-level", "info"], hello_port, "/"))
+        hello_base = servers.enter_context(
+            running(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    str(ROOT),
+                    "bench.web:hello_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(hello_port),
+                    "--workers",
+                    "1",
+                    "--log-level",
+                    "info",
+                ],
+                hello_port,
+                "/",
+            )
+        )
         ours_base = servers.enter_context(running(serve_command(db, ours_port), ours_port))
-        default_base = servers.enter_context(running(
-            [str(ROOT / ".venv" / "bin" / "datasette"), "serve", "-i", str(db), "--host", "127.0.0.1",
-             "--port", str(default_port)], default_port, "/-/versions.json"))
+        default_base = servers.enter_context(
+            running(
+                [
+                    str(ROOT / ".venv" / "bin" / "datasette"),
+                    "serve",
+                    "-i",
+                    str(db),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(default_port),
+                ],
+                default_port,
+                "/-/versions.json",
+            )
+        )
 
         # Each round runs the anchor and what is compared with it back to back.
         first = rounds(lambda: (wrk(hello_base), wrk(ours_base, random_port(".json")), wrk(ours_base, random_port(""))))
@@ -197,8 +270,12 @@ def main() -> None:
     for runs, label, target in ((json_runs, "/ports/<random>.json", 0.5), (html_runs, "/ports/<random>", 0.25)):
         share, each = ratios(runs, hello)
         r = median(runs)
-        line(f"make serve {label}", r, f"{share:.0%} of hello-world (>= {target:.0%}: {verdict(share >= target)};"
-             f" rounds {each}), p99 <= 10 ms: {verdict(r['p99'] <= 10)}")
+        line(
+            f"make serve {label}",
+            r,
+            f"{share:.0%} of hello-world (>= {target:.0%}: {verdict(share >= target)};"
+            f" rounds {each}), p99 <= 10 ms: {verdict(r['p99'] <= 10)}",
+        )
     for key, label in (("table", "table page (status, range, page)"), ("search", "table search (_search=word)")):
         default, ours = (list(runs) for runs in zip(*pages[key]))
         ratio, each = ratios(ours, default)

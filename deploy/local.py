@@ -100,8 +100,14 @@ def pods(deployment: dict) -> list[dict]:
         for container in pod_spec.get("initContainers", []) + pod_spec["containers"]:
             for mount in container.get("volumeMounts", []):
                 mount["name"] = renamed.get(mount["name"], mount["name"])
-        out.append({"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": pod_name, "labels": template["metadata"]["labels"]}, "spec": pod_spec})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": pod_name, "labels": template["metadata"]["labels"]},
+                "spec": pod_spec,
+            }
+        )
     return out
 
 
@@ -135,8 +141,14 @@ class Local:
         (container,) = job["containers"]
         volumes = {v["name"]: v for v in job["volumes"]}
         user = job["securityContext"]
-        args = ["run", "--rm", "--read-only", f"--user={user['runAsUser']}:{user['runAsGroup']}",
-                "--cap-drop=all", "--security-opt=no-new-privileges"]
+        args = [
+            "run",
+            "--rm",
+            "--read-only",
+            f"--user={user['runAsUser']}:{user['runAsGroup']}",
+            "--cap-drop=all",
+            "--security-opt=no-new-privileges",
+        ]
         for mount in container["volumeMounts"]:
             volume = volumes[mount["name"]]
             if "persistentVolumeClaim" in volume:
@@ -222,9 +234,15 @@ class Local:
     # Watching
     def health(self, pod: str) -> dict:
         """/-/healthz of one app pod, asked from inside it (its own 127.0.0.1)."""
-        out = podman("exec", f"{pod}-app", "python3", "-c",
-                     "import sys, urllib.request as u; sys.stdout.write(u.urlopen("
-                     "'http://127.0.0.1:8001/-/healthz', timeout=5).read().decode())", timeout=30)
+        out = podman(
+            "exec",
+            f"{pod}-app",
+            "python3",
+            "-c",
+            "import sys, urllib.request as u; sys.stdout.write(u.urlopen("
+            "'http://127.0.0.1:8001/-/healthz', timeout=5).read().decode())",
+            timeout=30,
+        )
         return json.loads(out)
 
     def wait_ready(self) -> list[dict]:

@@ -174,7 +174,10 @@ class Cluster:
                 self.logs.append(log := open(r.db.parent / "serve.log", "ab"))
                 r.proc = subprocess.Popen(
                     ["make", "--no-print-directory", "-s", "serve", f"DB={r.db}", "HOST=127.0.0.1", f"PORT={r.port}"],
-                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
                 )
             for r in self.replicas:
                 wait_healthy(r.base, r.proc, START_TIMEOUT, f"replica {r.index} (make serve on {r.base})")
@@ -198,17 +201,33 @@ class Cluster:
                 os.chown(path, 65534, 65534)
         self.logs.append(log := open(self.scratch / "nginx.stderr", "ab"))
         self.nginx = subprocess.Popen(
-            [str(NGINX), "-p", str(self.nginx_dir), "-c", str(self.nginx_dir / "nginx.conf"),
-             "-e", str(self.nginx_dir / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+            [
+                str(NGINX),
+                "-p",
+                str(self.nginx_dir),
+                "-c",
+                str(self.nginx_dir / "nginx.conf"),
+                "-e",
+                str(self.nginx_dir / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
             **({"user": "nobody", "group": "nogroup", "extra_groups": []} if root else {}),
         )
         self.nginx_pid = self.nginx.pid
 
     def _write_conf(self) -> None:
         servers = "\n".join(f"        server 127.0.0.1:{r.port};" for r in self.replicas)
-        conf = render(TEMPLATE.read_text(), dir=self.nginx_dir, host=self.host, port=self.port,
-                      workers=self.workers, servers=servers, generation=f"g{self.generation}")
+        conf = render(
+            TEMPLATE.read_text(),
+            dir=self.nginx_dir,
+            host=self.host,
+            port=self.port,
+            workers=self.workers,
+            servers=servers,
+            generation=f"g{self.generation}",
+        )
         (self.nginx_dir / "nginx.conf").write_text(conf)
         (self.nginx_dir / "temp").mkdir(exist_ok=True)
 
@@ -239,7 +258,9 @@ class Cluster:
             if source is not None:
                 result = subprocess.run(
                     [sys.executable, "-m", "ingest", "--source", str(source), "--db", str(r.db), "--force"],
-                    cwd=ROOT, capture_output=True, text=True,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
                 )
                 if result.returncode != 0:
                     raise RuntimeError(f"ingest into replica {r.index} failed: {result.stderr.strip()}")

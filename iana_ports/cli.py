@@ -72,8 +72,10 @@ def _lookup_arguments(p):
 
 def _os_argument(p):
     p.add_argument(
-        "--os", metavar="LIST",
-        help="platforms to judge the verdict for, comma-separated, some of default, " + ", ".join(OS_LABELS)
+        "--os",
+        metavar="LIST",
+        help="platforms to judge the verdict for, comma-separated, some of default, "
+        + ", ".join(OS_LABELS)
         + " (default: linux,windows,macos); the listening commands shown are the first one's "
         "(default: the OS it runs on)",
     )
@@ -90,7 +92,9 @@ def _search_arguments(p):
 def _free_arguments(p):
     p.add_argument("--near", required=True, metavar="PORT")
     p.add_argument(
-        "--transports", default=",".join(EVERYDAY_TRANSPORTS), metavar="LIST",
+        "--transports",
+        default=",".join(EVERYDAY_TRANSPORTS),
+        metavar="LIST",
         help="comma-separated, some of " + ", ".join(TRANSPORTS) + " (default: tcp,udp)",
     )
     p.add_argument("--count", metavar="N", help=f"how many, 1 to {read.MAX_FREE} (default: 10)")
@@ -111,7 +115,11 @@ def _serve_arguments(p):
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", default="8001", help="port to listen on (default: 8001)")
     p.add_argument(
-        "--setting", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        "--setting",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
         help="a Datasette setting over the package's settings.json (sql_time_limit_ms 2000, base_url /ports/)",
     )
 
@@ -150,13 +158,16 @@ def command_parser(name: str) -> Parser:
     summary, add_arguments = COMMANDS[name]
     p = Parser(prog=f"{PROG} {name}", description=summary[0].upper() + summary[1:] + ".", epilog=EPILOG)
     p.add_argument(
-        "--db", metavar="PATH",
+        "--db",
+        metavar="PATH",
         help=f"the built database (default: ${DB_ENV}, else {DEFAULT_DB} if it exists, else the one "
         f"`{PROG} update` keeps, else the wheel's own)",
     )
     p.add_argument("--json", action="store_true", help="print the JSON the web page gives, byte for byte")
     p.add_argument(
-        "--color", choices=COLOR_CHOICES, default="auto",
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
         help="colour the text: auto (the default) on a terminal, unless NO_COLOR is set",
     )
     add_arguments(p)
@@ -179,8 +190,23 @@ def top_parser() -> Parser:
 
 # Options that take a value, so the word after one is not taken for the command.
 VALUE_OPTIONS = {
-    "--db", "--os", "--transport", "--next", "--near", "--transports", "--count",
-    "--since", "--kind", "--port", "--service", "--ingest", "--size", "--out", "--color", "--host", "--source",
+    "--db",
+    "--os",
+    "--transport",
+    "--next",
+    "--near",
+    "--transports",
+    "--count",
+    "--since",
+    "--kind",
+    "--port",
+    "--service",
+    "--ingest",
+    "--size",
+    "--out",
+    "--color",
+    "--host",
+    "--source",
 }
 
 
@@ -382,8 +408,13 @@ def free(store, near: str, transports: str, count, on, out: Output) -> int:
 
 def changes(store, args, out: Output) -> int:
     given = {
-        "kind": args.kind, "port": args.port, "service": args.service, "ingest": args.ingest,
-        "since": args.since, "_size": args.size, "_next": args.next,
+        "kind": args.kind,
+        "port": args.port,
+        "service": args.service,
+        "ingest": args.ingest,
+        "since": args.since,
+        "_size": args.size,
+        "_next": args.next,
     }
     # The page's own answer, its `next` link as the page writes it with base_url "/".
     found = read.change_page(store, {k: v for k, v in given.items() if v is not None}, "/changes.json")
@@ -443,8 +474,11 @@ class Doc:
 
     def wrapped(self, text: str, first: str = "", rest: str | None = None) -> list[str]:
         wrapper = textwrap.TextWrapper(
-            self.width, initial_indent=first, subsequent_indent=" " * len(first) if rest is None else rest,
-            break_long_words=False, break_on_hyphens=False,
+            self.width,
+            initial_indent=first,
+            subsequent_indent=" " * len(first) if rest is None else rest,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
         return wrapper.wrap(" ".join(text.split())) or [first.rstrip()]
 
@@ -534,8 +568,11 @@ def port_text(doc: Doc, p: dict, os_id: str | None) -> None:
             doc.verbatim(f"  {command}")
         if any(e["os"] == system for e in p["ephemeral"]):
             # What someone reading netstat on this port most likely sees.
-            doc.para(f"{OS_LABELS[system]} hands this port out as a temporary client port: a connection you see "
-                     "on it is most likely one, gone seconds later.", "  ")
+            doc.para(
+                f"{OS_LABELS[system]} hands this port out as a temporary client port: a connection you see "
+                "on it is most likely one, gone seconds later.",
+                "  ",
+            )
     nearby = sorted(n["port"] for n in [*p["free_nearby"]["below"], *p["free_nearby"]["above"]])
     doc.heading("Free ports nearby")
     # "Nearby": for a Dynamic port they can be tens of thousands away.
@@ -568,8 +605,9 @@ def registry_entries(registrations: list[dict]) -> list[str]:
     grouped: dict[tuple, list[str]] = {}
     for (name, what), on in per_name.items():
         grouped.setdefault((what, tuple(on)), []).append(name)
-    return [f"{and_list(names)} on {and_list(on)}" + (f": {what}" if what else "")
-            for (what, on), names in grouped.items()]
+    return [
+        f"{and_list(names)} on {and_list(on)}" + (f": {what}" if what else "") for (what, on), names in grouped.items()
+    ]
 
 
 def where_used(u: dict) -> str:
@@ -582,8 +620,10 @@ KIND_WORDS = {"default": "", "example": " (documented example)", "range": " (a b
 
 
 def use_text(u: dict, source: bool = True) -> str:
-    return (f"{u['software']}{KIND_WORDS[u['kind']]}: {u['description']} "
-            f"({where_used(u)}{'; ' + u['source'] if source else ''})")
+    return (
+        f"{u['software']}{KIND_WORDS[u['kind']]}: {u['description']} "
+        f"({where_used(u)}{'; ' + u['source'] if source else ''})"
+    )
 
 
 def uses_text(doc: Doc, heading: str, uses: list[dict]) -> None:
@@ -628,15 +668,17 @@ def service_text(doc: Doc, s: dict) -> None:
 def search_text(doc: Doc, r: dict) -> None:
     for p in r["ports"]:
         names = " ".join(p["services"])
-        doc.para(f"Port {p['port']}: {p['status']}{' (' + names + ')' if names else ''}, verdict {p['verdict']}",
-                 accent=level_accent(p["verdict"]))
+        doc.para(
+            f"Port {p['port']}: {p['status']}{' (' + names + ')' if names else ''}, verdict {p['verdict']}",
+            accent=level_accent(p["verdict"]),
+        )
     shown = len(r["rows"])
     where = f" on {r['transport']}" if r["transport"] else ""
     if shown:
         matches = "1 registry row matches" if r["count"] == 1 else f"{r['count']} registry rows match"
-        doc.para(f"{matches} \"{r['q']}\"{where}; showing {r['offset'] + 1}-{r['offset'] + shown}:")
+        doc.para(f'{matches} "{r["q"]}"{where}; showing {r["offset"] + 1}-{r["offset"] + shown}:')
     else:
-        doc.para(f"No registry rows match \"{r['q']}\"{where}.")
+        doc.para(f'No registry rows match "{r["q"]}"{where}.')
     for row in r["rows"]:
         at = row["port"] or "-"
         if row["port"]:
@@ -644,8 +686,10 @@ def search_text(doc: Doc, r: dict) -> None:
         # Continued under the description column, however long the port or the name.
         doc.para(listed(row["description"]), f"  {at:<18} {row['service_name'] or '':<16} ", " " * 38)
     if r["next"]:
-        doc.para(f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
-                 + (f" --transport {r['transport']}" if r["transport"] else ""))
+        doc.para(
+            f"More: {PROG} search {r['q']} --next {r['offset'] + shown}"
+            + (f" --transport {r['transport']}" if r["transport"] else "")
+        )
     uses_text(doc, f"Software matching “{r['q']}”", r["common_uses"])
 
 

@@ -113,7 +113,8 @@ def services_file(store) -> str:
             skipped.add(key)
             continue
         aliases = [
-            other for other, other_key in by_place[(port, t)]
+            other
+            for other, other_key in by_place[(port, t)]
             if other_key != key and service_of(other_key) == service_of(key) and _writable(other)
         ]
         comment = " ".join(description.split()) if description else ""

@@ -72,45 +72,48 @@ STATUSES = (UNASSIGNED, RESERVED, ASSIGNED)
 CHANGE_KINDS = ("added", "removed", "modified", "renamed", "assigned", "released")
 
 # RFC 6335 section 6; each range's size is derived from its bounds.
-RANGES = tuple(dict(r, size=r["last"] - r["first"] + 1) for r in (
-    {
-        "name": "System Ports",
-        "common_name": "Well-known ports",
-        "first": 0,
-        "last": 1023,
-        "assignment": "IETF Review or IESG Approval",
-        "explanation": (
-            "The oldest and most tightly controlled block. IANA assigns these only "
-            "for protocols the IETF has reviewed, and on most Unix-like systems a "
-            "program needs root (or CAP_NET_BIND_SERVICE) to listen on one."
-        ),
-    },
-    {
-        "name": "User Ports",
-        "common_name": "Registered ports",
-        "first": 1024,
-        "last": 49151,
-        "assignment": "IETF Review, IESG Approval or Expert Review",
-        "explanation": (
-            "Ports IANA assigns to applications on request, after review by a "
-            "designated expert. Any program may listen on them; an assignment "
-            "says which service is expected there, not that nothing else may use it."
-        ),
-    },
-    {
-        "name": "Dynamic Ports",
-        "common_name": "Dynamic, private or ephemeral ports",
-        "first": 49152,
-        "last": 65535,
-        "assignment": "Never assigned (RFC 6335 section 8.1.2)",
-        "explanation": (
-            "IANA never assigns these. Operating systems hand them out as temporary "
-            "source ports for outgoing connections, and they are free for private "
-            "or short-lived use; a service listening here can collide with a client "
-            "connection that was given the same number."
-        ),
-    },
-))
+RANGES = tuple(
+    dict(r, size=r["last"] - r["first"] + 1)
+    for r in (
+        {
+            "name": "System Ports",
+            "common_name": "Well-known ports",
+            "first": 0,
+            "last": 1023,
+            "assignment": "IETF Review or IESG Approval",
+            "explanation": (
+                "The oldest and most tightly controlled block. IANA assigns these only "
+                "for protocols the IETF has reviewed, and on most Unix-like systems a "
+                "program needs root (or CAP_NET_BIND_SERVICE) to listen on one."
+            ),
+        },
+        {
+            "name": "User Ports",
+            "common_name": "Registered ports",
+            "first": 1024,
+            "last": 49151,
+            "assignment": "IETF Review, IESG Approval or Expert Review",
+            "explanation": (
+                "Ports IANA assigns to applications on request, after review by a "
+                "designated expert. Any program may listen on them; an assignment "
+                "says which service is expected there, not that nothing else may use it."
+            ),
+        },
+        {
+            "name": "Dynamic Ports",
+            "common_name": "Dynamic, private or ephemeral ports",
+            "first": 49152,
+            "last": 65535,
+            "assignment": "Never assigned (RFC 6335 section 8.1.2)",
+            "explanation": (
+                "IANA never assigns these. Operating systems hand them out as temporary "
+                "source ports for outgoing connections, and they are free for private "
+                "or short-lived use; a service listening here can collide with a client "
+                "connection that was given the same number."
+            ),
+        },
+    )
+)
 SYSTEM_RANGE, USER_RANGE, DYNAMIC_RANGE = RANGES
 
 OS_LABELS = {
@@ -173,13 +176,93 @@ OS_EPHEMERAL = (
 # Chromium, Firefox and Safari follow; Chrome shows ERR_UNSAFE_PORT): a web UI or
 # API a browser must reach cannot live there. As of fetch.bs 2026-07-02.
 BROWSER_BLOCKED_URL = "https://fetch.spec.whatwg.org/#bad-port"
-BROWSER_BLOCKED_PORTS = frozenset((
-    0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
-    101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179,
-    389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601,
-    636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
-    6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
-))
+BROWSER_BLOCKED_PORTS = frozenset(
+    (
+        0,
+        1,
+        7,
+        9,
+        11,
+        13,
+        15,
+        17,
+        19,
+        20,
+        21,
+        22,
+        23,
+        25,
+        37,
+        42,
+        43,
+        53,
+        69,
+        77,
+        79,
+        87,
+        95,
+        101,
+        102,
+        103,
+        104,
+        109,
+        110,
+        111,
+        113,
+        115,
+        117,
+        119,
+        123,
+        135,
+        137,
+        139,
+        143,
+        161,
+        179,
+        389,
+        427,
+        465,
+        512,
+        513,
+        514,
+        515,
+        526,
+        530,
+        531,
+        532,
+        540,
+        548,
+        554,
+        556,
+        563,
+        587,
+        601,
+        636,
+        989,
+        990,
+        993,
+        995,
+        1719,
+        1720,
+        1723,
+        2049,
+        3659,
+        4045,
+        4190,
+        5060,
+        5061,
+        6000,
+        6566,
+        6665,
+        6666,
+        6667,
+        6668,
+        6669,
+        6679,
+        6697,
+        10080,
+    )
+)
 
 # What is listening on a port, per OS; {port} is filled in. Anchored on the
 # ":" (Linux, Windows) or "." (macOS prints *.22) before the number and the

@@ -86,7 +86,7 @@ def fetch(folder: Path, db: Path, have: str | None) -> str | None:
     partial = db.with_name(f".{db.name}.fetching")
     try:
         written = files.write_part(partial, _chunks(source))
-        if written["sha256"] != name[len(PREFIX):-len(SUFFIX)]:
+        if written["sha256"] != name[len(PREFIX) : -len(SUFFIX)]:
             raise PublishError(f"{source} does not match its sha256; still serving {have or 'nothing'}")
         files.publish(partial, db)
     except FileNotFoundError as exc:

@@ -1,10 +1,10 @@
 """What people type into the lookup box, the search box or the command line, read as ports or words.
 
-    22, 022, port 22, 22/tcp, tcp 22, tcp/22   -> port 22 (on tcp)
-    8080,8443  8080 8443                        -> ports 8080 and 8443
-    6000-6010                                   -> ports 6000 to 6010
-    ssh/tcp                                     -> the name ssh, on tcp
-    anything else                               -> words
+22, 022, port 22, 22/tcp, tcp 22, tcp/22   -> port 22 (on tcp)
+8080,8443  8080 8443                        -> ports 8080 and 8443
+6000-6010                                   -> ports 6000 to 6010
+ssh/tcp                                     -> the name ssh, on tcp
+anything else                               -> words
 """
 
 import re
@@ -26,8 +26,6 @@ _TRANSPORT_FIRST = re.compile(rf"({_T})(?:\s+|\s*/\s*)({_NUMBER})", re.I)
 _RANGE = re.compile(rf"(?:ports?\s+)?({_NUMBER})\s*[-–]\s*({_NUMBER})(?:\s*/\s*({_T}))?", re.I)
 _LIST = re.compile(rf"(?:ports?\s+)?{_NUMBER}(?:\s*[,\s]\s*{_NUMBER})+", re.I)
 _NAME_TRANSPORT = re.compile(rf"([^\s/]+)\s*/\s*({_T})", re.I)
-
-
 
 
 @dataclass(frozen=True)

@@ -296,8 +296,11 @@ def search(store, text: str, transport: str = "", offset: int = 0, path: str | N
     elif fts_query(q.words):
         name = _CONTROL.sub(" ", q.words).strip().lower()
         params = {
-            "query": fts_query(q.words), "name": name, "transport": transport,
-            "limit": SEARCH_PAGE, "offset": offset,
+            "query": fts_query(q.words),
+            "name": name,
+            "transport": transport,
+            "limit": SEARCH_PAGE,
+            "offset": offset,
         }
         rows, result["count"], marks = store.search(params)
         page = []
@@ -330,9 +333,7 @@ def _port_rows(store, ports, transport: str) -> list[dict]:
             if transport and transport not in row_transports(reg["service_name"], reg["transport"]):
                 continue
             seen.add(reg["id"])
-            found.append(
-                dict(reg, name_html=html.escape(reg["service_name"] or ""), snippet=None, notes_snippet=None)
-            )
+            found.append(dict(reg, name_html=html.escape(reg["service_name"] or ""), snippet=None, notes_snippet=None))
     return found
 
 

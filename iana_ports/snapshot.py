@@ -61,16 +61,22 @@ class Snapshot(Store):
         if not self._ingests:
             raise NotABuild("the ingests table is empty")
         for table, load in (
-            ("ports", self._load_ports), ("registrations", self._load_registrations),
-            ("unassigned_ranges", self._load_runs), ("services", self._load_services),
-            ("common_uses", self._load_uses), ("changes", self._load_changes),
+            ("ports", self._load_ports),
+            ("registrations", self._load_registrations),
+            ("unassigned_ranges", self._load_runs),
+            ("services", self._load_services),
+            ("common_uses", self._load_uses),
+            ("changes", self._load_changes),
         ):
             try:
                 load(conn)
             except _UNDECODABLE as exc:
                 raise NotABuild(f"the {table} table does not decode ({type(exc).__name__}: {exc})") from None
-        self._counts = (rows(conn, RANGE_COUNTS_SQL), rows(conn, TRANSPORT_COUNTS_SQL),
-                        conn.execute(SERVICE_COUNT_SQL).fetchone()[0])
+        self._counts = (
+            rows(conn, RANGE_COUNTS_SQL),
+            rows(conn, TRANSPORT_COUNTS_SQL),
+            conn.execute(SERVICE_COUNT_SQL).fetchone()[0],
+        )
 
     # Loading
     def _load_ports(self, conn) -> None:
@@ -81,8 +87,7 @@ class Snapshot(Store):
             if unknown := set(col) - set(STATUSES):
                 raise NotABuild(f"ports.{name} holds {sorted(map(repr, unknown))[0]}, not one of {', '.join(STATUSES)}")
         self._status = {
-            name: bytes(map(_CODE.__getitem__, col))
-            for name, col in zip(("status", *TRANSPORTS), columns[:5])
+            name: bytes(map(_CODE.__getitem__, col)) for name, col in zip(("status", *TRANSPORTS), columns[:5])
         }
         self._services = {p: _names(s) for p, s in enumerate(columns[5]) if s}
         self._words = {p: w for p, w in enumerate(columns[6]) if w is not None}
@@ -144,8 +149,15 @@ class Snapshot(Store):
                     self._uses_at[p].append(position)
 
     def _load_changes(self, conn) -> None:
-        unfiltered = {"kind": None, "port": None, "service": None, "ingest": None, "since": None,
-                      "limit": -1, "offset": 0}
+        unfiltered = {
+            "kind": None,
+            "port": None,
+            "service": None,
+            "ingest": None,
+            "since": None,
+            "limit": -1,
+            "offset": 0,
+        }
         self._changes = [decode_change(c) for c in rows(conn, CHANGES_SQL, unfiltered)]
         # Positions in self._changes, per port and per service key, so the history
         # of a port or a service page costs no scan of every change ever recorded.
@@ -204,9 +216,7 @@ class Snapshot(Store):
         below = self._assigned[i - 1] if i > 0 else None
         j = bisect_right(self._assigned, port)
         above = self._assigned[j] if j < len(self._assigned) else None
-        return tuple(
-            {"port": p, "services": self._services[p]} if p is not None else None for p in (below, above)
-        )
+        return tuple({"port": p, "services": self._services[p]} if p is not None else None for p in (below, above))
 
     def good_near(self, port: int, count: int) -> tuple[list[int], list[int]]:
         below, above, good = [], [], self._good
@@ -262,7 +272,8 @@ class Snapshot(Store):
             candidates = self._changes
         kind, service, ingest, since = filters["kind"], filters["service"], filters["ingest"], filters["since"]
         matching = (
-            c for c in candidates
+            c
+            for c in candidates
             if (kind is None or c["kind"] == kind)
             and (service is None or service in (c["service_key"], c["old_service_key"]))
             and (ingest is None or c["ingest"] == ingest)
@@ -281,7 +292,6 @@ def _names(services: str) -> list[str]:
 
 def _covers(change: dict, port: int) -> bool:
     return any(
-        change[f"{side}_port_low"] is not None
-        and change[f"{side}_port_low"] <= port <= change[f"{side}_port_high"]
+        change[f"{side}_port_low"] is not None and change[f"{side}_port_low"] <= port <= change[f"{side}_port_high"]
         for side in ("old", "new")
     )

@@ -12,7 +12,7 @@ def and_list(items) -> str:
 
 
 def en_dash(text: str) -> str:
-    """"32768-61000" -> "32768–61000", matching how the pages write ranges."""
+    """ "32768-61000" -> "32768–61000", matching how the pages write ranges."""
     return re.sub(r"(?<=[0-9])-(?=[0-9])", "–", text)
 
 

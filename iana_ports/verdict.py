@@ -82,9 +82,7 @@ def _use_sentence(software: str, kind: str, first: int, last: int, descriptions:
     return f"It is inside the {block} block {software} draws ports from ({what})."
 
 
-def assess(
-    port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS
-) -> dict:
+def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS) -> dict:
     """{"level", "reasons", "software_reasons", "notes", "targets", "browser_blocked"} for `port`.
 
     transports: {transport: {"status", "services"}} as the read side gives it;

@@ -33,33 +33,49 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default=IANA_CSV_URL, help="URL or local path of the registry CSV")
     parser.add_argument("--db", default=DEFAULT_DB, type=Path, help="database to (re)build")
     parser.add_argument(
-        "--common-uses", default=COMMON_USES_CSV, type=Path,
+        "--common-uses",
+        default=COMMON_USES_CSV,
+        type=Path,
         help="the project's common-uses dataset built alongside (default: curated/common_uses.csv)",
     )
     parser.add_argument("--raw-dir", type=Path, help="where fetched files are kept (default: raw/ beside the database)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the source is unchanged")
     parser.add_argument(
-        "--allow-shrink", action="store_true",
+        "--allow-shrink",
+        action="store_true",
         help="publish even a registry much smaller than the last build (or, first, than the real one)",
     )
     parser.add_argument("--timeout", type=lock.seconds, default=30.0, help="seconds one HTTP read may wait")
     parser.add_argument(
-        "--deadline", type=lock.seconds, default=DEADLINE,
+        "--deadline",
+        type=lock.seconds,
+        default=DEADLINE,
         help="seconds the whole download (or read of a local file) may take, retries included",
     )
     parser.add_argument("--retries", type=int, default=3, help="retries after a failed HTTP attempt")
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, help="refuse bigger sources (sent or decoded)")
     parser.add_argument(
-        "--lock-wait", type=lock.seconds, default=lock.LOCK_WAIT,
+        "--lock-wait",
+        type=lock.seconds,
+        default=lock.LOCK_WAIT,
         help="seconds to wait for another ingest of the same database to finish",
     )
     args = parser.parse_args(argv)
     interrupts = _HeldInterrupts()
     try:
         message = run.ingest(
-            args.source, args.db, common_uses_csv=args.common_uses, raw_dir=args.raw_dir, force=args.force,
-            allow_shrink=args.allow_shrink, timeout=args.timeout, deadline=args.deadline, retries=args.retries,
-            max_bytes=args.max_bytes, lock_wait=args.lock_wait, before_swap=interrupts.hold,
+            args.source,
+            args.db,
+            common_uses_csv=args.common_uses,
+            raw_dir=args.raw_dir,
+            force=args.force,
+            allow_shrink=args.allow_shrink,
+            timeout=args.timeout,
+            deadline=args.deadline,
+            retries=args.retries,
+            max_bytes=args.max_bytes,
+            lock_wait=args.lock_wait,
+            before_swap=interrupts.hold,
         )
     except DownloadError as exc:
         hint = OFFLINE_HINT if args.source == IANA_CSV_URL else ""
@@ -74,9 +90,7 @@ def main(argv=None) -> int:
         return _failed(interrupts, "error: interrupted; the previous database is unchanged", 130)
     except Exception as exc:  # noqa: BLE001 - a bug or MemoryError is one line too, never a traceback
         # Nothing that can fail comes after the swap, so the served database is the previous one.
-        return _failed(
-            interrupts, f"error: unexpected {type(exc).__name__}: {exc}; the previous database is unchanged"
-        )
+        return _failed(interrupts, f"error: unexpected {type(exc).__name__}: {exc}; the previous database is unchanged")
     with contextlib.suppress(OSError):  # stdout gone (a closed pipe): the work is done all the same
         print(message)
     return 130 if interrupts.release() else 0

@@ -92,8 +92,7 @@ def check(new: dict[str, int], old: dict[str, int] | None, allow_shrink: bool = 
         low = below_floors(new)
         if low:
             raise IngestError(
-                "refusing to publish a first build smaller than the registry: "
-                + ", ".join(low) + f"; {OVERRIDE}"
+                "refusing to publish a first build smaller than the registry: " + ", ".join(low) + f"; {OVERRIDE}"
             )
         return
     fell = shrunk(new, old)

@@ -50,15 +50,11 @@ def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int)
     new_id = ingests[-1]["id"] + 1
     db.execute(RENUMBER_INGEST_SQL, {"new": new_id, "old": ingest_id})
     ingest_columns = set(db["ingests"].columns_dict)
-    db["ingests"].insert_all(
-        ({k: v for k, v in carried_ingest(row).items() if k in ingest_columns} for row in ingests)
-    )
+    db["ingests"].insert_all(({k: v for k, v in carried_ingest(row).items() if k in ingest_columns} for row in ingests))
     db["changes"].insert_all((carried_row(row) for row in changes), batch_size=2000)
     new_records = [dict(zip(RECORD_COLUMNS, row)) for row in db.execute(RECORDS_SQL)]
     found = diff(old_records, new_records)
-    db["changes"].insert_all(
-        (change_row(c, new_id, ingests[-1]["id"]) for c in found), batch_size=2000
-    )
+    db["changes"].insert_all((change_row(c, new_id, ingests[-1]["id"]) for c in found), batch_size=2000)
     return new_id
 
 
@@ -77,9 +73,7 @@ def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
             conn.close()
     except sqlite3.Error as exc:
         # Starting a fresh history silently would throw the old one away.
-        raise IngestError(
-            f"cannot read history from {path}: {exc}; move it aside to start a new history"
-        ) from None
+        raise IngestError(f"cannot read history from {path}: {exc}; move it aside to start a new history") from None
     return ingests, changes, records
 
 
@@ -101,9 +95,7 @@ def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:
         "service_name": named["service_name"],
         "service_key": named["service_name"].lower() if named["service_name"] else None,
         "summary": summary(change),
-        "fields": json.dumps(
-            [{"field": f, "old": o, "new": n} for f, o, n in change.fields], ensure_ascii=False
-        ),
+        "fields": json.dumps([{"field": f, "old": o, "new": n} for f, o, n in change.fields], ensure_ascii=False),
         "old": _side(change.old),
         "new": _side(change.new),
         **derived(change.old, change.new),

@@ -125,8 +125,7 @@ def port_space(records: list[dict], uses: list[dict] = ()) -> list[tuple]:
         range_names += [r["name"]] * r["size"]
         common_names += [r["common_name"]] * r["size"]
     ephemeral = [
-        bytes(o["first"]) + b"\x01" * (o["last"] - o["first"] + 1) + bytes(MAX_PORT - o["last"])
-        for o in OS_EPHEMERAL
+        bytes(o["first"]) + b"\x01" * (o["last"] - o["first"] + 1) + bytes(MAX_PORT - o["last"]) for o in OS_EPHEMERAL
     ]
     return list(
         zip(
@@ -162,8 +161,7 @@ def unassigned_runs(ports: list[tuple]) -> list[dict]:
     `ports` is port_space()'s output: one row per port, in port order.
     """
     free = {
-        t: bytes([row[i] == UNASSIGNED for row in ports])
-        for t, i in ((t, PORT_COLUMNS.index(t)) for t in TRANSPORTS)
+        t: bytes([row[i] == UNASSIGNED for row in ports]) for t, i in ((t, PORT_COLUMNS.index(t)) for t in TRANSPORTS)
     }
     free[ALL] = bytes(map(min, *free.values()))
     return [

@@ -55,9 +55,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise IngestError(
-            f"not a registry CSV: invalid UTF-8 at byte {exc.start}"
-        ) from None
+        raise IngestError(f"not a registry CSV: invalid UTF-8 at byte {exc.start}") from None
 
 
 def check_header(first_line: str) -> None:
@@ -68,9 +66,7 @@ def check_header(first_line: str) -> None:
         header = []
     if tuple(header) != CSV_HEADER:
         got = first_line.strip()[:80] or "(empty)"
-        raise IngestError(
-            f"not a registry CSV: line 1 must be the 12 registry columns, got {got!r}"
-        )
+        raise IngestError(f"not a registry CSV: line 1 must be the 12 registry columns, got {got!r}")
 
 
 def port_range(text: str, line: int) -> tuple[int | None, int | None]:
@@ -147,9 +143,7 @@ def parse(text: str, today: str | None = None) -> list[dict]:
                 line = reader.line_num + 1
                 continue
             if len(row) != len(CSV_HEADER):
-                raise IngestError(
-                    f"line {line}: expected {len(CSV_HEADER)} columns, got {len(row)}"
-                )
+                raise IngestError(f"line {line}: expected {len(CSV_HEADER)} columns, got {len(row)}")
             rec = _record(row, len(records) + 1, line, today)
             key = tuple(row)  # as _record() normalised it: a blank or case in the transport is no difference
             if key in seen:
@@ -168,9 +162,7 @@ def parse(text: str, today: str | None = None) -> list[dict]:
     if not text.endswith("\n"):
         # Every row of the registry ends with a line end: a body cut inside
         # its last field (an unquoted one) looks complete otherwise.
-        raise IngestError(
-            f"line {records[-1]['line']}: the last row has no line end (the file looks cut short)"
-        )
+        raise IngestError(f"line {records[-1]['line']}: the last row has no line end (the file looks cut short)")
     return records
 
 
@@ -186,9 +178,7 @@ def _record(row: list[str], row_id: int, line: int, today: str) -> dict:
     row[0], port, given = row[0].strip(), row[1].strip(), row[2].strip()
     transport = row[2] = given.lower()
     if transport and transport not in TRANSPORTS:
-        raise IngestError(
-            f"line {line}, column 'Transport Protocol': unknown transport {shown(given)}"
-        )
+        raise IngestError(f"line {line}, column 'Transport Protocol': unknown transport {shown(given)}")
     rec = dict(zip(FIELDS, [v or None for v in row]))
     rec["port"] = port
     rec["port_low"], rec["port_high"] = port_range(port, line)

@@ -27,9 +27,7 @@ from .parse import decode, parse
 
 def newest_date(path: str) -> str:
     records = parse(decode(read_local(path).data))
-    dates = [
-        d for r in records for d in (r["registration_date"], r["modification_date"]) if d
-    ]
+    dates = [d for r in records for d in (r["registration_date"], r["modification_date"]) if d]
     if not dates:
         raise IngestError(f"{path}: no registration or modification date to order it by")
     return max(dates)
@@ -60,7 +58,9 @@ def main(argv: list[str], ingest_one) -> int:
         "--allow-shrink", action="store_true", help="publish snapshots much smaller than the build before them"
     )
     parser.add_argument(
-        "--lock-wait", type=lock.seconds, default=lock.LOCK_WAIT,
+        "--lock-wait",
+        type=lock.seconds,
+        default=lock.LOCK_WAIT,
         help="seconds to wait for another ingest of the same database to finish",
     )
     args = parser.parse_args(argv)

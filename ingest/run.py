@@ -44,8 +44,19 @@ def ingest(
 ) -> str:
     """Build `db` from the registry at `source` (a URL or a local file); the line saying what was
     done. Raises DownloadError, IngestError, OSError or sqlite3.Error with the database unchanged."""
-    args = _Args(source, Path(db), Path(common_uses_csv), raw_dir, force, allow_shrink, timeout, deadline,
-                 retries, max_bytes, lock_wait)
+    args = _Args(
+        source,
+        Path(db),
+        Path(common_uses_csv),
+        raw_dir,
+        force,
+        allow_shrink,
+        timeout,
+        deadline,
+        retries,
+        max_bytes,
+        lock_wait,
+    )
     # Read first: a bad dataset or a bad file fails before waiting for the lock.
     uses = common_uses.read(args.common_uses)
     local = None if is_url(args.source) else read_local(args.source, args.max_bytes, args.deadline)
@@ -151,8 +162,9 @@ def remove_stale_parts(raw_dir: Path) -> None:
 class _Args:
     """ingest()'s arguments under the names the steps read."""
 
-    def __init__(self, source, db, common_uses, raw_dir, force, allow_shrink, timeout, deadline, retries,
-                 max_bytes, lock_wait):
+    def __init__(
+        self, source, db, common_uses, raw_dir, force, allow_shrink, timeout, deadline, retries, max_bytes, lock_wait
+    ):
         self.source, self.db, self.common_uses, self.raw_dir = source, db, common_uses, raw_dir
         self.force, self.allow_shrink, self.timeout, self.deadline = force, allow_shrink, timeout, deadline
         self.retries, self.max_bytes, self.lock_wait = retries, max_bytes, lock_wait

@@ -20,7 +20,7 @@ RULE_MODULES = (facts, verdict, schema, parse, model, common_uses)
 
 
 def build_version() -> str:
-    """"LAYOUT-FINGERPRINT": the layout's number and a digest of the rule modules' source."""
+    """ "LAYOUT-FINGERPRINT": the layout's number and a digest of the rule modules' source."""
     digest = hashlib.sha256()
     for module in RULE_MODULES:
         digest.update(module.__name__.rpartition(".")[2].encode() + b"\0")

@@ -107,4 +107,3 @@ def datasette(db_2026):
 def datasette_history(history_db):
     """The same Datasette on a database holding two ingests and their changes."""
     yield from served(history_db)
-

@@ -394,9 +394,7 @@ def _watch(ds, watch: Watch) -> None:
 def start(datasette) -> None:
     """Load the served registry file(s) now and watch them for rebuilds."""
     files = {
-        name: db.path
-        for name, db in datasette.databases.items()
-        if db.path and not db.is_mutable and not db.is_memory
+        name: db.path for name, db in datasette.databases.items() if db.path and not db.is_mutable and not db.is_memory
     }
     if not files:
         return

@@ -172,10 +172,24 @@ def database_metadata() -> dict:
 # the instance-wide ones metadata.yml answers, and "tables", asked only by the
 # permission checks (Datasette 0.65.5's _table_permission_allows), which deep-copy
 # what they get several times a page and read nothing but `allow` from it.
-NOTHING_FOR = frozenset({
-    "source", "source_url", "license", "license_url", "about", "about_url", "title", "description_html",
-    "extra_css_urls", "extra_js_urls", "allow", "allow_sql", "plugins", "tables",
-})
+NOTHING_FOR = frozenset(
+    {
+        "source",
+        "source_url",
+        "license",
+        "license_url",
+        "about",
+        "about_url",
+        "title",
+        "description_html",
+        "extra_css_urls",
+        "extra_js_urls",
+        "allow",
+        "allow_sql",
+        "plugins",
+        "tables",
+    }
+)
 
 
 def metadata(datasette, key=None) -> dict:
@@ -371,8 +385,13 @@ async def _stream_or_abort(stream: AsgiStream, send) -> None:
     """AsgiStream.asgi_send, without the final chunk when the stream failed."""
     headers = {k: v for k, v in stream.headers.items() if k.lower() != "content-type"}
     headers["content-type"] = stream.content_type
-    await send({"type": "http.response.start", "status": stream.status,
-                "headers": [(k.encode("utf-8"), v.encode("utf-8")) for k, v in headers.items()]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": stream.status,
+            "headers": [(k.encode("utf-8"), v.encode("utf-8")) for k, v in headers.items()],
+        }
+    )
     writer = _UntilFailure(send)
     await stream.stream_fn(writer)
     if not writer.failed:

@@ -35,7 +35,6 @@ IMMUTABLE = b"public, max-age=31536000, immutable"
 SEND_CHUNK = 1 << 18  # bytes per ASGI message of a file made once per build
 
 
-
 async def _once(page, name: str, make):
     """make(store), once per build, in a worker thread."""
     store = page.store  # Unavailable (503) when no build is served
@@ -124,11 +123,13 @@ class Stream:
         self.headers = {**(headers or {}), "content-type": content_type}
 
     async def asgi_send(self, send):
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()],
+            }
+        )
         if self.page.request.method != "HEAD":
             while (chunk := await self.page.in_thread(next, self.chunks, None)) is not None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

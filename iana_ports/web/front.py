@@ -139,8 +139,9 @@ class Front:
         framing = {k for k, _ in headers if k in (b"content-length", b"transfer-encoding")}
         if len(framing) == 2:
             # RFC 9112 6.1: a request framed both ways may be smuggling another; answer and close.
-            return await refuse(400, "A request may not carry both Content-Length and Transfer-Encoding.",
-                                [(b"connection", b"close")])
+            return await refuse(
+                400, "A request may not carry both Content-Length and Transfer-Encoding.", [(b"connection", b"close")]
+            )
         if route == MCP_PATH:
             # Stateless MCP (iana_ports.web.mcp): every message is a POST. A GET would open an
             # event stream nothing is ever sent on, held open until the client leaves; 405 is
@@ -154,8 +155,9 @@ class Front:
             if method == b"POST" and length is None:
                 return await refuse(411, "An MCP message must carry Content-Length.", [(b"connection", b"close")])
             if method == b"POST" and (not length.isdigit() or int(length) > MAX_MCP_BODY):
-                return await refuse(413, f"An MCP message is at most {MAX_MCP_BODY:,} bytes.",
-                                    [(b"connection", b"close")])
+                return await refuse(
+                    413, f"An MCP message is at most {MAX_MCP_BODY:,} bytes.", [(b"connection", b"close")]
+                )
         elif method not in READ_METHODS:
             return await refuse(405, "This site only reads: GET and HEAD.", [(b"allow", b"GET, HEAD")])
         if route in REFUSED:
@@ -256,8 +258,9 @@ class Front:
         return error_response(self.renderer, self.site(build), status, message, fmt, **context)
 
 
-def error_response(renderer, site: dict, status: int, message: str, fmt: str, title=None, transient=False,
-                   **context) -> Response:
+def error_response(
+    renderer, site: dict, status: int, message: str, fmt: str, title=None, transient=False, **context
+) -> Response:
     """An error in the form asked for: HTML (""), JSON (".json") or, for every other format
     (a feed, a text or XML file), one line of text. A transient one (a time limit, a full
     queue) may be answered differently a moment later, so no cache keeps it."""
@@ -388,9 +391,7 @@ class Finisher:
 
 
 # Every page the site answers itself: each web module's ROUTES, (pattern, view), in order.
-ROUTES = tuple(
-    (re.compile(pattern), view) for module in (pages, exports, crawlers) for pattern, view in module.ROUTES
-)
+ROUTES = tuple((re.compile(pattern), view) for module in (pages, exports, crawlers) for pattern, view in module.ROUTES)
 
 
 def match(path: str):

@@ -77,7 +77,8 @@ PORT_ARG = "A port number, a whole number from 0 to 65535."
 TRANSPORT_ARG = "One of tcp, udp, sctp, dccp."
 OS_ARG = (
     "Optional: the platforms your service must run on, comma-separated, some of "
-    + ", ".join(OS_LABELS) + '; "default" stands for linux,windows,macos (the default). A platform '
+    + ", ".join(OS_LABELS)
+    + '; "default" stands for linux,windows,macos (the default). A platform '
     "whose default ephemeral range (temporary client ports) holds the port lowers the verdict; others are notes."
 )
 NEXT_ARG = "Optional: the `next` of the previous answer, to get the following page (default 0, the first)."
@@ -174,9 +175,14 @@ def register(datasette, mcp) -> None:
     @mcp.tool(title="Look up a service name", description=LOOKUP_SERVICE, annotations=READ_ONLY)
     async def lookup_service(
         name: Annotated[str, Field(description='A service name as IANA lists it, e.g. "ssh"; any case.')],
-        next: Annotated[int, Field(description="Optional: the `next` of the previous answer, for the following "
-                                               "common uses (default 0, the first).",
-                                   json_schema_extra={"minimum": 0})] = 0,
+        next: Annotated[
+            int,
+            Field(
+                description="Optional: the `next` of the previous answer, for the following "
+                "common uses (default 0, the first).",
+                json_schema_extra={"minimum": 0},
+            ),
+        ] = 0,
     ) -> CallToolResult:
         if refused := _over_long(name):
             return refused
@@ -209,15 +215,27 @@ def register(datasette, mcp) -> None:
 
     @mcp.tool(title="Find free ports", description=FIND_FREE_PORTS, annotations=READ_ONLY)
     async def find_free_ports(
-        near: Annotated[int, Field(description="The port to search around, 0 to 65535.",
-                                   json_schema_extra={"minimum": 0, "maximum": MAX_PORT})],
+        near: Annotated[
+            int,
+            Field(
+                description="The port to search around, 0 to 65535.",
+                json_schema_extra={"minimum": 0, "maximum": MAX_PORT},
+            ),
+        ],
         transports: Annotated[
             list[str] | None,
-            Field(description='The transports the service will use, some of tcp, udp, sctp, dccp, e.g. ["tcp"]. '
-                              'Default ["tcp", "udp"].'),
+            Field(
+                description='The transports the service will use, some of tcp, udp, sctp, dccp, e.g. ["tcp"]. '
+                'Default ["tcp", "udp"].'
+            ),
         ] = None,
-        count: Annotated[int, Field(description=f"How many ports, 1 to {read.MAX_FREE}. Default 10.",
-                                    json_schema_extra={"minimum": 1, "maximum": read.MAX_FREE})] = 10,
+        count: Annotated[
+            int,
+            Field(
+                description=f"How many ports, 1 to {read.MAX_FREE}. Default 10.",
+                json_schema_extra={"minimum": 1, "maximum": read.MAX_FREE},
+            ),
+        ] = 10,
         os: Platforms = None,
     ) -> CallToolResult:
         if refused := _over_long(os, *(transports or ())):
@@ -235,11 +253,17 @@ def register(datasette, mcp) -> None:
         kind: Annotated[str | None, Field(description="Optional: " + ", ".join(read.CHANGE_KINDS) + ".")] = None,
         port: Annotated[int | None, Field(description="Optional: changes touching this port (0 to 65535).")] = None,
         service: Annotated[str | None, Field(description="Optional: changes to this service name.")] = None,
-        since: Annotated[str | None, Field(description="Optional: ingests from this date on: YYYY-MM-DD, "
-                                                       "YYYY-MM or YYYY.")] = None,
+        since: Annotated[
+            str | None, Field(description="Optional: ingests from this date on: YYYY-MM-DD, YYYY-MM or YYYY.")
+        ] = None,
         next: Next = 0,
-        size: Annotated[int, Field(description=f"Optional: changes per page, 1 to {MAX_PAGE} (default {PAGE}).",
-                                   json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})] = PAGE,
+        size: Annotated[
+            int,
+            Field(
+                description=f"Optional: changes per page, 1 to {MAX_PAGE} (default {PAGE}).",
+                json_schema_extra={"minimum": 1, "maximum": MAX_PAGE},
+            ),
+        ] = PAGE,
     ) -> CallToolResult:
         if refused := _over_long(kind, service, since):
             return refused
@@ -248,8 +272,12 @@ def register(datasette, mcp) -> None:
         def answer(store):
             offset = read.whole_number(next, "next", 0, 10**9)
             args = {
-                "kind": kind, "port": None if port is None else str(port), "service": service, "since": since,
-                "_size": str(read.whole_number(size, "size", 1, MAX_PAGE)), "_next": str(offset),
+                "kind": kind,
+                "port": None if port is None else str(port),
+                "service": service,
+                "since": since,
+                "_size": str(read.whole_number(size, "size", 1, MAX_PAGE)),
+                "_next": str(offset),
             }
             found = read.change_page(store, args, path)
             return dict(found, next=offset + len(found["changes"]) if found["next"] else None)

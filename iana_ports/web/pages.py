@@ -88,7 +88,10 @@ async def port(page: Page) -> Response:
     if page.fmt:
         return json_response(facts)
     return page.html(
-        "site/port.html", p=facts, headline=headline(facts), history=read.history(page.store, port=number),
+        "site/port.html",
+        p=facts,
+        headline=headline(facts),
+        history=read.history(page.store, port=number),
         json_url=page.urls.path(f"/ports/{number}.json"),
     )
 
@@ -99,7 +102,10 @@ async def service(page: Page) -> Response:
         return json_response(facts)
     key = facts["service"]["key"]
     return page.html(
-        "site/service.html", s=facts, history=read.history(page.store, service_key=key), lead_software=LEAD_SOFTWARE,
+        "site/service.html",
+        s=facts,
+        history=read.history(page.store, service_key=key),
+        lead_software=LEAD_SOFTWARE,
         json_url=page.urls.path("/services/{}.json".format(path_name(key))),
     )
 
@@ -232,8 +238,9 @@ async def port_shortcut(page: Page) -> Response:
     """/443 -> /ports/443: a bare number is a port."""
     number = port_number(page.vars["port"])
     if number is None:
-        raise read.NotFound("There is no page at this address: ports are numbers from 0 to 65535.",
-                            title="Page not found")
+        raise read.NotFound(
+            "There is no page at this address: ports are numbers from 0 to 65535.", title="Page not found"
+        )
     return redirect(page, f"/ports/{number}", page.request.query_string)
 
 

@@ -54,4 +54,3 @@ def indexes(store) -> bytes:
         dynamic = status == UNASSIGNED and port >= DYNAMIC_RANGE["first"]
         found[port] = INDEX["dynamic" if dynamic else status]
     return bytes(found)
-

@@ -74,8 +74,19 @@ def by_registration(references: list[dict]) -> dict:
 
 
 # What a registry row says besides its id, line and transport: rows equal in these are one card.
-_SAME_ROW = ("service_name", "port", "description", "assignee", "contact", "registration_date",
-             "modification_date", "reference", "service_code", "unauthorized_use", "assignment_notes")
+_SAME_ROW = (
+    "service_name",
+    "port",
+    "description",
+    "assignee",
+    "contact",
+    "registration_date",
+    "modification_date",
+    "reference",
+    "service_code",
+    "unauthorized_use",
+    "assignment_notes",
+)
 
 
 def grouped(registrations: list[dict]) -> list[dict]:
@@ -202,9 +213,9 @@ def link_filters(link) -> dict:
                 where = f"port {port_link(u['first'])}, " if show_port else ""
             items.append(
                 f"<li><strong>{escape(u['software'])}</strong>{kind_notes.get(u['kind'], '')}: "
-                f"{escape(u['description'])} <span class=\"muted\">({where}{escape(' and '.join(u['transports']))}; "
+                f'{escape(u["description"])} <span class="muted">({where}{escape(" and ".join(u["transports"]))}; '
                 f"{escape(CATEGORIES[u['category']])})</span> "
-                f"<a class=\"source\" href=\"{escape(u['source'])}\" rel=\"nofollow\">source</a></li>"
+                f'<a class="source" href="{escape(u["source"])}" rel="nofollow">source</a></li>'
             )
         return Markup("\n".join(items))
 
@@ -252,17 +263,17 @@ def table_helpers(datasette, link) -> dict:
 
     def options(values, selected=None) -> Markup:
         """<option>s of the filter form's column select."""
-        return Markup("".join(
-            f"<option{' selected' if v == selected else ''}>{escape(v)}</option>" for v in values
-        ))
+        return Markup("".join(f"<option{' selected' if v == selected else ''}>{escape(v)}</option>" for v in values))
 
     def lookup_options(lookups, selected=None) -> Markup:
         """<option>s of the filter form's operation select (Datasette's lookups)."""
-        return Markup("".join(
-            f'<option value="{escape(key)}{"__1" if no_argument else ""}"{" selected" if key == selected else ""}>'
-            f"{escape(display)}</option>"
-            for key, display, no_argument in lookups
-        ))
+        return Markup(
+            "".join(
+                f'<option value="{escape(key)}{"__1" if no_argument else ""}"{" selected" if key == selected else ""}>'
+                f"{escape(display)}</option>"
+                for key, display, no_argument in lookups
+            )
+        )
 
     def table_headers(display_columns, request, sort, sort_desc) -> Markup:
         """The header cells of a table page, sort links included, as _table.html wrote them

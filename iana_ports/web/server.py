@@ -117,8 +117,11 @@ class Protocol(H11Protocol):
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
         ]
-        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-                      h11.Data(data=body), h11.EndOfMessage()):
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
             self.transport.write(self.conn.send(event))
         self.transport.close()
 
@@ -126,7 +129,7 @@ class Protocol(H11Protocol):
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] != ["serve"]:
-        sys.exit("usage: main([\"serve\", datasette serve's arguments])")
+        sys.exit('usage: main(["serve", datasette serve\'s arguments])')
     ctx = serve.make_context("iana-ports serve", args[1:])
     with ctx:
         # datasette serve's own parsing and checks; return_instance stops it short of uvicorn.
@@ -137,8 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     Protocol.connection_cap = max_connections()
     p = ctx.params
     config = uvicorn.Config(
-        ds.app(), host=p["host"], port=p["port"], uds=p.get("uds"), ssl_keyfile=p.get("ssl_keyfile"),
-        ssl_certfile=p.get("ssl_certfile"), log_level="info", lifespan="on", http=Protocol,
+        ds.app(),
+        host=p["host"],
+        port=p["port"],
+        uds=p.get("uds"),
+        ssl_keyfile=p.get("ssl_keyfile"),
+        ssl_certfile=p.get("ssl_certfile"),
+        log_level="info",
+        lifespan="on",
+        http=Protocol,
         timeout_keep_alive=KEEP_ALIVE,
     )
     uvicorn.Server(config).run()

@@ -33,7 +33,6 @@ RETRY_AFTER = b"2"
 BUSY = "The server is answering as many database queries as it can; try again in a few seconds."
 
 
-
 class Executor(ThreadPoolExecutor):
     """A thread pool whose tasks' exceptions keep no local variables of the frames they left:
     those (cursors, rows) are freed on the task's thread, never on the event loop's."""

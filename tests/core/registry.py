@@ -37,8 +37,9 @@ def named_places() -> tuple[tuple, ...]:
         transports = [r["Transport Protocol"]] if r["Transport Protocol"] else ["tcp", "udp"]
         for t in transports:
             for p in range(int(low), int(high or low) + 1):
-                found.setdefault((p, t, name.lower()), (p, TRANSPORT_ORDER.index(t), r["number"], name,
-                                                        r["Description"]))
+                found.setdefault(
+                    (p, t, name.lower()), (p, TRANSPORT_ORDER.index(t), r["number"], name, r["Description"])
+                )
     ordered = sorted(found.values())
     return tuple((p, TRANSPORT_ORDER[t], name, name.lower(), description) for p, t, _, name, description in ordered)
 
@@ -68,11 +69,18 @@ def uses() -> tuple[dict, ...]:
         found = []
         for row in csv.DictReader(f):
             low, _, high = row["port"].partition("-")
-            found.append({
-                "software": row["software"], "kind": row["kind"], "description": row["description"],
-                "transports": [t for t in TRANSPORT_ORDER if t in row["transports"].split()],
-                "first": int(low), "last": int(high or low), "category": row["category"], "source": row["source"],
-            })
+            found.append(
+                {
+                    "software": row["software"],
+                    "kind": row["kind"],
+                    "description": row["description"],
+                    "transports": [t for t in TRANSPORT_ORDER if t in row["transports"].split()],
+                    "first": int(low),
+                    "last": int(high or low),
+                    "category": row["category"],
+                    "source": row["source"],
+                }
+            )
         return tuple(found)
 
 

@@ -29,8 +29,12 @@ SCRIPT = Path(sys.executable).parent / "iana-ports"
 HINT = "build one with `iana-ports update` (or `make data` in a checkout), or point --db or $IANA_PORTS_DB at one"
 WIDE = 1000  # columns: nothing wraps
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-RED, YELLOW, GREEN, BOLD = ("\x1b[31m", "\x1b[39m"), ("\x1b[33m", "\x1b[39m"), ("\x1b[32m", "\x1b[39m"), (
-    "\x1b[1m", "\x1b[22m")
+RED, YELLOW, GREEN, BOLD = (
+    ("\x1b[31m", "\x1b[39m"),
+    ("\x1b[33m", "\x1b[39m"),
+    ("\x1b[32m", "\x1b[39m"),
+    ("\x1b[1m", "\x1b[22m"),
+)
 
 
 @pytest.fixture(autouse=True)
@@ -249,7 +253,8 @@ def verdict_section(p: dict) -> list[str]:
     v, n = p["verdict"], p["port"]
     software = v["software_reasons"]
     said = {0: [], 1: ["  - The software above listens here."]}.get(
-        software, [f"  - {software} of the programs above listen here."])
+        software, [f"  - {software} of the programs above listen here."]
+    )
     labels = {"linux": "Linux", "windows": "Windows", "macos": "macOS", "freebsd": "FreeBSD"}
     on = [labels[t] for t in v["targets"]]
     on = ", ".join(on[:-1]) + " and " + on[-1] if len(on) > 1 else on[0]
@@ -278,7 +283,8 @@ def use_section(p: dict) -> list[str]:
     (tests/core/test_read.py), the first 20."""
     keys = ("software", "kind", "description", "transports", "first", "last", "source")
     assert sorted(tuple(str(u[k]) for k in keys) for u in p["common_uses"]) == sorted(
-        tuple(str(u[k]) for k in keys) for u in registry.uses_at(p["port"]))
+        tuple(str(u[k]) for k in keys) for u in registry.uses_at(p["port"])
+    )
     if not p["common_uses"]:
         return []
     lines = ["", f"Software known to use port {p['port']} (not from IANA)", *map(use_line, p["common_uses"][:20])]
@@ -292,13 +298,18 @@ def commands(n: int, system: str) -> list[str]:
     return {
         "linux": [f"  ss -tulpn 'sport = :{n}'", f"  netstat -tuln | grep ':{n} '", f"  lsof -i :{n}"],
         "macos": [f"  lsof -nP -i :{n}", f"  netstat -an | grep '\\.{n} '"],
-        "windows": [f'  netstat -ano | findstr /R /C:":{n} "', f"  Get-NetTCPConnection -LocalPort {n}",
-                    f"  Get-NetUDPEndpoint -LocalPort {n}"],
+        "windows": [
+            f'  netstat -ano | findstr /R /C:":{n} "',
+            f"  Get-NetTCPConnection -LocalPort {n}",
+            f"  Get-NetUDPEndpoint -LocalPort {n}",
+        ],
     }[system], label
 
 
-TRANSIENT = ("  {} hands this port out as a temporary client port: a connection you see on it is most likely one, "
-             "gone seconds later.")
+TRANSIENT = (
+    "  {} hands this port out as a temporary client port: a connection you see on it is most likely one, "
+    "gone seconds later."
+)
 
 
 def test_port_60878_text(call, db_2026, good):
@@ -358,8 +369,14 @@ def test_port_22_text_for_macos(call, db_2026, good):
 
 def test_port_0_text_for_windows(call, db_2026, good):
     # The first sctp and dccp rows are discard's, on port 9.
-    first = {t: min(int(r["Port Number"].split("-")[0]) for r in registry.rows()
-                    if r["Transport Protocol"] == t and r["Port Number"]) for t in ("sctp", "dccp")}
+    first = {
+        t: min(
+            int(r["Port Number"].split("-")[0])
+            for r in registry.rows()
+            if r["Transport Protocol"] == t and r["Port Number"]
+        )
+        for t in ("sctp", "dccp")
+    }
     assert first == {"sctp": 9, "dccp": 9}
     p = port_json(call, db_2026, "0", "--os", "windows")
     listening, label = commands(0, "windows")
@@ -395,7 +412,7 @@ def test_a_port_opens_with_the_lead_and_the_verdict(call, db_2026, n):
     # The software the lead names is not named again beside the level, when anything else can be said.
     if len(p["verdict"]["reasons"]) > p["verdict"]["software_reasons"]:
         assert not any(u["software"] in wide[1] for u in p["common_uses"])
-    assert wide[wide.index(f"Can you use port {n}?") - 1 :] [: len(verdict_section(p))] == verdict_section(p)
+    assert wide[wide.index(f"Can you use port {n}?") - 1 :][: len(verdict_section(p))] == verdict_section(p)
 
 
 def test_many_common_uses_show_the_first_20(call, db_2026):
@@ -412,7 +429,8 @@ def test_a_good_port_says_so(call, db_2026, good):
     p = port_json(call, db_2026, str(n))
     assert p["verdict"]["reasons"][0].startswith("Unassigned on tcp and udp")
     assert text_lines(call(str(n), db=db_2026, columns=WIDE))[:2] == [
-        p["lead"], f"For your own service: good. {p['verdict']['reasons'][0]}",
+        p["lead"],
+        f"For your own service: good. {p['verdict']['reasons'][0]}",
     ]
 
 
@@ -420,8 +438,13 @@ def test_a_good_port_says_so(call, db_2026, good):
     "n, system, transient",
     [
         # Linux's ephemeral range is 32768-60999; Windows' and macOS's the Dynamic range, 49152-65535.
-        (61000, "linux", False), (61000, "macos", True), (60999, "linux", True), (40000, "linux", True),
-        (40000, "windows", False), (49152, "windows", True), (8080, "linux", False),
+        (61000, "linux", False),
+        (61000, "macos", True),
+        (60999, "linux", True),
+        (40000, "linux", True),
+        (40000, "windows", False),
+        (49152, "windows", True),
+        (8080, "linux", False),
     ],
 )
 def test_the_listening_commands_say_when_what_you_see_is_a_temporary_port(call, db_2026, n, system, transient):
@@ -473,7 +496,8 @@ def matching_section(heading: str, text: str) -> list[str]:
     """Software matching `text` (every word, at a word start): the oracle's, in file order, the first 8."""
     words = re.findall(r"\w+", text.lower())
     found = [
-        u for u in registry.uses()
+        u
+        for u in registry.uses()
         if all(re.search(rf"\b{re.escape(w)}", f"{u['software']} {u['description']}".lower()) for w in words)
     ]
     return section_of(heading, found)
@@ -570,7 +594,7 @@ def test_lists_cut_descriptions_at_a_word(call, db_2026):
         prefix = f"  {row['port']}/{row['transport']:<{17 - len(row['port'])}} {row['service_name']:<16} "
         if not row["transport"] or not line.startswith(prefix):
             continue
-        shown = line[len(prefix):]
+        shown = line[len(prefix) :]
         if len(description) <= 60:
             assert shown == description
         else:
@@ -656,11 +680,23 @@ def test_help_exits_0(call, capsysbinary):
 # Wrapping: to the terminal's width, at spaces only
 
 FORMS = [
-    (["22"], "db"), (["25565"], "db"), (["60878"], "db"), (["8080"], "db"), (["0"], "db"), (["5000"], "db"),
-    (["ssh"], "db"), (["http"], "db"), (["whois++"], "db"), (["minecraft"], "db"), (["6000-6002"], "db"),
-    (["search", "http"], "db"), (["search", "remote", "desktop"], "db"),
-    (["free", "--near", "40000"], "db"), (["free", "--near", "100"], "db"),
-    (["changes"], "history"), (["changes", "--kind", "renamed"], "history"),
+    (["22"], "db"),
+    (["25565"], "db"),
+    (["60878"], "db"),
+    (["8080"], "db"),
+    (["0"], "db"),
+    (["5000"], "db"),
+    (["ssh"], "db"),
+    (["http"], "db"),
+    (["whois++"], "db"),
+    (["minecraft"], "db"),
+    (["6000-6002"], "db"),
+    (["search", "http"], "db"),
+    (["search", "remote", "desktop"], "db"),
+    (["free", "--near", "40000"], "db"),
+    (["free", "--near", "100"], "db"),
+    (["changes"], "history"),
+    (["changes", "--kind", "renamed"], "history"),
 ]
 
 
@@ -718,8 +754,14 @@ def test_a_narrow_terminal_is_taken_as_40_columns(call, db_2026):
 def test_colour_always(call, db_2026):
     lines = text_lines(call("22", "--color=always", db=db_2026, columns=WIDE))
     assert lines[1] == f"For your own service: {RED[0]}avoid{RED[1]}. IANA has assigned it to ssh on tcp and udp."
-    for heading in ("Status", "Software known to use port 22 (not from IANA)", "Can you use port 22?",
-                    "Registry entries", "What is listening on port 22? (Linux)", "Free ports nearby"):
+    for heading in (
+        "Status",
+        "Software known to use port 22 (not from IANA)",
+        "Can you use port 22?",
+        "Registry entries",
+        "What is listening on port 22? (Linux)",
+        "Free ports nearby",
+    ):
         assert f"{BOLD[0]}{heading}{BOLD[1]}" in lines, heading
     # Without the codes, the same text as without colour.
     plain = text_lines(call("22", "--color", "never", db=db_2026, columns=WIDE))
@@ -743,7 +785,9 @@ def test_search_colours_each_ports_verdict(call, db_2026, good):
     n = next(p for p in good if p > 25000)
     lines = text_lines(call("search", f"22,25565,{n}", "--color", "always", db=db_2026, columns=WIDE))
     assert [line.rsplit(", ", 1)[1] for line in lines[:3]] == [
-        f"verdict {RED[0]}avoid{RED[1]}", f"verdict {YELLOW[0]}caution{YELLOW[1]}", f"verdict {GREEN[0]}good{GREEN[1]}",
+        f"verdict {RED[0]}avoid{RED[1]}",
+        f"verdict {YELLOW[0]}caution{YELLOW[1]}",
+        f"verdict {GREEN[0]}good{GREEN[1]}",
     ]
 
 
@@ -767,8 +811,9 @@ def on_a_terminal(script, db, *args, env) -> bytes:
     environ.update(env, COLUMNS="100")
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.Popen([str(script), *args, "--db", str(db)], stdout=follower, stderr=subprocess.PIPE,
-                                env=environ)
+        proc = subprocess.Popen(
+            [str(script), *args, "--db", str(db)], stdout=follower, stderr=subprocess.PIPE, env=environ
+        )
     finally:
         os.close(follower)
     out = b""
@@ -790,8 +835,10 @@ def on_a_terminal(script, db, *args, env) -> bytes:
 def test_colour_on_a_terminal_unless_no_color_or_never(script, db_2026):
     coloured = on_a_terminal(script, db_2026, "22", env={"TERM": "xterm"})
     assert f"For your own service: {RED[0]}avoid{RED[1]}.".encode() in coloured
-    assert on_a_terminal(script, db_2026, "22", env={"TERM": "xterm", "NO_COLOR": "1"}) == ESCAPE.sub(
-        "", coloured.decode()).encode()
+    assert (
+        on_a_terminal(script, db_2026, "22", env={"TERM": "xterm", "NO_COLOR": "1"})
+        == ESCAPE.sub("", coloured.decode()).encode()
+    )
     assert b"\x1b" not in on_a_terminal(script, db_2026, "22", "--color=never", env={"TERM": "xterm"})
 
 
@@ -828,11 +875,17 @@ ERRORS = [
     (["sshh"], 1, 'No port, service name or registry entry matches "sshh". Did you mean ' + suggested("ssh") + "?"),
     (["lookup"], 2, "the following arguments are required: TEXT (see iana-ports lookup --help)"),
     (["--bogus", "22"], 2, "unrecognized arguments: --bogus (see iana-ports lookup --help)"),
-    (["22", "--os", "plan9"], 2,
-     "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
-    (["22", "--color", "sometimes"], 2,
-     "argument --color: invalid choice: 'sometimes' (choose from 'never', 'auto', 'always') "
-     "(see iana-ports lookup --help)"),
+    (
+        ["22", "--os", "plan9"],
+        2,
+        "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated).",
+    ),
+    (
+        ["22", "--color", "sometimes"],
+        2,
+        "argument --color: invalid choice: 'sometimes' (choose from 'never', 'auto', 'always') "
+        "(see iana-ports lookup --help)",
+    ),
     (["search"], 2, "search needs TEXT (the service named search: iana-ports lookup search)"),
     (["search", "x" * 201], 2, "Search text is limited to 200 characters."),
     (["search", "ssh", "--transport", "quic"], 2, "Transport must be one of tcp, udp, sctp, dccp."),
@@ -860,7 +913,8 @@ def test_errors_on_history(call, history_db):
     # An old name's lookup says what it became, as its page's 404 does.
     for args in (["pearldoc-xact"], ["pearldoc-xact/tcp", "--json"]):
         assert one_line(call(*args, db=history_db)) == (
-            1, "iana-ports: No service by that name in the IANA registry: it was renamed to panquest-xact."
+            1,
+            "iana-ports: No service by that name in the IANA registry: it was renamed to panquest-xact.",
         )
 
 
@@ -923,10 +977,12 @@ def test_exports_that_cannot_be_written(call, db_2026, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way\n")
     assert one_line(call("export", "--out", blocker, db=db_2026)) == (
-        4, f"iana-ports: cannot write {blocker}: File exists"
+        4,
+        f"iana-ports: cannot write {blocker}: File exists",
     )
     assert one_line(call("export", "--out", blocker / "exports", db=db_2026)) == (
-        4, f"iana-ports: cannot write {blocker / 'exports'}: Not a directory"
+        4,
+        f"iana-ports: cannot write {blocker / 'exports'}: Not a directory",
     )
     assert blocker.read_text() == "in the way\n"
 
@@ -935,7 +991,8 @@ def test_a_reader_that_leaves_early(script, db_2026):
     """`iana-ports search http --json | head -c 1`: no traceback, no complaint."""
     proc = subprocess.Popen(
         [str(script), "search", "http", "--json", "--db", str(db_2026)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     proc.stdout.close()  # before the command has written anything
     assert (proc.wait(60), proc.stderr.read()) == (0, b"")
@@ -961,16 +1018,24 @@ with open(sys.argv[2], "w") as f:
 def test_no_web_stack_is_imported(db_2026, history_db, tmp_path):
     db, history = str(db_2026), str(history_db)
     forms = [
-        ["22", "--db", db], ["22", "--json", "--db", db], ["ssh", "--db", db], ["postgres", "--json", "--db", db],
-        ["search", "http", "--db", db], ["free", "--near", "8000", "--json", "--db", db],
-        ["changes", "--db", history], ["changes", "--json", "--db", history],
+        ["22", "--db", db],
+        ["22", "--json", "--db", db],
+        ["ssh", "--db", db],
+        ["postgres", "--json", "--db", db],
+        ["search", "http", "--db", db],
+        ["free", "--near", "8000", "--json", "--db", db],
+        ["changes", "--db", history],
+        ["changes", "--json", "--db", history],
         ["export", "--out", str(tmp_path / "exports"), "--db", db],
-        ["70000", "--db", db], ["zzzzqqq", "--db", db], ["22", "--db", str(tmp_path / "missing.db")],
+        ["70000", "--db", db],
+        ["zzzzqqq", "--db", db],
+        ["22", "--db", str(tmp_path / "missing.db")],
     ]
     report = tmp_path / "report.json"
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_CHECK, json.dumps(forms), str(report)],
-        capture_output=True, timeout=120,
+        capture_output=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads(report.read_text()) == {"statuses": [0] * 9 + [2, 1, 3], "loaded": []}

@@ -165,7 +165,7 @@ def test_historic_names_are_marked(entries, services_text):
     assert len({name for name, _, _ in marked}) == len(historic) == 96
     assert line_of(services_text, "whois++", "63/udp") == "whois++         63/udp     whoispp # [historic] whois++"
     assert line_of(services_text, "whoispp", "63/udp") == (
-        'whoispp         63/udp     whois++ # whois++ IANA assigned this well-formed service name as a replacement '
+        "whoispp         63/udp     whois++ # whois++ IANA assigned this well-formed service name as a replacement "
         'for "whois++".'
     )
 
@@ -173,9 +173,7 @@ def test_historic_names_are_marked(entries, services_text):
 def test_descriptions_are_whole_unless_a_line_would_be_too_long(services_text, entries):
     lines = [line for line in services_text.split("\n") if line and not line.startswith("#")]
     cut = 0
-    for line, (port, t, name, key, description), (_, _, _, _, comment) in zip(
-        lines, registry.named_places(), entries
-    ):
+    for line, (port, t, name, key, description), (_, _, _, _, comment) in zip(lines, registry.named_places(), entries):
         full = " ".join(description.split())
         if key in registry.historic():
             full = f"[historic] {full}".strip()
@@ -229,9 +227,18 @@ def getent(services: Path, *keys: str) -> subprocess.CompletedProcess:
     for tool in ("unshare", "getent", "mount"):
         assert shutil.which(tool), f"{tool} is missing: the glibc test needs util-linux and libc-bin"
     result = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/services && exec getent services "$@"',
-         str(services), *keys],
-        capture_output=True, text=True, timeout=60,
+        [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$0" /etc/services && exec getent services "$@"',
+            str(services),
+            *keys,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode not in (0, 2) or result.stderr:
         pytest.fail(
@@ -259,17 +266,20 @@ def test_glibc_finds_by_name_and_by_port(services_file):
     result = getent(
         services_file, "ssh/tcp", "6010/tcp", "www/tcp", "whois++/udp", "9/dccp", "4250/udp", "27009/tcp", "80/sctp"
     )
-    assert (result.returncode, result.stdout.split("\n")) == (0, [
-        glibc("ssh", 22, "tcp"),
-        glibc("x11", 6010, "tcp"),
-        glibc("http", 80, "tcp", ["www", "www-http"]),
-        glibc("whoispp", 63, "udp", ["whois++"]),
-        glibc("discard", 9, "dccp"),
-        glibc("vrml-multi-use", 4250, "udp"),
-        glibc("flex-lm", 27009, "tcp"),
-        glibc("http", 80, "sctp"),
-        "",
-    ])
+    assert (result.returncode, result.stdout.split("\n")) == (
+        0,
+        [
+            glibc("ssh", 22, "tcp"),
+            glibc("x11", 6010, "tcp"),
+            glibc("http", 80, "tcp", ["www", "www-http"]),
+            glibc("whoispp", 63, "udp", ["whois++"]),
+            glibc("discard", 9, "dccp"),
+            glibc("vrml-multi-use", 4250, "udp"),
+            glibc("flex-lm", 27009, "tcp"),
+            glibc("http", 80, "sctp"),
+            "",
+        ],
+    )
 
 
 def test_glibc_says_what_is_not_there(services_file):
@@ -309,7 +319,8 @@ def test_ports_json_examples_and_keys(store, db_2026):
     assert data["80/tcp"] == data["80/udp"] == ["http", "World Wide Web HTTP"]
     assert data["80/sctp"] == ["http", "HTTP"]
     assert data["63/tcp"] == [
-        "whoispp", 'whois++\nIANA assigned this well-formed service name as a replacement for "whois++".'
+        "whoispp",
+        'whois++\nIANA assigned this well-formed service name as a replacement for "whois++".',
     ]
     assert data["6063/udp"] == ["x11", "X Window System"]
     assert data["27000/tcp"][0] == "flex-lm" and "27000/sctp" not in data
@@ -346,13 +357,29 @@ def test_ports_csv_is_the_ports_table(store, db_2026):
     expected = [
         ["" if v is None else str(v) for v in row[:services]]
         + [" ".join(json.loads(row[services])) if row[services] else ""]
-        + ["" if v is None else str(v) for v in row[services + 1:]]
+        + ["" if v is None else str(v) for v in row[services + 1 :]]
         for row in table
     ]
     assert rows[1:] == expected
     assert rows[81] == [
-        "80", "assigned", "assigned", "assigned", "assigned", "unassigned", "http www www-http", "",
-        "System Ports", "Well-known ports", "1", "0", "0", "0", "0", "0", "0", "avoid",
+        "80",
+        "assigned",
+        "assigned",
+        "assigned",
+        "assigned",
+        "unassigned",
+        "http www www-http",
+        "",
+        "System Ports",
+        "Well-known ports",
+        "1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "avoid",
     ]
 
 
@@ -461,27 +488,32 @@ def test_crafted_services_file(crafted):
 
 def test_crafted_ports_json(crafted):
     legacy = {f"{p}/{t}": ["legacy", "Legacy # with a hash"] for p in (100, 101, 102) for t in ("tcp", "udp")}
-    assert list(json.loads(exports.ports_json(crafted)).items()) == list({
-        "80/tcp": ["http", "World Wide Web HTTP"],
-        "81/tcp": ["bad name", "A name with a blank"],
-        **legacy,
-        "200/udp": ["long", "x" * 93 + "éyyyy"],
-        "300/tcp": ["old-name", "Old service"],
-    }.items())
+    assert list(json.loads(exports.ports_json(crafted)).items()) == list(
+        {
+            "80/tcp": ["http", "World Wide Web HTTP"],
+            "81/tcp": ["bad name", "A name with a blank"],
+            **legacy,
+            "200/udp": ["long", "x" * 93 + "éyyyy"],
+            "300/tcp": ["old-name", "Old service"],
+        }.items()
+    )
 
 
 def test_crafted_services_file_through_glibc(crafted, tmp_path):
     path = tmp_path / "services"
     path.write_text(exports.services_file(crafted), encoding="utf-8")
     result = getent(path, "80/tcp", "www/tcp", "Old_Name/tcp", "101/udp", "200/udp")
-    assert (result.returncode, result.stdout.split("\n")) == (0, [
-        glibc("http", 80, "tcp", ["www"]),
-        glibc("http", 80, "tcp", ["www"]),
-        glibc("old-name", 300, "tcp", ["Old_Name"]),
-        glibc("legacy", 101, "udp"),
-        glibc("long", 200, "udp"),
-        "",
-    ])
+    assert (result.returncode, result.stdout.split("\n")) == (
+        0,
+        [
+            glibc("http", 80, "tcp", ["www"]),
+            glibc("http", 80, "tcp", ["www"]),
+            glibc("old-name", 300, "tcp", ["Old_Name"]),
+            glibc("legacy", 101, "udp"),
+            glibc("long", 200, "udp"),
+            "",
+        ],
+    )
 
 
 def test_a_build_swapped_in_during_an_export_is_not_mixed_with_the_last(db_2025, db_2026, tmp_path):

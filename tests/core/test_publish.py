@@ -13,8 +13,13 @@ from iana_ports import publish
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "iana_ports.publish", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "iana_ports.publish", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def name_of(path) -> str:
@@ -75,10 +80,13 @@ def test_a_damaged_build_is_never_served(tmp_path, db_2025, db_2026):
     assert sorted(p.name for p in served.parent.iterdir()) == ["iana.db"]
 
 
-@pytest.mark.parametrize("pointer, message", [
-    ("../../etc/passwd\n", "names '../../etc/passwd', not a published build"),
-    ("iana-0000.db\n", "does not match its sha256"),
-])
+@pytest.mark.parametrize(
+    "pointer, message",
+    [
+        ("../../etc/passwd\n", "names '../../etc/passwd', not a published build"),
+        ("iana-0000.db\n", "does not match its sha256"),
+    ],
+)
 def test_a_bad_pointer_is_one_error_line_and_the_served_file_stays(tmp_path, db_2025, pointer, message):
     shared, served = tmp_path / "builds", tmp_path / "replica" / "iana.db"
     publish.publish(db_2025, shared)

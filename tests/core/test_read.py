@@ -77,29 +77,45 @@ WINDOWS_LEGACY_NOTE = (
         (20004, "good", [GOOD], 0, [FREEBSD_NOTE]),
         (32778, "caution", [LINUX_CLIENT], 0, [FREEBSD_NOTE]),
         # Blocks wider than 128 ports are notes: Mosh's, and Windows' dynamic RPC ports.
-        (60878, "caution", [
-            "It is in the Dynamic range (49152–65535), which Linux, Windows and macOS hand out as temporary "
-            "client ports: an outgoing connection may already hold it.",
-        ], 0, [
-            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
-            "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
-            "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
-        ]),
+        (
+            60878,
+            "caution",
+            [
+                "It is in the Dynamic range (49152–65535), which Linux, Windows and macOS hand out as temporary "
+                "client ports: an outgoing connection may already hold it.",
+            ],
+            0,
+            [
+                "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
+                "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
+                "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
+            ],
+        ),
         # Built-in defaults lower the level and come first; a wide block is a note.
-        (5173, "caution", [
-            "Vite listens here by default (dev server with hot module replacement).",
-            "VitePress listens here by default (vitepress dev documentation server (Vite-based)).",
-        ], 2, [
-            "It is inside the 5000–5300 block ASP.NET Core Kestrel draws ports from "
-            "(random HTTP port picked for new projects in launchSettings.json).",
-        ]),
+        (
+            5173,
+            "caution",
+            [
+                "Vite listens here by default (dev server with hot module replacement).",
+                "VitePress listens here by default (vitepress dev documentation server (Vite-based)).",
+            ],
+            2,
+            [
+                "It is inside the 5000–5300 block ASP.NET Core Kestrel draws ports from "
+                "(random HTTP port picked for new projects in launchSettings.json).",
+            ],
+        ),
     ],
 )
 def test_verdict_of_each_kind_of_port(snapshot, sql, port, level, reasons, software, notes):
     if port not in (5173, 60878):
         assert no_common_use(sql, port), f"{port} gained a common use: pick another port for this kind"
     assert read.port(snapshot, port)["verdict"] == {
-        "level": level, "reasons": reasons, "software_reasons": software, "notes": notes, "targets": TARGETS,
+        "level": level,
+        "reasons": reasons,
+        "software_reasons": software,
+        "notes": notes,
+        "targets": TARGETS,
         "browser_blocked": port == 13,
     }
 
@@ -116,20 +132,28 @@ def test_other_targets_judge_their_own_ephemeral_ranges(snapshot):
     chosen = read.free(snapshot, 40000, count=1, on=("windows",))["ports"][0]["port"]
     assert 32768 <= chosen <= 40010
     assert read.port(snapshot, chosen, read.targets("windows"))["verdict"] == {
-        "level": "good", "reasons": [
+        "level": "good",
+        "reasons": [
             "Unassigned on tcp and udp, outside the System and Dynamic ranges and the ephemeral ranges of "
             "Windows, and no known software listens here."
-        ], "notes": [
+        ],
+        "notes": [
             "Not judged here, but the default ephemeral range of Linux (32768–60999) and FreeBSD (10000–65535) "
             "holds it: on such a host an outgoing connection may take it."
-        ], "software_reasons": 0, "targets": ["windows"], "browser_blocked": False,
+        ],
+        "software_reasons": 0,
+        "targets": ["windows"],
+        "browser_blocked": False,
     }
 
 
-@pytest.mark.parametrize("text, message", [
-    ("plan9", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
-    ("linux,,", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("plan9", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
+        ("linux,,", "os must be some of default, linux, windows, macos, freebsd, windows_legacy (comma-separated)."),
+    ],
+)
 def test_targets_refuse_unknown_platforms(text, message):
     with pytest.raises(BadQuery) as raised:
         read.targets(text)
@@ -180,8 +204,14 @@ def nearest(ports: list[int], near: int, count: int) -> list[dict]:
 @pytest.mark.parametrize("near, count", [(8000, 10), (1491, 3), (0, 5), (65535, 4), (30000, 2)])
 def test_free_ports_on_both_sides_and_at_the_edges(snapshot, sql, near, count):
     found = read.free(snapshot, near, count=count)
-    assert found == {"near": near, "transports": ["tcp", "udp"], "targets": TARGETS, "count": count,
-                     "ports": nearest(good_ports(sql), near, count), "note": read.free_note(near, TARGETS)}
+    assert found == {
+        "near": near,
+        "transports": ["tcp", "udp"],
+        "targets": TARGETS,
+        "count": count,
+        "ports": nearest(good_ports(sql), near, count),
+        "note": read.free_note(near, TARGETS),
+    }
     sides = {p["port"] > near for p in found["ports"] if p["port"] != near}
     if near == 0:
         assert sides == {True}
@@ -195,7 +225,8 @@ def test_free_ports_for_one_transport(snapshot, sql):
     # Good for tcp alone: unassigned on tcp, 1024-32767 (User range, below Linux's
     # ephemeral range), not refused by browsers, no common use on tcp that weighs.
     tcp_free = [
-        r[0] for r in sql.execute(
+        r[0]
+        for r in sql.execute(
             "select port from ports where tcp = 'unassigned' and port between 1024 and 32767"
             " and browser_blocked = 0 and not exists"
             " (select 1 from common_uses u where ports.port between u.first and u.last"
@@ -203,8 +234,14 @@ def test_free_ports_for_one_transport(snapshot, sql):
         )
     ]
     found = read.free(snapshot, 4000, ("tcp",), 6)
-    assert found == {"near": 4000, "transports": ["tcp"], "targets": TARGETS, "count": 6,
-                     "ports": nearest(tcp_free, 4000, 6), "note": None}
+    assert found == {
+        "near": 4000,
+        "transports": ["tcp"],
+        "targets": TARGETS,
+        "count": 6,
+        "ports": nearest(tcp_free, 4000, 6),
+        "note": None,
+    }
     # A udp-only port free for tcp: 716 is pana on udp only, but System, so never good.
     assert set(tcp_free) > set(good_ports(sql))
 
@@ -223,12 +260,15 @@ def test_free_ports_near_the_ones_people_ask_about(snapshot):
     assert read.free(snapshot, 40000, count=3, on=("windows",))["note"] is None
 
 
-@pytest.mark.parametrize("args, message", [
-    ({"count": 0}, "count must be a whole number from 1 to 100"),
-    ({"count": 101}, "count must be a whole number from 1 to 100"),
-    ({"transports": ("icmp",)}, "transports must be some of tcp, udp, sctp, dccp."),
-    ({"transports": ()}, "transports must be some of tcp, udp, sctp, dccp."),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"count": 0}, "count must be a whole number from 1 to 100"),
+        ({"count": 101}, "count must be a whole number from 1 to 100"),
+        ({"transports": ("icmp",)}, "transports must be some of tcp, udp, sctp, dccp."),
+        ({"transports": ()}, "transports must be some of tcp, udp, sctp, dccp."),
+    ],
+)
 def test_free_refuses_bad_arguments(snapshot, args, message):
     with pytest.raises(BadQuery) as raised:
         read.free(snapshot, 8000, **args)
@@ -266,13 +306,16 @@ def test_name_with_a_transport(snapshot, sql):
     assert all(r["transport"] in ("tcp", None) for r in result["rows"])
 
 
-@pytest.mark.parametrize("text, ports", [
-    ("8080,8443", [8080, 8443]),
-    ("8080, 8443", [8080, 8443]),
-    ("8080 8443", [8080, 8443]),
-    ("6000-6010", list(range(6000, 6011))),
-    ("ports 6000–6010", list(range(6000, 6011))),
-])
+@pytest.mark.parametrize(
+    "text, ports",
+    [
+        ("8080,8443", [8080, 8443]),
+        ("8080, 8443", [8080, 8443]),
+        ("8080 8443", [8080, 8443]),
+        ("6000-6010", list(range(6000, 6011))),
+        ("ports 6000–6010", list(range(6000, 6011))),
+    ],
+)
 def test_lists_and_ranges_of_ports(snapshot, sql, text, ports):
     result = read.search(snapshot, text)
     assert [p["port"] for p in result["ports"]] == ports
@@ -282,25 +325,31 @@ def test_lists_and_ranges_of_ports(snapshot, sql, text, ports):
     assert sorted(row_ids(result)) == expected and len(set(row_ids(result))) == len(expected)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("70000", "Not a port number: 70000. Ports are whole numbers from 0 to 65535."),
-    ("6010-6000", "A port range goes from the lower number to the higher: 6010-6000?"),
-    ("1-5000", "A port range may hold at most 1,024 ports."),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("70000", "Not a port number: 70000. Ports are whole numbers from 0 to 65535."),
+        ("6010-6000", "A port range goes from the lower number to the higher: 6010-6000?"),
+        ("1-5000", "A port range may hold at most 1,024 ports."),
+    ],
+)
 def test_impossible_port_queries_say_why(snapshot, text, message):
     with pytest.raises(BadQuery) as raised:
         read.search(snapshot, text)
     assert str(raised.value) == message
 
 
-@pytest.mark.parametrize("word, port, software", [
-    ("minecraft", 25565, "Paper (Minecraft: Java Edition server)"),
-    ("rdp", 3389, "Microsoft Remote Desktop"),
-    ("elasticsearch", 9200, "Elasticsearch"),
-    ("grafana", 3000, "Grafana"),
-    ("vite", 5173, "Vite"),
-    ("kubernetes", 6443, "Kubernetes"),
-])
+@pytest.mark.parametrize(
+    "word, port, software",
+    [
+        ("minecraft", 25565, "Paper (Minecraft: Java Edition server)"),
+        ("rdp", 3389, "Microsoft Remote Desktop"),
+        ("elasticsearch", 9200, "Elasticsearch"),
+        ("grafana", 3000, "Grafana"),
+        ("vite", 5173, "Vite"),
+        ("kubernetes", 6443, "Kubernetes"),
+    ],
+)
 def test_words_find_common_use_software(snapshot, word, port, software):
     uses = read.search(snapshot, word)["common_uses"]
     assert any(u["first"] == port and u["software"] == software for u in uses), uses
@@ -332,10 +381,18 @@ def test_legacy_named_rows_without_a_transport_assign_tcp_and_udp_only(snapshot,
     assert sql.execute("select count(*) from ports where dccp = 'assigned'").fetchone()[0] == 9
 
 
-@pytest.mark.parametrize("text, where", [
-    ("22", ("port", 22)), ("22/tcp", ("port", 22)), ("port 22", ("port", 22)), ("SSH", ("service", "ssh")),
-    ("ssh/tcp", ("service", "ssh")), ("minecraft", ("search", "minecraft")), ("8080,8443", ("search", "8080,8443")),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("22", ("port", 22)),
+        ("22/tcp", ("port", 22)),
+        ("port 22", ("port", 22)),
+        ("SSH", ("service", "ssh")),
+        ("ssh/tcp", ("service", "ssh")),
+        ("minecraft", ("search", "minecraft")),
+        ("8080,8443", ("search", "8080,8443")),
+    ],
+)
 def test_lookup_goes_where_people_mean(snapshot, text, where):
     assert read.lookup(snapshot, text) == where
 

@@ -30,8 +30,11 @@ def ports_worth_checking(store) -> list[int]:
     edges = {0, 1, 1023, 1024, 9999, 10000, 32767, 32768, 49151, 49152, 60999, 61000, 65535}
     for low, high in store.conn.execute("select first, last from common_uses"):
         edges.update((low, high, max(low - 1, 0), min(high + 1, 65535)))
-    registered = {p for row in store.conn.execute(
-        "select port_low, port_high from registrations where port_low is not null") for p in row}
+    registered = {
+        p
+        for row in store.conn.execute("select port_low, port_high from registrations where port_low is not null")
+        for p in row
+    }
     return sorted(edges | set(rng.sample(sorted(registered), 600)) | set(rng.sample(range(65536), 600)))
 
 
@@ -45,17 +48,32 @@ def test_service_facts_are_identical(both):
     store, snapshot = both
     keys = [k for (k,) in store.conn.execute("select key from services order by key")]
     # Every alias, historic or port-less name, and a seeded sample of the rest.
-    special = {k for (k,) in store.conn.execute(
-        "select key from services where alias_of is not null or historic or not has_port"
-        " union select alias_of from services where alias_of is not null")}
+    special = {
+        k
+        for (k,) in store.conn.execute(
+            "select key from services where alias_of is not null or historic or not has_port"
+            " union select alias_of from services where alias_of is not null"
+        )
+    }
     for key in sorted(special | set(random.Random(6335).sample(keys, 600))):
         assert orjson.dumps(read.service(snapshot, key)) == orjson.dumps(read.service(store, key)), key
 
 
-@pytest.mark.parametrize("filters", [
-    {}, {"kind": "renamed"}, {"port": "1980"}, {"port": "290"}, {"service": "netconf-beep"}, {"ingest": "2"},
-    {"since": "2026-01-01"}, {"since": "2030"}, {"_size": "7", "_next": "3"}, {"port": "22"},
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"kind": "renamed"},
+        {"port": "1980"},
+        {"port": "290"},
+        {"service": "netconf-beep"},
+        {"ingest": "2"},
+        {"since": "2026-01-01"},
+        {"since": "2030"},
+        {"_size": "7", "_next": "3"},
+        {"port": "22"},
+    ],
+)
 def test_changes_are_identical(both, filters):
     store, snapshot = both
     parsed = read.change_filters(filters)
@@ -64,8 +82,11 @@ def test_changes_are_identical(both, filters):
 
 def test_every_service_history_is_identical(both):
     store, snapshot = both
-    keys = {k for (k,) in store.conn.execute(
-        "select service_key from changes union select old_service_key from changes") if k}
+    keys = {
+        k
+        for (k,) in store.conn.execute("select service_key from changes union select old_service_key from changes")
+        if k
+    }
     # db_2026 has one ingest and no history; history_db's changes name services.
     for key in sorted(keys) + ["ssh", "nosuch"]:
         for extra in ({}, {"kind": "renamed"}):

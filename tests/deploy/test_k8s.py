@@ -59,12 +59,21 @@ def test_the_image_runs_the_installed_package_as_its_own_user_on_a_read_only_roo
         state = json.loads(podman("inspect", f"{pod}-app"))[0]
         assert state["HostConfig"]["ReadonlyRootfs"] is True
         assert state["Config"]["User"] == "10001:10001"
-        assert state["HostConfig"]["Ulimits"] == [{"Name": "RLIMIT_NOFILE", "Soft": 1024, "Hard": 1024},
-                                                   {"Name": "RLIMIT_NPROC", "Soft": 4096, "Hard": 4096}]
+        assert state["HostConfig"]["Ulimits"] == [
+            {"Name": "RLIMIT_NOFILE", "Soft": 1024, "Hard": 1024},
+            {"Name": "RLIMIT_NPROC", "Soft": 4096, "Hard": 4096},
+        ]
     # No checkout in the image (no project file, repository or tests anywhere), and a read-only root.
-    found = run("run", "--rm", "--read-only", "--entrypoint=sh", image(), "-c",
-                "find / -xdev \\( -name pyproject.toml -o -name .git -o -name conftest.py \\) -print 2>/dev/null;"
-                "touch /opt/x 2>/dev/null && echo writable; id -u")
+    found = run(
+        "run",
+        "--rm",
+        "--read-only",
+        "--entrypoint=sh",
+        image(),
+        "-c",
+        "find / -xdev \\( -name pyproject.toml -o -name .git -o -name conftest.py \\) -print 2>/dev/null;"
+        "touch /opt/x 2>/dev/null && echo writable; id -u",
+    )
     assert (found.returncode, found.stdout, found.stderr) == (0, "10001\n", "")
 
 
@@ -72,9 +81,22 @@ def test_the_ingest_is_a_one_off_command_of_the_same_image(local):
     # A missing source: one error line, and the job's folder keeps what it had.
     current = ("run", "--rm", "-v", f"{local.builds_volume}:/builds:ro", "--entrypoint=cat", image(), "/builds/current")
     before = podman(*current)
-    result = run("run", "--rm", "--read-only", "-v", f"{local.builds_volume}:/builds", "--network=none",
-                 "--entrypoint=python3", image(), "-m", "iana_ports.ingest", "--source", "/nope.csv",
-                 "--db", "/builds/work/iana.db")
+    result = run(
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        f"{local.builds_volume}:/builds",
+        "--network=none",
+        "--entrypoint=python3",
+        image(),
+        "-m",
+        "iana_ports.ingest",
+        "--source",
+        "/nope.csv",
+        "--db",
+        "/builds/work/iana.db",
+    )
     said = "error: cannot read /nope.csv: No such file or directory\n"
     assert (result.returncode, result.stdout, result.stderr) == (1, "", said)
     assert podman(*current) == before and before.startswith("iana-")
@@ -103,8 +125,11 @@ def test_every_page_kind_through_the_cache(local):
             assert h.headers["x-cache-status"] != "HIT"
         # Compressed on the way out, and only then does anything vary.
         gz = client.get("/ports/22.json", headers={"Accept-Encoding": "gzip"})
-        assert (gz.headers["content-encoding"], gz.headers["vary"], gz.headers["etag"]) == ("gzip", "Accept-Encoding",
-                                                                                             etag)
+        assert (gz.headers["content-encoding"], gz.headers["vary"], gz.headers["etag"]) == (
+            "gzip",
+            "Accept-Encoding",
+            etag,
+        )
     # Both pods answered the cache's misses.
     log = podman("logs", f"{local.cache_pods[0]}-nginx")
     upstreams = {line.split()[2] for line in log.splitlines() if line.split()[1:2] == ["MISS"]}
@@ -118,8 +143,11 @@ def test_the_scheme_the_load_balancer_reports_reaches_the_apps_links(local):
             assert f"Sitemap: {proto}://ports.example/sitemap.xml" in r.text, proto
         plain = client.get("/robots.txt", headers=HOST)
         assert "Sitemap: http://ports.example/sitemap.xml" in plain.text
-        assert client.get("/iana/ports.json?_size=3", headers={**HOST, "X-Forwarded-Proto": "https"}).json()[
-            "next_url"].startswith("https://ports.example/iana/")
+        assert (
+            client.get("/iana/ports.json?_size=3", headers={**HOST, "X-Forwarded-Proto": "https"})
+            .json()["next_url"]
+            .startswith("https://ports.example/iana/")
+        )
 
 
 def test_a_new_build_reaches_every_pod_under_load_with_no_failure_and_no_mixed_answer(local, snapshot_2026):
@@ -151,10 +179,15 @@ def test_a_new_build_reaches_every_pod_under_load_with_no_failure_and_no_mixed_a
     assert unlabelled < len(load.answers) / 20
     fresh = [kind for path, _, _, kind, _ in load.answers if "u=" in path and kind]
     assert fresh[-20:] == ["2026"] * 20
-    local.figures.update(requests=len(load.answers), failed=len(load.errors) + sum(
-        n for s, n in statuses.items() if s not in (200, 304)), mixed=kinds["bad"], unlabelled=unlabelled,
-        statuses=dict(statuses))
+    local.figures.update(
+        requests=len(load.answers),
+        failed=len(load.errors) + sum(n for s, n in statuses.items() if s not in (200, 304)),
+        mixed=kinds["bad"],
+        unlabelled=unlabelled,
+        statuses=dict(statuses),
+    )
     # A publish of the same registry again changes nothing.
-    current = podman("run", "--rm", "-v", f"{local.builds_volume}:/builds:ro", "--entrypoint=cat", image(),
-                     "/builds/current").strip()
+    current = podman(
+        "run", "--rm", "-v", f"{local.builds_volume}:/builds:ro", "--entrypoint=cat", image(), "/builds/current"
+    ).strip()
     assert local.run_job(str(snapshot_2026)).endswith(f"unchanged: /builds/current already names {current}")

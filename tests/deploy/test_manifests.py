@@ -44,8 +44,9 @@ def test_every_selector_finds_the_pods_it_means():
     assert found[("Service", "iana-ports-cache")]["spec"]["selector"] == cache["spec"]["template"]["metadata"]["labels"]
     policy = found[("NetworkPolicy", "iana-ports-app-from-cache")]["spec"]
     assert policy["podSelector"]["matchLabels"] == app_labels
-    assert policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == cache["spec"]["template"]["metadata"][
-        "labels"]
+    assert (
+        policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == cache["spec"]["template"]["metadata"]["labels"]
+    )
     # The cache's upstream is the app's Service; the app answers where its Service sends.
     upstream = found[("ConfigMap", "iana-ports-cache")]["data"]["upstream.conf"]
     (port,) = found[("Service", "iana-ports")]["spec"]["ports"]
@@ -69,7 +70,9 @@ def test_each_pod_runs_as_the_image_does_and_writes_only_to_its_volumes():
         volumes = {v["name"] for v in spec["volumes"]}
         for container in spec.get("initContainers", []) + spec["containers"]:
             assert container["securityContext"] == {
-                "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
             }, (name, container["name"])
             assert {"requests", "limits"} <= container["resources"].keys(), (name, container["name"])
             assert {m["name"] for m in container["volumeMounts"]} <= volumes, (name, container["name"])

@@ -286,7 +286,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 BEHAVIOURS = {name for name, value in vars(Handler).items() if callable(value) and not name.startswith("_")} - {
-    "do_GET", "redirect", "send_head", "send_body", "answer", "log_message",
+    "do_GET",
+    "redirect",
+    "send_head",
+    "send_body",
+    "answer",
+    "log_message",
 }
 
 
@@ -375,9 +380,24 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
         ],
         check=True,
         capture_output=True,

@@ -20,9 +20,23 @@ from ingest.parse import decode, parse
 from ingest.version import BUILD_VERSION
 
 COLUMNS = (
-    "id", "service_name", "service_key", "port", "port_low", "port_high", "transport",
-    "description", "assignee", "contact", "registration_date", "modification_date",
-    "reference", "service_code", "unauthorized_use", "assignment_notes", "line",
+    "id",
+    "service_name",
+    "service_key",
+    "port",
+    "port_low",
+    "port_high",
+    "transport",
+    "description",
+    "assignee",
+    "contact",
+    "registration_date",
+    "modification_date",
+    "reference",
+    "service_code",
+    "unauthorized_use",
+    "assignment_notes",
+    "line",
 )
 
 
@@ -50,9 +64,23 @@ def test_exactly_14500_registrations(db_2026):
 def test_ssh_22_tcp(db_2026):
     assert registrations(db_2026, "service_key = 'ssh' and port_low = 22 and transport = 'tcp'") == [
         row(
-            49, "ssh", "ssh", "22", 22, 22, "tcp", "The Secure Shell (SSH) Protocol",
-            None, None, None, None, "[RFC4251]", None, None,
-            "Defined TXT keys: u=<username> p=<password>", 50,
+            49,
+            "ssh",
+            "ssh",
+            "22",
+            22,
+            22,
+            "tcp",
+            "The Secure Shell (SSH) Protocol",
+            None,
+            None,
+            None,
+            None,
+            "[RFC4251]",
+            None,
+            None,
+            "Defined TXT keys: u=<username> p=<password>",
+            50,
         )
     ]
 
@@ -60,9 +88,23 @@ def test_ssh_22_tcp(db_2026):
 def test_x11_range_tcp(db_2026):
     assert registrations(db_2026, "service_key = 'x11' and transport = 'tcp'") == [
         row(
-            9694, "x11", "x11", "6000-6063", 6000, 6063, "tcp", "X Window System",
-            "[Stephen_Gildea]", "[Stephen_Gildea]", None, None, None, None,
-            "Known Unauthorized Use on port 6003", None, 10225,
+            9694,
+            "x11",
+            "x11",
+            "6000-6063",
+            6000,
+            6063,
+            "tcp",
+            "X Window System",
+            "[Stephen_Gildea]",
+            "[Stephen_Gildea]",
+            None,
+            None,
+            None,
+            None,
+            "Known Unauthorized Use on port 6003",
+            None,
+            10225,
         )
     ]
 
@@ -70,13 +112,40 @@ def test_x11_range_tcp(db_2026):
 def test_whois_plus_plus_and_whoispp_on_63_tcp(db_2026):
     assert registrations(db_2026, "port_low <= 63 and port_high >= 63 and transport = 'tcp'") == [
         row(
-            133, "whoispp", "whoispp", "63", 63, 63, "tcp",
+            133,
+            "whoispp",
+            "whoispp",
+            "63",
+            63,
+            63,
+            "tcp",
             'whois++\nIANA assigned this well-formed service name as a replacement for "whois++".',
-            "[Rickard_Schoultz]", "[Rickard_Schoultz]", None, None, None, None, None, None, 134,
+            "[Rickard_Schoultz]",
+            "[Rickard_Schoultz]",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            134,
         ),
         row(
-            134, "whois++", "whois++", "63", 63, 63, "tcp", "whois++",
-            "[Rickard_Schoultz]", "[Rickard_Schoultz]", None, None, None, None, None,
+            134,
+            "whois++",
+            "whois++",
+            "63",
+            63,
+            63,
+            "tcp",
+            "whois++",
+            "[Rickard_Schoultz]",
+            "[Rickard_Schoultz]",
+            None,
+            None,
+            None,
+            None,
+            None,
             'This entry is an alias to "whoispp".\n'
             "This entry is now historic, not usable for use with many\n"
             "common service discovery mechanisms.",
@@ -88,8 +157,23 @@ def test_whois_plus_plus_and_whoispp_on_63_tcp(db_2026):
 def test_name_without_port(db_2026):
     assert registrations(db_2026, "service_key = 'arp'") == [
         row(
-            13446, "arp", "arp", "", None, None, None, "Address Resolution Protocol",
-            None, None, None, None, None, None, None, None, 14111,
+            13446,
+            "arp",
+            "arp",
+            "",
+            None,
+            None,
+            None,
+            "Address Resolution Protocol",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            14111,
         )
     ]
 
@@ -98,15 +182,12 @@ def test_service_key_is_case_insensitive_name(db_2026):
     assert registrations(db_2026, "service_key = 'cailic'")[0]["service_name"] == "CAIlic"
     assert query(
         db_2026,
-        "select count(*) as n from registrations "
-        "where service_key is not lower(service_name)",
+        "select count(*) as n from registrations where service_key is not lower(service_name)",
     ) == [{"n": 0}]
 
 
 def test_registrations_column_types(db_2026):
-    assert [
-        (c["name"], c["type"], c["pk"]) for c in query(db_2026, "pragma table_info(registrations)")
-    ] == [
+    assert [(c["name"], c["type"], c["pk"]) for c in query(db_2026, "pragma table_info(registrations)")] == [
         ("id", "INTEGER", 1),
         ("service_name", "TEXT", 0),
         ("service_key", "TEXT", 0),
@@ -214,9 +295,7 @@ def test_fts5_over_name_description_notes(db_2026):
         "select id as rowid from registrations where description like '%x window system%' order by id",
     )
     assert found == scanned and len(found) == 2
-    hits = query(
-        db_2026, "select rowid from registrations_fts where registrations_fts match 'whoispp'"
-    )
+    hits = query(db_2026, "select rowid from registrations_fts where registrations_fts match 'whoispp'")
     assert {133, 134} <= {h["rowid"] for h in hits}
 
 

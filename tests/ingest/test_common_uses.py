@@ -26,15 +26,36 @@ def parsed(text: str) -> list[dict]:
 
 
 def test_a_good_row():
-    assert parsed(HEADER + GOOD + '30000-32767,tcp udp,Kubernetes,range,"NodePort range, default",orchestration,'
-                  "https://kubernetes.io/docs/reference/networking/ports-and-protocols/,2026-12-01\n") == [
-        {"first": 5173, "last": 5173, "transports": ["tcp"], "software": "Vite", "kind": "default",
-         "description": "dev server with hot module replacement", "category": "web-dev-server",
-         "source": "https://vite.dev/config/server-options", "checked": "2026-11-20", "line": 2, "id": 1},
-        {"first": 30000, "last": 32767, "transports": ["tcp", "udp"], "software": "Kubernetes", "kind": "range",
-         "description": "NodePort range, default", "category": "orchestration",
-         "source": "https://kubernetes.io/docs/reference/networking/ports-and-protocols/", "checked": "2026-12-01",
-         "line": 3, "id": 2},
+    assert parsed(
+        HEADER + GOOD + '30000-32767,tcp udp,Kubernetes,range,"NodePort range, default",orchestration,'
+        "https://kubernetes.io/docs/reference/networking/ports-and-protocols/,2026-12-01\n"
+    ) == [
+        {
+            "first": 5173,
+            "last": 5173,
+            "transports": ["tcp"],
+            "software": "Vite",
+            "kind": "default",
+            "description": "dev server with hot module replacement",
+            "category": "web-dev-server",
+            "source": "https://vite.dev/config/server-options",
+            "checked": "2026-11-20",
+            "line": 2,
+            "id": 1,
+        },
+        {
+            "first": 30000,
+            "last": 32767,
+            "transports": ["tcp", "udp"],
+            "software": "Kubernetes",
+            "kind": "range",
+            "description": "NodePort range, default",
+            "category": "orchestration",
+            "source": "https://kubernetes.io/docs/reference/networking/ports-and-protocols/",
+            "checked": "2026-12-01",
+            "line": 3,
+            "id": 2,
+        },
     ]
 
 
@@ -52,15 +73,24 @@ BAD_ROWS = [
     ("80,tcp,,default,y,database,https://x.example/,2026-12-01", "software and description must not be empty"),
     ("80,tcp,X,default,,database,https://x.example/,2026-12-01", "software and description must not be empty"),
     ("80,tcp,X,default,y,toys,https://x.example/,2026-12-01", "unknown category 'toys'"),
-    ("80,tcp,X,default,y,database,http://x.example/,2026-12-01", "source must be an https URL, got 'http://x.example/'"),
+    (
+        "80,tcp,X,default,y,database,http://x.example/,2026-12-01",
+        "source must be an https URL, got 'http://x.example/'",
+    ),
     ("80,tcp,X,default,y,database,,2026-12-01", "source must be an https URL, got ''"),
     ("80,tcp,X,default,y,database", "expected 8 columns, got 6"),
-    ("80,tcp,X,sample,y,database,https://x.example/,2026-12-01",
-     "kind must be one of default, example, range, got 'sample'"),
-    ("80,tcp,X,default,y,database,https://x.example/,yesterday",
-     "checked must be the date the source was read, YYYY-MM-DD, got 'yesterday'"),
-    ("22,tcp,X,default,y,database,https://x.example/,2026-12-01",
-     "out of order (the file is sorted by port, then software)"),
+    (
+        "80,tcp,X,sample,y,database,https://x.example/,2026-12-01",
+        "kind must be one of default, example, range, got 'sample'",
+    ),
+    (
+        "80,tcp,X,default,y,database,https://x.example/,yesterday",
+        "checked must be the date the source was read, YYYY-MM-DD, got 'yesterday'",
+    ),
+    (
+        "22,tcp,X,default,y,database,https://x.example/,2026-12-01",
+        "out of order (the file is sorted by port, then software)",
+    ),
     (GOOD.strip().replace("Vite", "vite"), "duplicates line 2"),
 ]
 
@@ -88,8 +118,22 @@ def test_the_project_file_is_valid_and_large_enough():
     # Every category in use is a known one, and the file covers the kinds of software issue 11 names.
     counts = Counter(e["category"] for e in entries)
     assert set(counts) <= set(CATEGORIES)
-    for category in ("web-dev-server", "database", "search-engine", "cache", "message-broker", "observability",
-                     "orchestration", "containers", "remote-access", "vpn", "game", "media", "home-iot", "printing"):
+    for category in (
+        "web-dev-server",
+        "database",
+        "search-engine",
+        "cache",
+        "message-broker",
+        "observability",
+        "orchestration",
+        "containers",
+        "remote-access",
+        "vpn",
+        "game",
+        "media",
+        "home-iot",
+        "printing",
+    ):
         assert counts[category] >= 3, category
     # Sorted by port then software, as curated/README.md promises.
     order = [(e["first"], e["software"].lower()) for e in entries]
@@ -101,8 +145,9 @@ def test_the_build_keeps_every_entry(db_2026):
         rows = list(csv.DictReader(f))
     conn = sqlite3.connect(db_2026)
     try:
-        stored = conn.execute("select first, last, transports, software, description, category, source, line"
-                              " from common_uses order by id").fetchall()
+        stored = conn.execute(
+            "select first, last, transports, software, description, category, source, line from common_uses order by id"
+        ).fetchall()
     finally:
         conn.close()
     assert len(stored) == len(rows)
@@ -110,7 +155,11 @@ def test_the_build_keeps_every_entry(db_2026):
         assert row["port"] == (str(first) if first == last else f"{first}-{last}")
         assert transports == "[" + ", ".join(f'"{t}"' for t in row["transports"].split()) + "]"
         assert (software, description, category, source) == (
-            row["software"], row["description"], row["category"], row["source"])
+            row["software"],
+            row["description"],
+            row["category"],
+            row["source"],
+        )
     assert [s[-1] for s in stored][:2] == [2, 3]
 
 
@@ -122,7 +171,9 @@ def test_a_bad_file_fails_the_build_and_keeps_the_database(tmp_path, db_2026, sn
     bad.write_text(HEADER + GOOD + "8000,tcp,X,default,y,toys,https://x.example/,2026-12-01\n")
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(db), "--common-uses", str(bad)],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"error: {bad}: line 3: unknown category 'toys'\n"

@@ -70,9 +70,7 @@ def test_200_then_304_by_etag(serve, snapshot_2026, tmp_path, capsys):
 
     assert ingest(url, db) == 0
     [row] = ingests(db)
-    assert {
-        k: row[k] for k in ("source", "final_url", "sha256", "bytes", "etag", "last_modified", "row_count")
-    } == {
+    assert {k: row[k] for k in ("source", "final_url", "sha256", "bytes", "etag", "last_modified", "row_count")} == {
         "source": url,
         "final_url": url,
         "sha256": sha,
@@ -83,8 +81,7 @@ def test_200_then_304_by_etag(serve, snapshot_2026, tmp_path, capsys):
     }
     raw = db.parent / "raw" / f"{row['fetched_at'][:10]}-{sha}.csv"
     assert capsys.readouterr() == (
-        f"built {db}: 14500 registrations, newest registry date 2026-02-25, "
-        f"sha256 {sha[:12]}, raw copy {raw}\n",
+        f"built {db}: 14500 registrations, newest registry date 2026-02-25, sha256 {sha[:12]}, raw copy {raw}\n",
         "",
     )
     assert listing(db.parent) == ["iana.db", "raw", f"raw/{raw.name}"]
@@ -93,9 +90,7 @@ def test_200_then_304_by_etag(serve, snapshot_2026, tmp_path, capsys):
 
     kept = Kept(db)
     assert ingest(url, db) == 0
-    assert capsys.readouterr().out == (
-        f"unchanged: the server answered 304 Not Modified; {db} not rebuilt\n"
-    )
+    assert capsys.readouterr().out == (f"unchanged: the server answered 304 Not Modified; {db} not rebuilt\n")
     assert registry.requests[1]["If-None-Match"] == ETAG
     assert len(registry.requests) == 2
     kept.check()
@@ -105,9 +100,7 @@ def test_304_by_last_modified(serve, snapshot_2026, previous, capsys):
     url, registry = serve(snapshot_2026.read_bytes(), etag=None)
     kept = Kept(previous)
     assert ingest(url, previous) == 0
-    assert capsys.readouterr().out == (
-        f"unchanged: the server answered 304 Not Modified; {previous} not rebuilt\n"
-    )
+    assert capsys.readouterr().out == (f"unchanged: the server answered 304 Not Modified; {previous} not rebuilt\n")
     assert registry.requests[0]["If-Modified-Since"] == LAST_MODIFIED
     kept.check()
 
@@ -117,8 +110,7 @@ def test_same_sha256_without_validators_is_unchanged(serve, snapshot_2026, previ
     kept = Kept(previous)
     assert ingest(url, previous) == 0
     assert capsys.readouterr().out == (
-        "unchanged: the downloaded file is identical to the last ingest (same sha256); "
-        f"{previous} not rebuilt\n"
+        f"unchanged: the downloaded file is identical to the last ingest (same sha256); {previous} not rebuilt\n"
     )
     assert len(registry.requests) == 1
     kept.check()
@@ -126,9 +118,7 @@ def test_same_sha256_without_validators_is_unchanged(serve, snapshot_2026, previ
 
 def test_500_twice_then_200_is_retried(serve, snapshot_2025, previous, capsys):
     data = snapshot_2025.read_bytes()
-    url, registry = serve(
-        data, etag='"iana-2025-03-28"', last_modified="Fri, 28 Mar 2025 16:40:02 GMT"
-    )
+    url, registry = serve(data, etag='"iana-2025-03-28"', last_modified="Fri, 28 Mar 2025 16:40:02 GMT")
     registry.script = ["error500", "error500"]
     assert ingest(url, previous, "--retries", "2") == 0
     out = capsys.readouterr()
@@ -160,9 +150,7 @@ def test_stalled_server_times_out(serve, snapshot_2026, previous, capsys, behavi
     registry.script = [behaviour]
     kept = Kept(previous)
     assert main(["--source", url, "--db", str(previous), "--timeout", "1", "--retries", "0"]) == 1
-    assert one_error_line(capsys) == (
-        f"error: download timed out after 1 attempt: {url}: ReadTimeout: timed out"
-    )
+    assert one_error_line(capsys) == (f"error: download timed out after 1 attempt: {url}: ReadTimeout: timed out")
     kept.check()
 
 
@@ -495,7 +483,10 @@ def peak_memory(url: str, db: Path, *flags: str) -> tuple[int, str, int]:
     with open(db.parent / "stderr", "w+") as err:
         proc = subprocess.Popen(
             command("--source", url, "--db", str(db), "--retries", "0", *flags),
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=environment(),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=environment(),
         )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -84,8 +84,14 @@ def test_the_measured_figures_are_the_real_registrys(db_2026):
 def test_a_year_of_real_change_passes_both_ways(db_2026):
     # The 2025-03-28 figures, measured for the README.
     new = counted(db_2026)
-    old = {**new, "registrations": 14474, "assigned tcp": 6141, "assigned System Ports": 688,
-           "assigned User Ports": 5650, "services": 7294}
+    old = {
+        **new,
+        "registrations": 14474,
+        "assigned tcp": 6141,
+        "assigned System Ports": 688,
+        "assigned User Ports": 5650,
+        "services": 7294,
+    }
     guard.check(new, old)
     guard.check(old, new)
     guard.check(new, None)
@@ -132,9 +138,15 @@ def test_a_shrunken_local_file_is_refused(snapshot_2026, previous_db, tmp_path):
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"built {previous_db}: 1450 registrations, ")
     assert counted(previous_db) == {
-        "registrations": 1450, "assigned tcp": 581, "assigned udp": 379, "assigned sctp": 40,
-        "assigned dccp": 3, "assigned System Ports": 48, "assigned User Ports": 662,
-        "assigned Dynamic Ports": 0, "services": 1080,
+        "registrations": 1450,
+        "assigned tcp": 581,
+        "assigned udp": 379,
+        "assigned sctp": 40,
+        "assigned dccp": 3,
+        "assigned System Ports": 48,
+        "assigned User Ports": 662,
+        "assigned Dynamic Ports": 0,
+        "services": 1080,
     }
 
 

@@ -14,7 +14,6 @@ from ingest.__main__ import main
 from iana_ports.facts import FIELDS
 
 
-
 def read_csv(path: Path) -> list[dict]:
     """The snapshot read with the csv module alone, each row with its first line."""
     rows = []
@@ -70,10 +69,7 @@ def change(db: Path, where: str, params=()) -> list[dict]:
 
 
 def side(csv_rows: list[dict], port: str, transport: str | None, name: str | None) -> dict:
-    [row] = [
-        r for r in csv_rows
-        if r["port"] == port and r["transport"] == transport and r["service_name"] == name
-    ]
+    [row] = [r for r in csv_rows if r["port"] == port and r["transport"] == transport and r["service_name"] == name]
     return row
 
 
@@ -153,9 +149,7 @@ def test_831_to_833_released_to_reserved(replayed, snapshot_2025, snapshot_2026)
                     "old_service_key": name,
                     "summary": f"{name} released on {port}/{t} (now Reserved)",
                     "fields": [
-                        {"field": c, "old": before[c], "new": after[c]}
-                        for c in FIELDS
-                        if before[c] != after[c]
+                        {"field": c, "old": before[c], "new": after[c]} for c in FIELDS if before[c] != after[c]
                     ],
                     "old": before,
                     "new": after,
@@ -236,9 +230,7 @@ def test_smtp_reference_modified_on_25(replayed, snapshot_2025, snapshot_2026):
             "service_key": "smtp",
             "old_service_key": None,
             "summary": f"smtp on 25/{t}: reference changed",
-            "fields": [
-                {"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}
-            ],
+            "fields": [{"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}],
             "old": side(old, "25", t, "smtp"),
             "new": side(new, "25", t, "smtp"),
         }
@@ -248,6 +240,7 @@ def test_smtp_reference_modified_on_25(replayed, snapshot_2025, snapshot_2026):
 
 def plain_diff(old: list[dict], new: list[dict]):
     """Rows added, rows removed and rows modified, by (name, port, transport) alone."""
+
     def key(r):
         return ((r["service_name"] or "").lower(), r["port"], r["transport"] or "")
 
@@ -339,17 +332,13 @@ def test_replay_checks_every_file_before_ingesting_any(tmp_path, snapshot_2025, 
     assert not db.exists()
 
 
-def test_two_consecutive_ingests_build_the_same_history_as_replay(
-    replayed, tmp_path, snapshot_2025, snapshot_2026
-):
+def test_two_consecutive_ingests_build_the_same_history_as_replay(replayed, tmp_path, snapshot_2025, snapshot_2026):
     db = tmp_path / "iana.db"
     # What `make data IANA_CSV=a.csv` then `make data IANA_CSV=b.csv` runs.
     assert main(["--source", str(snapshot_2025), "--db", str(db)]) == 0
     assert rows(db, "select count(*) as n from changes") == [{"n": 0}]
     assert main(["--source", str(snapshot_2026), "--db", str(db)]) == 0
-    assert rows(db, "select * from changes order by id") == rows(
-        replayed, "select * from changes order by id"
-    )
+    assert rows(db, "select * from changes order by id") == rows(replayed, "select * from changes order by id")
     assert [(r["id"], r["sha256"]) for r in rows(db, "select * from ingests order by id")] == [
         (1, sha256(snapshot_2025)),
         (2, sha256(snapshot_2026)),
@@ -357,9 +346,7 @@ def test_two_consecutive_ingests_build_the_same_history_as_replay(
 
 
 def test_changes_table_schema(replayed):
-    assert [
-        (r["name"], r["type"], r["pk"]) for r in rows(replayed, "pragma table_info(changes)")
-    ] == [
+    assert [(r["name"], r["type"], r["pk"]) for r in rows(replayed, "pragma table_info(changes)")] == [
         ("id", "INTEGER", 1),
         ("ingest", "INTEGER", 0),
         ("previous_ingest", "INTEGER", 0),
@@ -380,9 +367,10 @@ def test_changes_table_schema(replayed):
         ("old", "TEXT", 0),
         ("new", "TEXT", 0),
     ]
-    assert sorted(
-        (r["from"], r["table"], r["to"]) for r in rows(replayed, "pragma foreign_key_list(changes)")
-    ) == [("ingest", "ingests", "id"), ("previous_ingest", "ingests", "id")]
+    assert sorted((r["from"], r["table"], r["to"]) for r in rows(replayed, "pragma foreign_key_list(changes)")) == [
+        ("ingest", "ingests", "id"),
+        ("previous_ingest", "ingests", "id"),
+    ]
     assert sorted(
         r["name"]
         for r in rows(replayed, "select name from sqlite_master where type = 'index' and tbl_name = 'changes'")
@@ -442,9 +430,7 @@ def test_history_in_the_old_layout_is_brought_up_to_date(db_copy, replayed, snap
     assert "old_port_low" not in {r["name"] for r in rows(db_copy, "pragma table_info(changes)")}
 
     assert main(["--source", str(snapshot_2026), "--db", str(db_copy), "--force"]) == 0
-    assert rows(db_copy, "select * from changes order by id") == rows(
-        replayed, "select * from changes order by id"
-    )
+    assert rows(db_copy, "select * from changes order by id") == rows(replayed, "select * from changes order by id")
     assert rows(db_copy, "pragma index_list(changes)") == rows(replayed, "pragma index_list(changes)")
 
 

@@ -104,15 +104,11 @@ CASES = {
     ),
     "latin-1": latin1,
     "truncated-in-quoted-field": truncated_in_whois_notes,
-    "non-numeric-port": lambda d: bad_port(
-        d, b"\nssh,22,tcp,", b"\nssh,ssh,tcp,", "not a port or range: 'ssh'"
-    ),
+    "non-numeric-port": lambda d: bad_port(d, b"\nssh,22,tcp,", b"\nssh,ssh,tcp,", "not a port or range: 'ssh'"),
     "range-low-above-high": lambda d: bad_port(
         d, b"\nx11,6000-6063,tcp,", b"\nx11,6063-6000,tcp,", "range '6063-6000' has low > high"
     ),
-    "port-above-65535": lambda d: bad_port(
-        d, b"\nssh,22,tcp,", b"\nssh,65536,tcp,", "'65536' is above 65535"
-    ),
+    "port-above-65535": lambda d: bad_port(d, b"\nssh,22,tcp,", b"\nssh,65536,tcp,", "'65536' is above 65535"),
     # Before: a TypeError traceback from model.port_space.
     "nameless-without-description": lambda d: (
         replaced(d, b"\n,1109,,Reserved - IANA,", b"\n,1109,,,"),
@@ -182,9 +178,7 @@ def test_missing_file(previous_db, tmp_path):
 
 def test_directory_as_source(previous_db, tmp_path):
     before = previous_db.read_bytes()
-    assert_rejected(
-        run_ingest(tmp_path, previous_db), previous_db, before, f"cannot read {tmp_path}: Is a directory"
-    )
+    assert_rejected(run_ingest(tmp_path, previous_db), previous_db, before, f"cannot read {tmp_path}: Is a directory")
 
 
 def test_same_file_again_is_unchanged(snapshot_2026, previous_db):
@@ -192,8 +186,7 @@ def test_same_file_again_is_unchanged(snapshot_2026, previous_db):
     result = run_ingest(snapshot_2026, previous_db)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
-        "unchanged: the file is identical to the last ingest (same sha256); "
-        f"{previous_db} not rebuilt\n"
+        f"unchanged: the file is identical to the last ingest (same sha256); {previous_db} not rebuilt\n"
     )
     assert previous_db.read_bytes() == before
 
@@ -258,7 +251,11 @@ def test_raw_copy_that_cannot_be_written(snapshot_2025, previous_db):
         lambda: subprocess.run(
             [sys.executable, "-c", limited_file_size(500_000), "--source", str(snapshot_2025)]
             + ["--db", str(previous_db)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment(),
         )
     )
     raw_dir = previous_db.parent / "raw"
@@ -278,7 +275,9 @@ def test_iana_unreachable_says_how_to_build_offline(previous_db):
     kept = Kept(previous_db)
     try:
         # httpx goes through the proxy named in the environment: here, nowhere.
-        result = run("--db", str(previous_db), "--retries", "0", env=environment(HTTPS_PROXY=f"http://127.0.0.1:{port}"))
+        result = run(
+            "--db", str(previous_db), "--retries", "0", env=environment(HTTPS_PROXY=f"http://127.0.0.1:{port}")
+        )
     finally:
         closed.close()
     assert (result.returncode, result.stdout) == (1, "")
@@ -328,12 +327,18 @@ def test_a_rule_edit_rebuilds_on_the_next_refresh(snapshot_2026, previous_db, tm
     facts.write_text(edited)
     same = subprocess.run(
         [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(previous_db)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert same.stdout.startswith("unchanged: "), same.stdout + same.stderr
     edit = subprocess.run(
         [sys.executable, "-m", "ingest", "--source", str(snapshot_2026), "--db", str(previous_db)],
-        cwd=copy, capture_output=True, text=True, timeout=120,
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert (edit.returncode, edit.stderr) == (0, "")
     assert edit.stdout.startswith(f"built {previous_db}: 14500 registrations")
@@ -356,7 +361,11 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(snapshot_2025, previo
     kept = Kept(previous_db)
     result = subprocess.run(
         [sys.executable, "-c", code, "--source", str(snapshot_2025), "--db", str(previous_db)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment(),
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "error: unexpected TypeError: injected; the previous database is unchanged\n"

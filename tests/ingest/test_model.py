@@ -81,9 +81,7 @@ def test_known_ports_2026(conn, n, transport, status, services):
 
 
 def test_716_has_no_tcp_row(conn):
-    rows = conn.execute(
-        "select transport from registrations where port_low <= 716 and port_high >= 716"
-    ).fetchall()
+    rows = conn.execute("select transport from registrations where port_low <= 716 and port_high >= 716").fetchall()
     assert [r["transport"] for r in rows] == ["udp"]
 
 
@@ -264,9 +262,7 @@ def _expected_status(rows, transport):
 @settings(max_examples=300, deadline=None)
 @given(n=st.one_of(st.integers(0, 65535), st.sampled_from([0, 1023, 1024, 49151, 49152, 65535])))
 def test_ports_runs_and_registrations_agree(conn, n):
-    rows = conn.execute(
-        "select * from registrations where port_low <= :n and port_high >= :n", {"n": n}
-    ).fetchall()
+    rows = conn.execute("select * from registrations where port_low <= :n and port_high >= :n", {"n": n}).fetchall()
     row = port(conn, n)
     assert row["listed"] == (1 if rows else 0)
     names = []

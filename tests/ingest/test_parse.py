@@ -155,9 +155,7 @@ def test_blank_line_inside_quoted_field_is_kept(records):
 
 
 def test_range_with_empty_transport(records):
-    assert by_line(records, 28) == record(
-        22, 28, port="272-279", port_low=272, port_high=279, description="Unassigned"
-    )
+    assert by_line(records, 28) == record(22, 28, port="272-279", port_low=272, port_high=279, description="Unassigned")
 
 
 def test_single_port_written_as_range(records):
@@ -183,9 +181,7 @@ def test_range_with_transport_and_unauthorized_use(records):
 
 
 def test_name_without_port_or_transport(records):
-    assert by_line(records, 37) == record(
-        31, 37, service_name="arp", description="Address Resolution Protocol"
-    )
+    assert by_line(records, 37) == record(31, 37, service_name="arp", description="Address Resolution Protocol")
 
 
 def test_name_without_port_with_transport(records):
@@ -365,9 +361,7 @@ def test_html_instead_of_csv():
 
 
 def test_binary_with_nul_bytes():
-    assert fails(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") == (
-        "not a registry CSV: the file is binary (NUL bytes)"
-    )
+    assert fails(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") == ("not a registry CSV: the file is binary (NUL bytes)")
 
 
 def test_invalid_utf8():
@@ -383,7 +377,7 @@ def test_wrong_column_count():
 
 def test_truncated_inside_quoted_field():
     text = QUIRKS.read_text()
-    start = text.index('whois++,63,tcp,whois++')
+    start = text.index("whois++,63,tcp,whois++")
     cut = text[: text.index("now historic", start)]
     assert fails(cut) == (
         f"line {line_of(text, 'whois++,63,tcp,whois++')}: truncated inside a quoted field "
@@ -423,9 +417,7 @@ def test_unknown_transport():
 @pytest.mark.parametrize("date", ["2007-13", "2007/06/01", "07-06-01", "2007-06-32", "June 2007"])
 def test_bad_date(date):
     text, line = quirks_with("[Jim_Davis],2007-06,", f"[Jim_Davis],{date},")
-    assert fails(text) == (
-        f"line {line}, column 'Registration Date': not a YYYY-MM-DD or YYYY-MM date: {date!r}"
-    )
+    assert fails(text) == (f"line {line}, column 'Registration Date': not a YYYY-MM-DD or YYYY-MM date: {date!r}")
 
 
 # --- every row validated whole: what the real registry never holds is refused with its line.
@@ -553,7 +545,7 @@ def test_exact_duplicate_rows():
 
 FIELD_TEXT = st.text(
     alphabet=st.one_of(
-        st.sampled_from(list("abcXYZ019-_./+*# ,\"\n\t\r\x00\x1b\x85é")),
+        st.sampled_from(list('abcXYZ019-_./+*# ,"\n\t\r\x00\x1b\x85é')),
         st.characters(codec="utf-8"),
     ),
     max_size=24,

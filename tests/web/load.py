@@ -58,8 +58,7 @@ def main(base: str, seconds: float, connections: int) -> None:
     statuses, answers, errors = collections.Counter(), collections.Counter(), []
     lock = threading.Lock()
     threads = [
-        threading.Thread(target=worker, args=(base, until, statuses, answers, errors, lock))
-        for _ in range(connections)
+        threading.Thread(target=worker, args=(base, until, statuses, answers, errors, lock)) for _ in range(connections)
     ]
     for t in threads:
         t.start()

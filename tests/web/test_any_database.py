@@ -18,8 +18,20 @@ import pytest
 from bench.support import process
 from conftest import build, free_port, live_server, serve_command
 
-START = ["/", "/ports/22", "/ports/60878", "/services/ssh", "/search?q=kerberos", "/search?q=22/tcp",
-         "/free?near=8000", "/changes", "/registry", "/registry/ports", "/registry/ports/22", "/services/nosuch"]
+START = [
+    "/",
+    "/ports/22",
+    "/ports/60878",
+    "/services/ssh",
+    "/search?q=kerberos",
+    "/search?q=22/tcp",
+    "/free?near=8000",
+    "/changes",
+    "/registry",
+    "/registry/ports",
+    "/registry/ports/22",
+    "/services/nosuch",
+]
 LINK = re.compile(r'(?:href|src|action)="([^"#]*)"')
 # Enough to cover every kind of link; a crawl of all 65,536 ports is not the point.
 MAX_PAGES = 160
@@ -45,7 +57,7 @@ def crawl(base: str, prefix: str) -> dict[str, int]:
             path = queue.pop(0)
             if path in seen:
                 continue
-            response = client.get("/" + path[len(prefix):])
+            response = client.get("/" + path[len(prefix) :])
             seen[path] = response.status_code
             if response.status_code in (301, 302):
                 location = response.headers["location"]
@@ -86,7 +98,6 @@ def test_under_a_base_url(registry_db):
         assert (lookup.status_code, lookup.headers["location"]) == (302, "/prefix/services/ssh")
         # The site's own pages also answer a proxy that passes the prefix through.
         assert httpx.get(base + "/prefix/ports/22.json").json()["port"] == 22
-    wrong = {path: status for path, status in statuses.items()
-             if status >= 400 and path != "/prefix/services/nosuch"}
+    wrong = {path: status for path, status in statuses.items() if status >= 400 and path != "/prefix/services/nosuch"}
     assert wrong == {}
     assert len(statuses) >= 100

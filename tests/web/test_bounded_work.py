@@ -64,8 +64,11 @@ def test_the_sites_pages_answer_while_twelve_clients_loop_slow_sql(server):
     with httpx.Client(base_url=base, timeout=60, headers={"Cache-Control": "no-cache"}) as client:
         i = 0
         while time.monotonic() < until:
-            for kind, path in (("search", f"/search.json?q=http+{i}"), ("port", f"/ports/{1000 + i}.json"),
-                               ("sitemap", "/sitemap.xml")):
+            for kind, path in (
+                ("search", f"/search.json?q=http+{i}"),
+                ("port", f"/ports/{1000 + i}.json"),
+                ("sitemap", "/sitemap.xml"),
+            ):
                 start = time.monotonic()
                 response = client.get(path)
                 took[kind].append(time.monotonic() - start)

@@ -196,8 +196,7 @@ def test_lookup_box_leads_to_the_port_page(server, browser):
     page.wait_for_url(server + "/ports/60878")
     assert page.locator("h1").inner_text() == "Port 60878"
     assert page.locator("nav.crumbs li").all_inner_texts() == ["Ports", "Dynamic Ports", "60878"]
-    assert page.locator("nav.crumbs li:nth-child(2)").evaluate("e => getComputedStyle(e, '::before').content") \
-        == '"›"'
+    assert page.locator("nav.crumbs li:nth-child(2)").evaluate("e => getComputedStyle(e, '::before').content") == '"›"'
     assert page.locator(".range-line.current").inner_text().startswith("49152–65535 Dynamic Ports (this port):")
     page.close()
 
@@ -236,8 +235,9 @@ def test_clicking_a_cell_of_the_overview_map_opens_that_port(server, browser):
 
 @pytest.mark.parametrize("width", [320, 375])
 def test_tapping_the_overview_map_offers_the_port_right_below_it(server, browser, width):
-    context = browser.new_context(viewport={"width": width, "height": 800}, has_touch=True, is_mobile=True,
-                                  device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": width, "height": 800}, has_touch=True, is_mobile=True, device_scale_factor=2
+    )
     page = context.new_page()
     page.goto(server + "/")
     wait_for_map(page, "portmap")
@@ -269,12 +269,27 @@ def test_tapping_the_overview_map_offers_the_port_right_below_it(server, browser
 def map_info(page) -> list[str]:
     """The map's answer: heading, sentence, then each transport and its status, then the link."""
     panel = page.locator(".map-info")
-    return [panel.locator("h2").inner_text(), panel.locator("p").first.inner_text(),
-            *panel.locator("dt, dd").all_inner_texts(), panel.locator("a").inner_text()]
+    return [
+        panel.locator("h2").inner_text(),
+        panel.locator("p").first.inner_text(),
+        *panel.locator("dt, dd").all_inner_texts(),
+        panel.locator("a").inner_text(),
+    ]
 
 
-PORT_22_INFO = ["Port 22", "Port 22 is assigned (System Ports).", "tcp", "assigned: ssh", "udp", "assigned: ssh",
-                "sctp", "assigned: ssh", "dccp", "unassigned", "Open port 22"]
+PORT_22_INFO = [
+    "Port 22",
+    "Port 22 is assigned (System Ports).",
+    "tcp",
+    "assigned: ssh",
+    "udp",
+    "assigned: ssh",
+    "sctp",
+    "assigned: ssh",
+    "dccp",
+    "unassigned",
+    "Open port 22",
+]
 
 
 def test_pointing_at_the_map_shows_the_port_its_statuses_and_services(server, browser):
@@ -345,8 +360,9 @@ def test_the_map_works_from_the_keyboard(server, browser, width):
 
 @pytest.mark.parametrize("width", [320, 375])
 def test_tapping_the_map_shows_the_port_beside_it_with_a_link(server, browser, width):
-    context = browser.new_context(viewport={"width": width, "height": 800}, has_touch=True, is_mobile=True,
-                                  device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": width, "height": 800}, has_touch=True, is_mobile=True, device_scale_factor=2
+    )
     page = context.new_page()
     page.goto(server + "/map")
     wait_for_map(page, "bigmap")
@@ -377,8 +393,19 @@ def test_the_map_opens_at_a_port(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server + "/map?port=49152")
     page.wait_for_function("document.querySelector('#map-info dl') !== null")
-    assert map_info(page) == ["Port 49152", "Port 49152 is unassigned (Dynamic Ports).", "tcp", "unassigned", "udp",
-                              "unassigned", "sctp", "unassigned", "dccp", "unassigned", "Open port 49152"]
+    assert map_info(page) == [
+        "Port 49152",
+        "Port 49152 is unassigned (Dynamic Ports).",
+        "tcp",
+        "unassigned",
+        "udp",
+        "unassigned",
+        "sctp",
+        "unassigned",
+        "dccp",
+        "unassigned",
+        "Open port 49152",
+    ]
     page.get_by_label("Go to port").fill("443")
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('map-info-heading').textContent === 'Port 443'")

@@ -207,7 +207,11 @@ def test_the_databases_list_leaves_out_where_the_file_is(served_2026, path):
     [listed] = r.json()
     assert str(db.parent) not in r.text
     assert listed == {
-        "name": "iana", "route": "iana", "size": db.stat().st_size, "is_mutable": False, "is_memory": False,
+        "name": "iana",
+        "route": "iana",
+        "size": db.stat().st_size,
+        "is_mutable": False,
+        "is_memory": False,
         "hash": hashlib.sha256(db.read_bytes()).hexdigest(),
     }
 
@@ -228,14 +232,24 @@ def test_pages_are_503_without_a_registry(tmp_path, tables):
 
     async def statuses():
         await ds.invoke_startup()
-        paths = ["/", "/ports/22", "/ports/22.json", "/services/ssh", "/search?q=ssh", "/lookup?q=ssh", "/portmap.png",
-                 "/-/healthz"]
+        paths = [
+            "/",
+            "/ports/22",
+            "/ports/22.json",
+            "/services/ssh",
+            "/search?q=ssh",
+            "/lookup?q=ssh",
+            "/portmap.png",
+            "/-/healthz",
+        ]
         return {p: (await ds.client.get(p)).status_code for p in paths}
 
     got = asyncio.run(statuses())
     assert got == dict.fromkeys(got, 503)
     body = asyncio.run(ds.client.get("/-/healthz")).json()
     assert body == {
-        "ok": False, "error": "The registry database is not loaded yet; try again shortly.", "status": 503,
+        "ok": False,
+        "error": "The registry database is not loaded yet; try again shortly.",
+        "status": 503,
         "title": "Service unavailable",
     }

@@ -85,7 +85,8 @@ def test_field_tables_reflow_on_phones_with_the_column_names(server, browser):
     cells = row.locator("th, td")
     assert [cells.nth(i).evaluate("e => getComputedStyle(e).display") for i in range(3)] == ["block"] * 3
     assert [cells.nth(i).evaluate("e => getComputedStyle(e, '::before').content") for i in (1, 2)] == [
-        '"Before"', '"After"'
+        '"Before"',
+        '"After"',
     ]
     header = page.locator("table.change-fields thead").first.bounding_box()
     assert (header["width"], header["height"]) == (1, 1)

@@ -62,8 +62,10 @@ def in_order(stored, history_db) -> list[dict]:
     ingest first, then by the date shown, newest first), the file's order among equals."""
     conn = sqlite3.connect(history_db)
     try:
-        dates = {i: max(filter(None, (r, m)), default="") for i, r, m in conn.execute(
-            "select id, newest_registration_date, newest_modification_date from ingests")}
+        dates = {
+            i: max(filter(None, (r, m)), default="")
+            for i, r, m in conn.execute("select id, newest_registration_date, newest_modification_date from ingests")
+        }
     finally:
         conn.close()
     return sorted(stored, key=lambda r: (r["ingest"], shown_date(r, dates)), reverse=True)
@@ -120,9 +122,7 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
                 "service_key": "smtp",
                 "old_service_key": None,
                 "summary": "smtp on 25/tcp: reference changed",
-                "fields": [
-                    {"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}
-                ],
+                "fields": [{"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}],
                 "old": {
                     "service_name": "smtp",
                     "port": "25",
@@ -179,9 +179,7 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
                 "service_key": "smtp",
                 "old_service_key": None,
                 "summary": "smtp on 25/udp: reference changed",
-                "fields": [
-                    {"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}
-                ],
+                "fields": [{"field": "reference", "old": "[RFC5321]", "new": "[RFC-ietf-emailcore-rfc5321bis-43]"}],
                 "old": {
                     "service_name": "smtp",
                     "port": "25",
@@ -221,39 +219,54 @@ async def test_json_row_is_exact(ds, stored, snapshot_2026):
     "query,expected",
     [
         # By the renamed rows' modification dates: 2025-11-20, 2025-11-14, 2025-10-30, 2025-09-26.
-        ("kind=renamed", [
-            "pearldoc-xact renamed panquest-xact on 1980/tcp",
-            "pearldoc-xact renamed panquest-xact on 1980/udp",
-            "avi-nms renamed vision-mon on 4413/tcp",
-            "avi-nms-disc renamed vision-mon-disc on 4413/udp",
-            "fox-skytale renamed skytale on 4319/tcp",
-            "fox-skytale renamed skytale on 4319/udp",
-            "pmcdproxy renamed pmproxy on 44322/tcp",
-            "pmcdproxy renamed pmproxy on 44322/udp",
-        ]),
-        ("port=832", [
-            "netconfsoaphttp released on 832/tcp (now Reserved)",
-            "netconfsoaphttp released on 832/udp (now Reserved)",
-        ]),
+        (
+            "kind=renamed",
+            [
+                "pearldoc-xact renamed panquest-xact on 1980/tcp",
+                "pearldoc-xact renamed panquest-xact on 1980/udp",
+                "avi-nms renamed vision-mon on 4413/tcp",
+                "avi-nms-disc renamed vision-mon-disc on 4413/udp",
+                "fox-skytale renamed skytale on 4319/tcp",
+                "fox-skytale renamed skytale on 4319/udp",
+                "pmcdproxy renamed pmproxy on 44322/tcp",
+                "pmcdproxy renamed pmproxy on 44322/udp",
+            ],
+        ),
+        (
+            "port=832",
+            [
+                "netconfsoaphttp released on 832/tcp (now Reserved)",
+                "netconfsoaphttp released on 832/udp (now Reserved)",
+            ],
+        ),
         # The old Unassigned 288-307 row covered 290; assigning 300 split it.
         ("port=290", ["added Unassigned on 288-299", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
         # Newest first: the added rows carry no date of their own (the registry's, 2026-02-25);
         # the assignment is dated 2025-07-15.
         ("port=307", ["added Unassigned on 301-307", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
         ("port=300", ["added Reserved on 300/udp", "tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
-        ("service=pearldoc-xact", [
-            "pearldoc-xact renamed panquest-xact on 1980/tcp",
-            "pearldoc-xact renamed panquest-xact on 1980/udp",
-        ]),
-        ("service=PanQuest-XACT&kind=renamed&port=1980", [
-            "pearldoc-xact renamed panquest-xact on 1980/tcp",
-            "pearldoc-xact renamed panquest-xact on 1980/udp",
-        ]),
-        ("service=netconf-beep", [
-            "added netconf-beep with no port",
-            "netconf-beep released on 831/tcp (now Reserved)",
-            "netconf-beep released on 831/udp (now Reserved)",
-        ]),
+        (
+            "service=pearldoc-xact",
+            [
+                "pearldoc-xact renamed panquest-xact on 1980/tcp",
+                "pearldoc-xact renamed panquest-xact on 1980/udp",
+            ],
+        ),
+        (
+            "service=PanQuest-XACT&kind=renamed&port=1980",
+            [
+                "pearldoc-xact renamed panquest-xact on 1980/tcp",
+                "pearldoc-xact renamed panquest-xact on 1980/udp",
+            ],
+        ),
+        (
+            "service=netconf-beep",
+            [
+                "added netconf-beep with no port",
+                "netconf-beep released on 831/tcp (now Reserved)",
+                "netconf-beep released on 831/udp (now Reserved)",
+            ],
+        ),
         ("kind=assigned&port=300", ["tacacss assigned on 300/tcp (was Unassigned 288-307)"]),
         ("kind=removed", []),
         ("service=no-such-service", []),
@@ -324,10 +337,7 @@ async def test_page_lists_changes_under_their_ingest(ds):
     assert "pearldoc-xact renamed panquest-xact on 1980/tcp" in text
     assert '<a class="change-port" href="/ports/1980">port 1980</a>' in text
     assert '<a class="change-service" href="/services/panquest-xact">panquest-xact</a>' in text
-    assert (
-        "<tr><th scope=\"row\">description</th><td>PearlDoc XACT</td><td>PanQuest XACT</td></tr>"
-        in text
-    )
+    assert '<tr><th scope="row">description</th><td>PearlDoc XACT</td><td>PanQuest XACT</td></tr>' in text
     assert (
         '<label for="changes-service">Service</label>\n'
         '    <input id="changes-service" type="text" name="service" size="16" value="pearldoc-xact">'
@@ -344,8 +354,8 @@ async def test_page_dates_changes_by_the_registry_not_the_fetch(ds, stored):
     assert "<h2>Registry of 2026-02-25</h2>" in text
     assert (
         f'<p class="ingest-meta">Ingest 2, fetched <time datetime="{fetched}">'
-        f'{fetched[:10]} {fetched[11:16]} UTC</time>,\n'
-        "    compared with ingest 1 (registry of <span class=\"nowrap\">2025-03-28</span>).</p>"
+        f"{fetched[:10]} {fetched[11:16]} UTC</time>,\n"
+        '    compared with ingest 1 (registry of <span class="nowrap">2025-03-28</span>).</p>'
     ) in text
     # The rename carries its own modification date.
     assert re.findall(CHANGE_DATE, text) == [("2025-11-20", "2025-11-20")] * 2
@@ -374,13 +384,13 @@ async def test_page_has_the_project_look(ds, path):
     assert ">home<" not in text
     assert '<span class="badge change-kind">renamed</span>' in text
     css = (await ds.client.get("/static/site.css")).text
-    section = css[css.index("/* changes and history */"):]
+    section = css[css.index("/* changes and history */") :]
     for selector in ("form.changes-filter", "li.change", ".change-renamed .change-kind", "table.change-fields"):
         assert selector in section
 
 
 async def test_page_escapes_what_it_echoes(ds):
-    response = await ds.client.get('/changes?service=%3Cscript%3Ex%22')
+    response = await ds.client.get("/changes?service=%3Cscript%3Ex%22")
     assert response.status_code == 200
     assert "<script>x" not in response.text
     assert 'value="&lt;script&gt;x&#34;"' in response.text
@@ -487,7 +497,7 @@ def test_atom_renderer_escapes_markup_and_drops_characters_xml_cannot_hold():
         "previous_ingest": 2,
         "fetched_at": "2026-03-01T10:00:00+01:00",
         "kind": "modified",
-        "summary": "x<y> & \"z\" \x0b on 1/tcp",
+        "summary": 'x<y> & "z" \x0b on 1/tcp',
         "fields": [{"field": "description", "old": "<b>old</b>", "new": "a & b"}],
         "old": None,
         "new": None,
@@ -532,8 +542,7 @@ async def test_history_partial_renders_for_port_pages(ds, store):
     assert text.count('<li id="change-') == 2
     assert '<span class="badge change-kind">modified</span>' in text
     assert (
-        "<tr><th scope=\"row\">reference</th><td>[RFC5321]</td>"
-        "<td>[RFC-ietf-emailcore-rfc5321bis-43]</td></tr>"
+        '<tr><th scope="row">reference</th><td>[RFC5321]</td><td>[RFC-ietf-emailcore-rfc5321bis-43]</td></tr>'
     ) in text
     empty = render(ds, "site/_history.html", changes=[])
     assert empty.strip() == '<p class="changes-none">No recorded changes.</p>'
@@ -542,15 +551,21 @@ async def test_history_partial_renders_for_port_pages(ds, store):
 @pytest.mark.parametrize(
     "path, expected",
     [
-        ("/ports/1980", [
-            "pearldoc-xact renamed panquest-xact on 1980/tcp",
-            "pearldoc-xact renamed panquest-xact on 1980/udp",
-        ]),
-        ("/services/NetConf-Beep", [
-            "added netconf-beep with no port",
-            "netconf-beep released on 831/tcp (now Reserved)",
-            "netconf-beep released on 831/udp (now Reserved)",
-        ]),
+        (
+            "/ports/1980",
+            [
+                "pearldoc-xact renamed panquest-xact on 1980/tcp",
+                "pearldoc-xact renamed panquest-xact on 1980/udp",
+            ],
+        ),
+        (
+            "/services/NetConf-Beep",
+            [
+                "added netconf-beep with no port",
+                "netconf-beep released on 831/tcp (now Reserved)",
+                "netconf-beep released on 831/udp (now Reserved)",
+            ],
+        ),
         ("/ports/22", []),
     ],
 )

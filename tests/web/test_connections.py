@@ -121,7 +121,11 @@ def test_past_the_cap_a_connection_gets_a_503_in_the_one_shape_and_is_closed(ser
         status, headers, body = body_of(raw)
         assert status == "HTTP/1.1 503 Service Unavailable"
         assert (headers["content-type"], headers["retry-after"], headers["connection"], headers["cache-control"]) == (
-            "application/json; charset=utf-8", "2", "close", "no-store")
+            "application/json; charset=utf-8",
+            "2",
+            "close",
+            "no-store",
+        )
         assert body == error(503, "The server has as many connections open as it takes; try again in a few seconds.")
         # The held ones are unfinished requests: closed at the deadline, and the server answers again.
         for s in held:
@@ -144,10 +148,12 @@ def test_a_request_that_is_not_http_gets_the_one_error_shape(server):
 def test_content_length_with_transfer_encoding_is_a_400_and_the_connection_closed(server, method):
     _, port = server
     s = connect(port)
-    s.sendall(method + b" /ports/22.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
-              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-              # A smuggled second request the server must never answer.
-              b"GET /ports/23.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    s.sendall(
+        method + b" /ports/22.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        # A smuggled second request the server must never answer.
+        b"GET /ports/23.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
     raw = read_until_closed(s)
     s.close()
     assert raw.count(b"HTTP/1.1 ") == 1

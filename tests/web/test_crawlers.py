@@ -230,13 +230,17 @@ async def test_cached_like_every_page(datasette, path):
     etag = builds.current(datasette).etag
     response = await datasette.client.get(path)
     assert (response.status_code, response.headers["cache-control"], response.headers["etag"]) == (
-        200, BUILD_CACHE, etag)
+        200,
+        BUILD_CACHE,
+        etag,
+    )
     again = await datasette.client.get(path, headers={"If-None-Match": etag})
     assert (again.status_code, again.content) == (304, b"")
 
 
-@pytest.mark.parametrize("path", ["/sitemap-ports-4.xml", "/sitemap-services-9.xml", "/sitemap-ports-01.xml",
-                                  "/sitemap-nope-0.xml"])
+@pytest.mark.parametrize(
+    "path", ["/sitemap-ports-4.xml", "/sitemap-services-9.xml", "/sitemap-ports-01.xml", "/sitemap-nope-0.xml"]
+)
 async def test_no_such_sitemap_is_a_short_lived_404(datasette, path):
     response = await datasette.client.get(path)
     assert response.status_code == 404

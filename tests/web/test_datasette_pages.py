@@ -24,8 +24,10 @@ def free_on(snapshot_2026):
             if not row["Service Name"] and words.startswith("unassigned"):
                 continue
             # A named row without a transport is a legacy tcp/udp assignment; a nameless one covers all four.
-            transports = [row["Transport Protocol"]] if row["Transport Protocol"] else (
-                ("tcp", "udp") if row["Service Name"] else TRANSPORTS
+            transports = (
+                [row["Transport Protocol"]]
+                if row["Transport Protocol"]
+                else (("tcp", "udp") if row["Service Name"] else TRANSPORTS)
             )
             for p in range(int(low), int(high or low) + 1):
                 taken.setdefault(p, set()).update(transports)

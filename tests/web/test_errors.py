@@ -16,8 +16,9 @@ from iana_ports.schema import TABLES
 from iana_ports.web.pages import BROKEN
 
 NO_PAGE = "There is no page at this address."
-SITE_NAME = ('<a class="site-name" href="/"><img class="site-icon" src="/icon.svg" alt="" width="24" height="24">'
-             "IANA ports</a>")
+SITE_NAME = (
+    '<a class="site-name" href="/"><img class="site-icon" src="/icon.svg" alt="" width="24" height="24">IANA ports</a>'
+)
 LOOKUP = '<form class="lookup" action="/lookup" method="get" role="search">'
 
 
@@ -35,8 +36,10 @@ async def test_unrouted_paths_are_the_sites_404_page(datasette, path):
     assert SITE_NAME in page
     assert LOOKUP in page
     assert '<meta name="robots" content="noindex">' in page
-    assert ('<p class="error-next">Or start from the <a href="/">home page</a>, the <a href="/map">port map</a> '
-            'or a <a href="/search">search of the registry</a>.</p>') in page
+    assert (
+        '<p class="error-next">Or start from the <a href="/">home page</a>, the <a href="/map">port map</a> '
+        'or a <a href="/search">search of the registry</a>.</p>'
+    ) in page
     # Datasette's words for a path it cannot route mean nothing to a visitor.
     assert "Database not found" not in page
 
@@ -54,8 +57,10 @@ async def test_a_number_that_is_no_port_is_a_404(datasette, path):
     response = await datasette.client.get(path)
     assert response.status_code == 404
     assert "<h1>Page not found</h1>" in response.text
-    assert ('<p class="error-message">There is no page at this address: ports are numbers from 0 to 65535.</p>'
-            in response.text)
+    assert (
+        '<p class="error-message">There is no page at this address: ports are numbers from 0 to 65535.</p>'
+        in response.text
+    )
     assert LOOKUP in response.text
 
 
@@ -98,7 +103,9 @@ async def test_a_query_over_the_time_limit_says_so_in_plain_words(datasette):
     response = await datasette.client.get("/iana.json", params={"sql": endless, "_timelimit": "20"})
     assert response.status_code == 400
     assert response.json() == {
-        "ok": False, "error": "The SQL query took too long and was stopped; ask for less.", "status": 400,
+        "ok": False,
+        "error": "The SQL query took too long and was stopped; ask for less.",
+        "status": 400,
         "title": None,
     }
     page = await datasette.client.get("/iana", params={"sql": endless, "_timelimit": "20"})
@@ -110,7 +117,8 @@ async def test_a_query_over_the_time_limit_says_so_in_plain_words(datasette):
 async def test_datasettes_bad_request_keeps_its_status_and_words(datasette):
     response = await datasette.client.get("/iana/registrations.json?_size=x")
     assert (response.status_code, response.json()) == (
-        400, {"ok": False, "error": "_size must be a positive integer", "status": 400, "title": None},
+        400,
+        {"ok": False, "error": "_size must be a positive integer", "status": 400, "title": None},
     )
 
 
@@ -159,12 +167,24 @@ def test_an_integer_past_int64_compared_as_equal_matches_nothing(live):
 @pytest.mark.parametrize(
     "path, status, message, cache",
     [
-        ("/iana/ports.json?_where=" + quote("randomblob(1000000000)"), 400, "string or blob too big",
-         "public, max-age=60"),
-        ("/iana.json?sql=" + quote("select * from pragma_database_list"), 400,
-         "access to pragma_database_list.seq is prohibited", "public, max-age=60"),
-        ("/iana.json?sql=" + quote("select file from pragma_database_list()"), 400,
-         "access to pragma_database_list.file is prohibited", "public, max-age=60"),
+        (
+            "/iana/ports.json?_where=" + quote("randomblob(1000000000)"),
+            400,
+            "string or blob too big",
+            "public, max-age=60",
+        ),
+        (
+            "/iana.json?sql=" + quote("select * from pragma_database_list"),
+            400,
+            "access to pragma_database_list.seq is prohibited",
+            "public, max-age=60",
+        ),
+        (
+            "/iana.json?sql=" + quote("select file from pragma_database_list()"),
+            400,
+            "access to pragma_database_list.file is prohibited",
+            "public, max-age=60",
+        ),
         ("/-/threads.json", 404, NO_PAGE, "no-store"),
         ("/-/static/nosuch.json", 404, NO_PAGE, "public, max-age=60"),
     ],
@@ -174,7 +194,9 @@ def test_refusals_are_4xx_in_the_one_shape(live, path, status, message, cache):
     response = httpx.get(base + path, timeout=30)
     assert (response.status_code, response.json()) == (status, shape(status, message))
     assert (response.headers["content-type"], response.headers["cache-control"]) == (
-        "application/json; charset=utf-8", cache)
+        "application/json; charset=utf-8",
+        cache,
+    )
     assert "etag" not in response.headers
     assert str(db.parent) not in response.text
 
@@ -223,7 +245,9 @@ def test_a_query_out_of_memory_is_a_400_never_cached(roomy):
     sql = "select length(json_group_array(hex(zeroblob(450000)))) from ports"
     response = httpx.get(roomy + "/iana.json?sql=" + quote(sql), timeout=30)
     assert (response.status_code, response.json()) == (
-        400, shape(400, "The query needs more memory than the server allows its queries; ask for less."))
+        400,
+        shape(400, "The query needs more memory than the server allows its queries; ask for less."),
+    )
     assert (response.headers["cache-control"], "etag" in response.headers) == ("no-store", False)
     # The server is no worse for it.
     assert httpx.get(roomy + "/iana.json?sql=select+1+as+one", timeout=10).json()["rows"] == [[1]]
@@ -247,8 +271,11 @@ def test_a_csv_that_fails_half_way_is_cut_off_not_finished_with_the_error(roomy)
     "request_bytes, status, message",
     [
         (b"DELETE /ports/22.json HTTP/1.1\r\nHost: x\r\n\r\n", 405, "This site only reads: GET and HEAD."),
-        (b"GET /search.json?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
-         "The address is too long: at most 4,096 characters."),
+        (
+            b"GET /search.json?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+            "The address is too long: at most 4,096 characters.",
+        ),
         (b"GET //example.com/x.json HTTP/1.1\r\nHost: x\r\n\r\n", 404, NO_PAGE),
         (b"GET /-/mcp HTTP/1.1\r\nHost: x\r\n\r\n", 405, "The MCP endpoint takes POST only."),
     ],

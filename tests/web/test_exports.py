@@ -54,9 +54,18 @@ def expected(db_2026) -> dict[str, bytes]:
 
 def scope(path: str, method: str = "GET", headers=()) -> dict:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"localhost"), *headers], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
     }
 
 
@@ -122,9 +131,7 @@ def test_exports_over_real_http(db_2026, expected):
                     body = response.read()
                 assert body == expected[path], path
                 head = client.head(path)
-                assert (head.status_code, head.content, head.headers["etag"]) == (
-                    200, b"", response.headers["etag"]
-                )
+                assert (head.status_code, head.content, head.headers["etag"]) == (200, b"", response.headers["etag"])
                 if path in ("/exports/ports.csv", "/exports/iana.db"):
                     # Made once per build (the CSV) or read from the build's descriptor: the length is known.
                     assert response.headers["content-length"] == head.headers["content-length"] == str(len(body))
@@ -183,10 +190,12 @@ async def test_database_by_content_address(datasette, db_2026, db_2025):
     for wrong in (other, "0" * 64):
         missing = await datasette.client.get(f"/exports/iana-{wrong}.db")
         assert (missing.status_code, missing.text) == (
-            404, "No such database file: it is not the one served now, which is at /exports/iana.db.\n"
+            404,
+            "No such database file: it is not the one served now, which is at /exports/iana.db.\n",
         )
         assert (missing.headers["content-type"], missing.headers["cache-control"]) == (
-            "text/plain; charset=utf-8", ERROR_CACHE
+            "text/plain; charset=utf-8",
+            ERROR_CACHE,
         )
     # Not a sha256 at all: not an export route, so Datasette's own 404.
     assert (await datasette.client.get("/exports/iana-XYZ.db")).status_code == 404
@@ -211,6 +220,7 @@ async def test_a_rebuild_does_not_tear_a_download(db_2026, db_2025, tmp_path):
     await ds.invoke_startup()
     first = builds.current(ds)
     try:
+
         async def rebuild_after_the_first_chunk(message, messages):
             if message["type"] == "http.response.body" and len(messages) == 2:
                 # What `python -m ingest` does: a finished file renamed onto the served path.

@@ -47,9 +47,16 @@ async def asgi_get(app, raw_path: bytes, headers=()) -> list[dict]:
 
     path, _, query = raw_path.partition(b"?")
     scope = {
-        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path.decode("latin-1"), "raw_path": path, "query_string": query,
-        "headers": [(b"host", b"localhost"), *headers], "client": ("127.0.0.1", 1), "server": ("localhost", 80),
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path.decode("latin-1"),
+        "raw_path": path,
+        "query_string": query,
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
     }
     await app(scope, receive, send)
     return messages
@@ -61,8 +68,15 @@ def header(start: dict, name: bytes) -> bytes | None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"/\\example.com/", b"//example.com/", b"/%5Cexample.com/", b"/%5C%5Cexample.com/",
-     b"/\\\\example.com/", b"/\t/example.com/", b"/%2F/example.com/"],
+    [
+        b"/\\example.com/",
+        b"//example.com/",
+        b"/%5Cexample.com/",
+        b"/%5C%5Cexample.com/",
+        b"/\\\\example.com/",
+        b"/\t/example.com/",
+        b"/%2F/example.com/",
+    ],
 )
 async def test_open_redirect_paths_are_404(datasette, raw):
     start = (await asgi_get(datasette.app(), raw))[0]
@@ -84,7 +98,7 @@ async def test_ordinary_redirects_still_work(datasette):
         "/iana/ports?_sort=nosuch",
         "/iana/registrations.json?_sort_desc=nosuch",
         "/iana/ports.json?_sort=port&_sort_desc=port",
-        '/iana/registrations.json?_search=%22&_searchmode=raw',
+        "/iana/registrations.json?_search=%22&_searchmode=raw",
     ],
 )
 async def test_refused_table_queries_are_400_not_500(datasette, path):
@@ -107,8 +121,10 @@ async def test_the_site_only_reads(datasette, method, path):
 
 async def test_an_over_long_url_is_414(datasette):
     response = await datasette.client.get("/search.json?q=" + "a" * 5000)
-    assert (response.status_code, response.json()) == (414, {
-        "ok": False, "error": "The address is too long: at most 4,096 characters.", "status": 414, "title": None})
+    assert (response.status_code, response.json()) == (
+        414,
+        {"ok": False, "error": "The address is too long: at most 4,096 characters.", "status": 414, "title": None},
+    )
     assert response.headers["cache-control"] == "no-store"
     page = await datasette.client.get("/search?q=" + "a" * 5000)
     assert page.status_code == 414
@@ -122,8 +138,18 @@ async def test_cors_preflight(datasette):
     assert response.headers["access-control-allow-methods"] == "GET, HEAD"
 
 
-@pytest.mark.parametrize("path", ["/ports/22.json", "/ports/22", "/iana/ports.json?_size=1", "/iana/ports.csv?_size=1",
-                                  "/static/site.css", "/-/healthz", "/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ports/22.json",
+        "/ports/22",
+        "/iana/ports.json?_size=1",
+        "/iana/ports.csv?_size=1",
+        "/static/site.css",
+        "/-/healthz",
+        "/nope",
+    ],
+)
 async def test_every_answer_carries_cors(datasette, path):
     response = await datasette.client.get(path)
     assert response.headers["access-control-allow-origin"] == "*"
@@ -131,10 +157,24 @@ async def test_every_answer_carries_cors(datasette, path):
 
 @pytest.mark.parametrize(
     "path",
-    ["/ports/22", "/ports/22.json", "/services/ssh", "/search?q=ssh", "/changes.json", "/free.json?near=8000",
-     "/portmap.png", "/iana", "/iana/ports?status=assigned", "/iana/ports.json?_size=2", "/iana/ports.csv?_size=2",
-     "/iana/ports/22", "/iana/port_lookup.json?port=22", "/iana.json?sql=select+1", "/static/site.css",
-     "/-/static/app.css"],
+    [
+        "/ports/22",
+        "/ports/22.json",
+        "/services/ssh",
+        "/search?q=ssh",
+        "/changes.json",
+        "/free.json?near=8000",
+        "/portmap.png",
+        "/iana",
+        "/iana/ports?status=assigned",
+        "/iana/ports.json?_size=2",
+        "/iana/ports.csv?_size=2",
+        "/iana/ports/22",
+        "/iana/port_lookup.json?port=22",
+        "/iana.json?sql=select+1",
+        "/static/site.css",
+        "/-/static/app.css",
+    ],
 )
 async def test_answers_from_the_build_are_cacheable_and_revalidate(datasette, path):
     etag = builds.current(datasette).etag
@@ -151,8 +191,10 @@ async def test_answers_from_the_build_are_cacheable_and_revalidate(datasette, pa
     assert stale.status_code == 200
 
 
-@pytest.mark.parametrize("path, status", [("/ports/99999", 404), ("/nope", 404), ("/search?transport=x", 400),
-                                          ("/iana/ports?_sort=nosuch", 400)])
+@pytest.mark.parametrize(
+    "path, status",
+    [("/ports/99999", 404), ("/nope", 404), ("/search?transport=x", 400), ("/iana/ports?_sort=nosuch", 400)],
+)
 async def test_errors_are_cached_briefly_and_never_304(datasette, path, status):
     etag = builds.current(datasette).etag
     response = await datasette.client.get(path, headers={"If-None-Match": etag})
@@ -191,7 +233,9 @@ async def test_no_registry_database_is_503_everywhere(tmp_path, db_2026):
             assert response.headers["cache-control"] == "no-store", path
         body = (await ds.client.get("/ports/22.json")).json()
         assert body == {
-            "ok": False, "error": "The registry database is not loaded yet; try again shortly.", "status": 503,
+            "ok": False,
+            "error": "The registry database is not loaded yet; try again shortly.",
+            "status": 503,
             "title": "Service unavailable",
         }
     finally:

@@ -21,31 +21,82 @@ SECRETS = (str(ROOT), "site-packages", "/tmp/", "Traceback")
 
 segments = st.one_of(
     st.text(max_size=40),
-    st.integers(min_value=-10**22, max_value=10**22).map(str),
+    st.integers(min_value=-(10**22), max_value=10**22).map(str),
     st.from_regex(r"[0-9]{1,7}", fullmatch=True),
-    st.text(alphabet="%~./\\+-_*,0123456789abcdefABCDEF\x00 {}[]\":", max_size=30),
+    st.text(alphabet='%~./\\+-_*,0123456789abcdefABCDEF\x00 {}[]":', max_size=30),
     st.binary(max_size=30).map(lambda b: "".join(f"%{x:02X}" for x in b)),
 )
 encodings = st.sampled_from(["quoted", "raw-safe"])
-site_targets = st.sampled_from([
-    "/ports/", "/services/", "/search?q=", "/search?q=http&_next=", "/lookup?q=", "/", "/free?near=",
-    "/free.json?near=8000&transports=", "/changes?port=", "/changes.atom?kind=", "/static/", "/-/static/",
-])
+site_targets = st.sampled_from(
+    [
+        "/ports/",
+        "/services/",
+        "/search?q=",
+        "/search?q=http&_next=",
+        "/lookup?q=",
+        "/",
+        "/free?near=",
+        "/free.json?near=8000&transports=",
+        "/changes?port=",
+        "/changes.atom?kind=",
+        "/static/",
+        "/-/static/",
+    ]
+)
 tables = st.sampled_from([t.name for t in TABLES])
 # Datasette's own query-string parameters on table pages, and what follows them.
-table_params = st.sampled_from([
-    "_through", "_facet", "_facet_array", "_facet_date", "_sort", "_sort_desc", "_size", "_next", "_search",
-    "_where", "_col", "_nocol", "_shape", "_labels", "_fts_table", "_searchmode", "_stream", "_ttl", "port__gt",
-    "status__in", "transport__isnull", "_json",
-])
+table_params = st.sampled_from(
+    [
+        "_through",
+        "_facet",
+        "_facet_array",
+        "_facet_date",
+        "_sort",
+        "_sort_desc",
+        "_size",
+        "_next",
+        "_search",
+        "_where",
+        "_col",
+        "_nocol",
+        "_shape",
+        "_labels",
+        "_fts_table",
+        "_searchmode",
+        "_stream",
+        "_ttl",
+        "port__gt",
+        "status__in",
+        "transport__isnull",
+        "_json",
+    ]
+)
 formats = st.sampled_from(["", ".json", ".csv"])
 # Every integer column of every table, every filter Datasette offers on it, and integers
 # past what SQLite's 64 bits hold, either side, as typed or with a sign.
 integer_columns = st.sampled_from([(t.name, c) for t in TABLES for c, kind in t.types.items() if kind is int])
-filter_ops = st.sampled_from(["", "__exact", "__not", "__gt", "__gte", "__lt", "__lte", "__in", "__notin",
-                              "__contains", "__startswith", "__endswith", "__glob", "__like", "__isnull"])
-past_int64 = st.one_of(st.integers(min_value=2**63, max_value=2**200),
-                       st.integers(min_value=-(2**200), max_value=-(2**63) - 1)).map(str)
+filter_ops = st.sampled_from(
+    [
+        "",
+        "__exact",
+        "__not",
+        "__gt",
+        "__gte",
+        "__lt",
+        "__lte",
+        "__in",
+        "__notin",
+        "__contains",
+        "__startswith",
+        "__endswith",
+        "__glob",
+        "__like",
+        "__isnull",
+    ]
+)
+past_int64 = st.one_of(
+    st.integers(min_value=2**63, max_value=2**200), st.integers(min_value=-(2**200), max_value=-(2**63) - 1)
+).map(str)
 TOO_BIG = "A number in this request is too large: SQLite integers run to 9,223,372,036,854,775,807."
 
 
@@ -96,8 +147,10 @@ async def test_integers_past_int64_on_every_filter(datasette, column, op, value,
 @pytest.mark.parametrize("op", ["__gt", "__gte", "__lt", "__lte"])
 async def test_a_comparison_past_int64_is_the_400(datasette, op):
     response = await datasette.client.get(f"/iana/ports.json?port{op}={2**63}")
-    assert (response.status_code, response.json()) == (400, {"ok": False, "error": TOO_BIG, "status": 400,
-                                                             "title": None})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"ok": False, "error": TOO_BIG, "status": 400, "title": None},
+    )
 
 
 @FUZZ

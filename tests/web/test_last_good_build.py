@@ -149,12 +149,21 @@ REFUSED = "the file now at the served path is not a usable build: "
 BAD_BUILDS = [
     ("garbage", _garbage, "file is not a database"),
     ("no ingest", _sql("delete from ingests"), "the ingests table is empty"),
-    ("65,535 ports", _sql("delete from ports where port = 65535"),
-     "the ports table has 65535 rows, not one for each of the 65536 ports"),
-    ("a status out of the set", _sql("update ports set tcp = 'Assigned' where port = 22"),
-     "ports.tcp holds 'Assigned', not one of unassigned, reserved, assigned"),
-    ("bad JSON in services.ports", _sql("update services set ports = '[22,' where key = 'ssh'"),
-     "the services table does not decode (JSONDecodeError: Expecting value: line 1 column 5 (char 4))"),
+    (
+        "65,535 ports",
+        _sql("delete from ports where port = 65535"),
+        "the ports table has 65535 rows, not one for each of the 65536 ports",
+    ),
+    (
+        "a status out of the set",
+        _sql("update ports set tcp = 'Assigned' where port = 22"),
+        "ports.tcp holds 'Assigned', not one of unassigned, reserved, assigned",
+    ),
+    (
+        "bad JSON in services.ports",
+        _sql("update services set ports = '[22,' where key = 'ssh'"),
+        "the services table does not decode (JSONDecodeError: Expecting value: line 1 column 5 (char 4))",
+    ),
     ("corrupt middle pages", _corrupt_middle, None),  # SQLite's own words, checked below
 ]
 
@@ -282,8 +291,13 @@ def test_a_bad_file_at_start_serves_nothing_and_says_503(tmp_path, good):
     log = tmp_path / "server.log"
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(serve_command(served, port), cwd=Path(__file__).parents[2], stderr=out,
-                                stdout=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            serve_command(served, port),
+            cwd=Path(__file__).parents[2],
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
@@ -293,13 +307,22 @@ def test_a_bad_file_at_start_serves_nothing_and_says_503(tmp_path, good):
                     break
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.1)
-            assert (r.status_code, r.json()) == (503, {
-                "ok": False, "error": "The registry database is not loaded yet; try again shortly.", "status": 503,
-                "title": "Service unavailable",
-            })
+            assert (r.status_code, r.json()) == (
+                503,
+                {
+                    "ok": False,
+                    "error": "The registry database is not loaded yet; try again shortly.",
+                    "status": 503,
+                    "title": "Service unavailable",
+                },
+            )
             # Nor do Datasette's own pages show the refused file.
-            paths = {"/iana/ingests.json": 404, "/iana.json?sql=select+1": 404, "/iana.db": 404,
-                     "/exports/iana.db": 503}
+            paths = {
+                "/iana/ingests.json": 404,
+                "/iana.json?sql=select+1": 404,
+                "/iana.db": 404,
+                "/exports/iana.db": 503,
+            }
             assert {path: httpx.get(base + path).status_code for path in paths} == paths
             sit_out_polls()
             errors = [line for line in log_lines(log) if line.startswith("error: ")]
@@ -333,8 +356,13 @@ def test_an_unreadable_served_file_still_downloads_whole(good):
                 r = httpx.get(base + path)
                 assert (r.status_code, r.content == new.read_bytes()) == (200, True), (path, r.text[:300])
             # Every page, SQL ones too, on every SQL thread: each keeps a connection opened with the build.
-            paths = [*PAGES, "/exports/ports.csv", "/iana/ports/22.json", "/iana/registrations.json?_size=3",
-                     "/iana.json?sql=select+count(*)+from+ports"]
+            paths = [
+                *PAGES,
+                "/exports/ports.csv",
+                "/iana/ports/22.json",
+                "/iana/registrations.json?_size=3",
+                "/iana.json?sql=select+count(*)+from+ports",
+            ]
             with concurrent.futures.ThreadPoolExecutor(6) as pool:
                 statuses = list(pool.map(lambda p: (p, httpx.get(base + p, timeout=60).status_code), paths * 6))
             assert statuses == [(p, 200) for p in paths * 6]

@@ -34,8 +34,11 @@ INITIALIZE = {
     "params": {"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
 }
 MCP_ACCEPT = {"accept": "application/json, text/event-stream"}
-SERVER_INFO = {"name": "iana-ports", "title": "IANA port numbers and service names",
-               "version": importlib.metadata.version("iana-ports")}
+SERVER_INFO = {
+    "name": "iana-ports",
+    "title": "IANA port numbers and service names",
+    "version": importlib.metadata.version("iana-ports"),
+}
 PAGE = 20
 
 
@@ -115,8 +118,9 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
     }
     # Each description says what it answers first, then when to use it.
     assert {name: tools[name].description.split("\n")[0] for name in OURS} == {
-        "lookup_port":
-            "What a port is in IANA's registry, what software runs on it and whether to pick it for a service.",
+        "lookup_port": (
+            "What a port is in IANA's registry, what software runs on it and whether to pick it for a service."
+        ),
         "lookup_service": 'The registry\'s entry for one service name (any case, e.g. "ssh", "postgresql", "http").',
         "search_registry": "Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.",
         "find_free_ports": "Ports near a number that are good to pick for a new service.",
@@ -262,8 +266,11 @@ async def test_search_pages_are_20_rows_and_next_gives_the_following_ones(server
     assert not {r["id"] for r in first["rows"]} & {r["id"] for r in second["rows"]}
     assert first["common_uses"] + second["common_uses"] == uses[: 2 * PAGE]
     # Past the rows, the pages go on while common uses remain.
-    assert (rows_done["rows"], rows_done["common_uses"], rows_done["next"]) == ([], uses[count : count + PAGE],
-                                                                              count + PAGE)
+    assert (rows_done["rows"], rows_done["common_uses"], rows_done["next"]) == (
+        [],
+        uses[count : count + PAGE],
+        count + PAGE,
+    )
     assert (last["rows"], last["common_uses"], last["next"]) == ([], uses[-1:], None)
     assert {first["common_uses_count"], last["common_uses_count"]} == {len(uses)}
 
@@ -285,18 +292,21 @@ async def test_a_service_gives_its_common_uses_20_at_a_time(server):
     # An unknown name's error: the first 20 of what the page offers, and how many there are.
     error_page = (await page(server, "/services/web.json")).json()
     assert len(error_page["common_uses"]) > 100
-    assert unknown == dict(error_page, common_uses=error_page["common_uses"][:PAGE],
-                           common_uses_count=len(error_page["common_uses"]))
+    assert unknown == dict(
+        error_page, common_uses=error_page["common_uses"][:PAGE], common_uses_count=len(error_page["common_uses"])
+    )
 
 
 async def test_the_cases_have_something_to_compare(server):
     # The comparisons above mean little on empty answers.
     assert (await page(server, "/search.json?q=http")).json()["next"] == "/search.json?q=http&_next=50"
     assert sorted(c["summary"] for c in (await page(server, "/changes.json?port=11434")).json()["changes"]) == [
-        "added Reserved on 11434/udp", "ollama assigned on 11434/tcp (was Unassigned 11431-11488)",
+        "added Reserved on 11434/udp",
+        "ollama assigned on 11434/tcp (was Unassigned 11431-11488)",
     ]
     assert [c["kind"] for c in (await page(server, "/changes.json?service=pearldoc-xact")).json()["changes"]] == [
-        "renamed", "renamed",
+        "renamed",
+        "renamed",
     ]
     assert (await page(server, "/search.json?q=minecraft")).json()["common_uses"]
     assert len((await page(server, "/free.json?near=30000&transports=sctp,dccp&count=100")).json()["ports"]) == 100
@@ -435,7 +445,10 @@ async def test_execute_sql_reads_the_served_build(server):
         count = await client.call_tool("execute_sql", {"database": "iana", "sql": "select count(*) as n from ports"})
     assert databases.structured_content == {"databases": ["iana"]}
     assert count.structured_content == {
-        "database": "iana", "columns": ["n"], "rows": [{"n": 65536}], "truncated": False,
+        "database": "iana",
+        "columns": ["n"],
+        "rows": [{"n": 65536}],
+        "truncated": False,
     }
 
 
@@ -657,16 +670,23 @@ def raw_post(base: str, framing: bytes) -> tuple[bytes, dict]:
 
 def test_an_over_long_or_unsized_mcp_message_is_refused_before_it_is_read(server):
     # Only the headers are sent: the answer comes without the server waiting for the body.
-    assert raw_post(server, b"Content-Length: 2097153\r\n") == (b"HTTP/1.1 413 Request Entity Too Large", {
-        "ok": False, "error": "An MCP message is at most 2,097,152 bytes.", "status": 413, "title": None})
-    assert raw_post(server, b"Transfer-Encoding: chunked\r\n") == (b"HTTP/1.1 411 Length Required", {
-        "ok": False, "error": "An MCP message must carry Content-Length.", "status": 411, "title": None})
+    assert raw_post(server, b"Content-Length: 2097153\r\n") == (
+        b"HTTP/1.1 413 Request Entity Too Large",
+        {"ok": False, "error": "An MCP message is at most 2,097,152 bytes.", "status": 413, "title": None},
+    )
+    assert raw_post(server, b"Transfer-Encoding: chunked\r\n") == (
+        b"HTTP/1.1 411 Length Required",
+        {"ok": False, "error": "An MCP message must carry Content-Length.", "status": 411, "title": None},
+    )
 
 
 async def test_execute_sql_cannot_read_the_served_files_path(server, history_db):
     async with connect(server) as client:
-        result = await client.call_tool("execute_sql", {"database": "iana",
-                                                         "sql": "select * from pragma_database_list"})
+        result = await client.call_tool(
+            "execute_sql", {"database": "iana", "sql": "select * from pragma_database_list"}
+        )
     assert (result.is_error, result.content[0].text) == (
-        True, "Error executing tool execute_sql: SQL error: access to pragma_database_list.seq is prohibited")
+        True,
+        "Error executing tool execute_sql: SQL error: access to pragma_database_list.seq is prohibited",
+    )
     assert str(history_db.parent) not in result.content[0].text

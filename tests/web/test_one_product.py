@@ -32,8 +32,10 @@ def crumbs(page: str) -> list[tuple[str, str | None]]:
 
 
 def headings(page: str, level: int) -> list[str]:
-    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", h)).split())
-            for h in re.findall(rf"<h{level}[^>]*>(.*?)</h{level}>", page, re.S)]
+    return [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", h)).split())
+        for h in re.findall(rf"<h{level}[^>]*>(.*?)</h{level}>", page, re.S)
+    ]
 
 
 # Datasette's pages: titles, breadcrumbs, canned queries
@@ -44,12 +46,21 @@ def headings(page: str, level: int) -> list[str]:
     [
         ("/iana", [("Home", "/"), ("IANA registry", None)], "IANA registry"),
         ("/iana/ports", [("Home", "/"), ("IANA registry", "/iana"), ("Ports", None)], "Ports"),
-        ("/iana/os_ephemeral_ranges", [("Home", "/"), ("IANA registry", "/iana"), ("OS ephemeral ranges", None)],
-         "OS ephemeral ranges"),
-        ("/iana/ports/22", [("Home", "/"), ("IANA registry", "/iana"), ("Ports", "/iana/ports"), ("22", None)],
-         "Ports: 22"),
-        ("/iana/safe_ports?start=8000", [("Home", "/"), ("IANA registry", "/iana"), ("Free ports from a port", None)],
-         "Free ports from a port"),
+        (
+            "/iana/os_ephemeral_ranges",
+            [("Home", "/"), ("IANA registry", "/iana"), ("OS ephemeral ranges", None)],
+            "OS ephemeral ranges",
+        ),
+        (
+            "/iana/ports/22",
+            [("Home", "/"), ("IANA registry", "/iana"), ("Ports", "/iana/ports"), ("22", None)],
+            "Ports: 22",
+        ),
+        (
+            "/iana/safe_ports?start=8000",
+            [("Home", "/"), ("IANA registry", "/iana"), ("Free ports from a port", None)],
+            "Free ports from a port",
+        ),
         ("/iana?sql=select+1", [("Home", "/"), ("IANA registry", "/iana"), ("SQL query", None)], "SQL query"),
     ],
 )
@@ -72,9 +83,16 @@ async def test_metadata_titles_the_registry_and_its_tables(datasette):
     metadata = (await datasette.client.get("/-/metadata.json")).json()["databases"]["iana"]
     assert metadata["title"] == "IANA registry"
     assert {name: t["title"] for name, t in metadata["tables"].items()} == {
-        "registrations": "Registrations", "ingests": "Ingests", "ports": "Ports", "ranges": "Ranges",
-        "os_ephemeral_ranges": "OS ephemeral ranges", "unassigned_ranges": "Unassigned runs",
-        "services": "Services", "references": "References", "changes": "Changes", "common_uses": "Common uses",
+        "registrations": "Registrations",
+        "ingests": "Ingests",
+        "ports": "Ports",
+        "ranges": "Ranges",
+        "os_ephemeral_ranges": "OS ephemeral ranges",
+        "unassigned_ranges": "Unassigned runs",
+        "services": "Services",
+        "references": "References",
+        "changes": "Changes",
+        "common_uses": "Common uses",
     }
     assert {name: q["title"] for name, q in metadata["queries"].items()} == {
         "port_lookup": "Port lookup",
@@ -88,7 +106,11 @@ async def test_the_database_page_lists_canned_queries_by_their_titles(datasette)
     page = await text_of(datasette, "/iana")
     queries = re.search(r'<h2 id="queries">Queries</h2>\s*<ul class="bullets">(.*?)</ul>', page, re.S).group(1)
     assert [html.unescape(t) for t in re.findall(r'<a href="[^"]*" title="[^"]*">([^<]*)</a>', queries)] == [
-        "Port lookup", "Service lookup", "Unassigned ports between two numbers", "Free ports from a port"]
+        "Port lookup",
+        "Service lookup",
+        "Unassigned ports between two numbers",
+        "Free ports from a port",
+    ]
     assert "Safe port" not in page
 
 
@@ -99,8 +121,11 @@ async def test_a_canned_query_is_headed_by_its_title_not_custom_sql(datasette):
     # Its parameters and results first, its SQL after them; never "Custom SQL query returning ...".
     assert headings(page, 2) == ["The first 1,000 rows (there are more)", "SQL (hide)"]
     assert "Custom SQL" not in page and ":start" not in page.split("<pre")[0]
-    assert page.index('<label for="qp1">start</label>') < page.index('<h2 class="row-count">') \
+    assert (
+        page.index('<label for="qp1">start</label>')
+        < page.index('<h2 class="row-count">')
         < page.index('<pre id="sql-query">')
+    )
     assert '<input type="submit" value="Run query">' in page
 
 
@@ -124,21 +149,23 @@ async def test_the_ports_table_keeps_its_verdict_in_view(datasette):
 def png_palette_and_pixels(png: bytes) -> tuple[list[str], bytes]:
     pos, chunks = 8, {}
     while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos: pos + 4])
-        chunks[png[pos + 4: pos + 8]] = png[pos + 8: pos + 8 + length]
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        chunks[png[pos + 4 : pos + 8]] = png[pos + 8 : pos + 8 + length]
         pos += 12 + length
     raw = zlib.decompress(chunks[b"IDAT"])
-    pixels = b"".join(raw[r * 257 + 1: (r + 1) * 257] for r in range(256))
+    pixels = b"".join(raw[r * 257 + 1 : (r + 1) * 257] for r in range(256))
     plte = chunks[b"PLTE"]
-    return [plte[i: i + 3].hex() for i in range(0, len(plte), 3)], pixels
+    return [plte[i : i + 3].hex() for i in range(0, len(plte), 3)], pixels
 
 
 def luminance(hex_colour: str) -> float:
     """WCAG 2 relative luminance."""
+
     def channel(c):
         c /= 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(int(hex_colour[i: i + 2], 16)) for i in (0, 2, 4))
+
+    r, g, b = (channel(int(hex_colour[i : i + 2], 16)) for i in (0, 2, 4))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -162,8 +189,10 @@ async def test_the_dark_map_is_the_same_map_in_dark_colours(datasette):
 
     assert [colour(dark_palette, p) for p in (22, 0, 717, 60878)] == ["4a90e2", "e0a040", "2a3440", "3a7a57"]
     # Dark: mostly dark (unassigned and the Dynamic quarter), where the light map is mostly pale.
-    mean = {name: sum(luminance(palette[i]) for i in pixels) / len(pixels)
-            for name, palette, pixels in (("light", light_palette, light_pixels), ("dark", dark_palette, dark_pixels))}
+    mean = {
+        name: sum(luminance(palette[i]) for i in pixels) / len(pixels)
+        for name, palette, pixels in (("light", light_palette, light_pixels), ("dark", dark_palette, dark_pixels))
+    }
     assert mean["light"] > 0.5 and mean["dark"] < 0.1
     assigned, reserved, unassigned, dynamic = dark_palette
     # Assigned and reserved stand out from unassigned (WCAG non-text contrast, 3:1) and from each other
@@ -175,7 +204,7 @@ async def test_the_dark_map_is_the_same_map_in_dark_colours(datasette):
 
 async def test_the_map_legend_uses_the_maps_colours(datasette):
     css = await text_of(datasette, "/static/site.css")
-    dark_block = css[css.index("@media (prefers-color-scheme: dark)"):]
+    dark_block = css[css.index("@media (prefers-color-scheme: dark)") :]
     for scheme, block in (("light", css[: css.index("@media (prefers-color-scheme: dark)")]), ("dark", dark_block)):
         got = [re.search(rf"--map-{s}: #([0-9a-f]{{6}});", block).group(1) for s in portmap.STATUSES]
         assert got == ["%02x%02x%02x" % rgb for rgb in portmap.PALETTES[scheme]], scheme
@@ -184,8 +213,9 @@ async def test_the_map_legend_uses_the_maps_colours(datasette):
 @pytest.mark.parametrize("path,image", [("/", "portmap"), ("/map", "bigmap")])
 async def test_the_maps_follow_the_colour_scheme(datasette, path, image):
     page = await text_of(datasette, path)
-    assert ('<picture><source srcset="/portmap-dark.png" media="(prefers-color-scheme: dark)">'
-            f'<img id="{image}"') in page
+    assert (
+        f'<picture><source srcset="/portmap-dark.png" media="(prefers-color-scheme: dark)"><img id="{image}"'
+    ) in page
 
 
 # /changes
@@ -207,8 +237,9 @@ async def test_housekeeping_is_only_names_references_and_dates(datasette_history
     changes = (await datasette_history.client.get("/changes.json?_size=1000")).json()["changes"]
     chores = [c for c in changes if c["housekeeping"]]
     assert len(chores) == 29 and len(changes) == 78
-    assert all(c["kind"] == "modified" and {f["field"] for f in c["fields"]} <= read.HOUSEKEEPING_FIELDS
-               for c in chores)
+    assert all(
+        c["kind"] == "modified" and {f["field"] for f in c["fields"]} <= read.HOUSEKEEPING_FIELDS for c in chores
+    )
     by_summary = {c["summary"]: c["housekeeping"] for c in changes}
     # A new description is news; a new contact, handle, reference or date alone is not.
     assert by_summary["dx-instrument on 1325/tcp: description, assignee, contact, modification_date changed"] is False
@@ -222,7 +253,8 @@ async def test_the_changes_page_folds_housekeeping(datasette_history):
     folded = re.search(r'<details class="housekeeping">(.*?)</details>', page, re.S).group(1)
     assert "<summary>29 housekeeping changes: only assignees, contacts, references or dates</summary>" in folded
     assert [int(i) for i in re.findall(r'<li id="change-(\d+)"', folded)] == [
-        c["id"] for c in changes if c["housekeeping"]]
+        c["id"] for c in changes if c["housekeeping"]
+    ]
     before = page[: page.index('<details class="housekeeping">')]
     assert len(re.findall(r'<li id="change-', before)) == 49
 
@@ -284,20 +316,24 @@ async def test_the_http_page_leads_with_http_and_caps_the_loose_matches(datasett
     # The service, its port and the software met there: four (those naming HTTP first) and a count.
     first = [u["software"] for u in listed[:4]]
     assert all(mentions(u, "http") for u in listed[:4])
-    assert ('<p class="lede">IANA registers the service name http on port 80 for tcp, udp and sctp. '
-            "The registry describes it as “World Wide Web HTTP”. Software known to use port 80: "
-            f"{html.escape(', '.join(first[:3]))}, {html.escape(first[3])} and {len(own) - 4} more.</p>") in page
+    assert (
+        '<p class="lede">IANA registers the service name http on port 80 for tcp, udp and sctp. '
+        "The registry describes it as “World Wide Web HTTP”. Software known to use port 80: "
+        f"{html.escape(', '.join(first[:3]))}, {html.escape(first[3])} and {len(own) - 4} more.</p>"
+    ) in page
     section_own = section(page, "common-uses")
     assert '<h2 id="common-uses">Software known to use port 80</h2>' in section_own
     assert {html.unescape(s) for s in re.findall(r"<strong>(.*?)</strong>", section_own)} == own
     loose = section(page, "loose-uses")
     assert f'<h2 id="loose-uses">Other software mentioning “http” (8 of {elsewhere})</h2>' in loose
     assert len(re.findall(r"<li>", loose)) == 8
-    assert ('<p class="loose-more"><a href="/search?q=http">The rest in search: all software mentioning “http”'
-            "</a></p>") in loose
+    assert (
+        '<p class="loose-more"><a href="/search?q=http">The rest in search: all software mentioning “http”</a></p>'
+    ) in loose
     # The service's own registry entries come before both lists.
-    assert page.index('<h2 id="registrations">') < page.index('<h2 id="common-uses">') \
-        < page.index('<h2 id="loose-uses">')
+    assert (
+        page.index('<h2 id="registrations">') < page.index('<h2 id="common-uses">') < page.index('<h2 id="loose-uses">')
+    )
 
 
 async def test_the_search_link_keeps_its_promise(datasette):

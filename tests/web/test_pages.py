@@ -25,12 +25,22 @@ from iana_ports.verdict import use_order
 
 EXPLANATION = {r["name"]: r["explanation"] for r in RANGES}
 # The header's link home, on every page the site serves.
-SITE_NAME = ('<a class="site-name" href="/"><img class="site-icon" src="/icon.svg" alt="" width="24" height="24">'
-             "IANA ports</a>")
+SITE_NAME = (
+    '<a class="site-name" href="/"><img class="site-icon" src="/icon.svg" alt="" width="24" height="24">IANA ports</a>'
+)
 FIELDS = (
-    "service_name", "port", "transport", "description", "assignee", "contact",
-    "registration_date", "modification_date", "reference", "service_code",
-    "unauthorized_use", "assignment_notes",
+    "service_name",
+    "port",
+    "transport",
+    "description",
+    "assignee",
+    "contact",
+    "registration_date",
+    "modification_date",
+    "reference",
+    "service_code",
+    "unauthorized_use",
+    "assignment_notes",
 )
 
 
@@ -80,26 +90,43 @@ def rng(name, common_name, first, last, assignment):
 SYSTEM = ("System Ports", "Well-known ports", 0, 1023, "IETF Review or IESG Approval")
 USER = ("User Ports", "Registered ports", 1024, 49151, "IETF Review, IESG Approval or Expert Review")
 DYNAMIC = (
-    "Dynamic Ports", "Dynamic, private or ephemeral ports", 49152, 65535,
+    "Dynamic Ports",
+    "Dynamic, private or ephemeral ports",
+    49152,
+    65535,
     "Never assigned (RFC 6335 section 8.1.2)",
 )
 EPHEMERAL = {
     "linux": {
-        "os": "linux", "label": "Linux", "first": 32768, "last": 60999,
+        "os": "linux",
+        "label": "Linux",
+        "first": 32768,
+        "last": 60999,
         "history": "since Linux 4.2 (2015); before: 32768-61000",
         "check": "sysctl net.ipv4.ip_local_port_range",
     },
     "windows": {
-        "os": "windows", "label": "Windows", "first": 49152, "last": 65535,
+        "os": "windows",
+        "label": "Windows",
+        "first": 49152,
+        "last": 65535,
         "history": "since Windows Vista / Server 2008; before: 1025-5000",
         "check": "netsh int ipv4 show dynamicport tcp",
     },
     "macos": {
-        "os": "macos", "label": "macOS", "first": 49152, "last": 65535, "history": "",
+        "os": "macos",
+        "label": "macOS",
+        "first": 49152,
+        "last": 65535,
+        "history": "",
         "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
     },
     "freebsd": {
-        "os": "freebsd", "label": "FreeBSD", "first": 10000, "last": 65535, "history": "",
+        "os": "freebsd",
+        "label": "FreeBSD",
+        "first": 10000,
+        "last": 65535,
+        "history": "",
         "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
     },
 }
@@ -154,12 +181,19 @@ def uses_at(n: int, as_pages_order=True) -> list[dict]:
             low, _, high = row["port"].partition("-")
             first, last = int(low), int(high or low)
             if first <= n <= last:
-                found.append({
-                    "software": row["software"], "kind": row["kind"], "description": row["description"],
-                    "transports": [t for t in ("tcp", "udp", "sctp", "dccp") if t in row["transports"].split()],
-                    "first": first, "last": last, "category": row["category"], "source": row["source"],
-                    "checked": row["checked"],
-                })
+                found.append(
+                    {
+                        "software": row["software"],
+                        "kind": row["kind"],
+                        "description": row["description"],
+                        "transports": [t for t in ("tcp", "udp", "sctp", "dccp") if t in row["transports"].split()],
+                        "first": first,
+                        "last": last,
+                        "category": row["category"],
+                        "source": row["source"],
+                        "checked": row["checked"],
+                    }
+                )
     # Port pages list them as the verdict weighs them (iana_ports.verdict.use_order, tested in tests/core).
     return sorted(found, key=use_order) if as_pages_order else found
 
@@ -167,9 +201,10 @@ def uses_at(n: int, as_pages_order=True) -> list[dict]:
 def uses_named(word: str) -> list[dict]:
     """Common uses with `word` starting a word of their software or description."""
     return [
-        u for n in sorted({int(r.split(",")[0].split("-")[0]) for r in open(COMMON_USES_CSV).read().splitlines()[1:]})
-        for u in uses_at(n, as_pages_order=False) if u["first"] == n
-        and re.search(rf"\b{re.escape(word)}", f"{u['software']} {u['description']}".lower())
+        u
+        for n in sorted({int(r.split(",")[0].split("-")[0]) for r in open(COMMON_USES_CSV).read().splitlines()[1:]})
+        for u in uses_at(n, as_pages_order=False)
+        if u["first"] == n and re.search(rf"\b{re.escape(word)}", f"{u['software']} {u['description']}".lower())
     ]
 
 
@@ -188,8 +223,14 @@ TARGETS = ["linux", "windows", "macos"]
 
 
 def verdict(level: str, reasons: list[str], software: int = 0, notes=(), blocked=False) -> dict:
-    return {"level": level, "reasons": reasons, "software_reasons": software, "notes": list(notes),
-            "targets": TARGETS, "browser_blocked": blocked}
+    return {
+        "level": level,
+        "reasons": reasons,
+        "software_reasons": software,
+        "notes": list(notes),
+        "targets": TARGETS,
+        "browser_blocked": blocked,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -240,8 +281,8 @@ async def test_port_60878_json(datasette, good_ports):
     assert await get_json(datasette, "/ports/60878.json") == {
         "port": 60878,
         "lead": "Port 60878 is unassigned, with no RFC, protocol or owner, by design: it is in the Dynamic range "
-                "(49152–65535), 16,384 ports IANA never assigns. Software that may use it: Mosh and "
-                "Windows Remote Procedure Call (RPC).",
+        "(49152–65535), 16,384 ports IANA never assigns. Software that may use it: Mosh and "
+        "Windows Remote Procedure Call (RPC).",
         "status": "unassigned",
         "registry_words": None,
         "range": rng(*DYNAMIC),
@@ -253,11 +294,15 @@ async def test_port_60878_json(datasette, good_ports):
         "unassigned_run": {"first": 49152, "last": 65535},
         "neighbours": neighbours(60878, (49150, ["inspider"]), None),
         "commands": commands(60878),
-        "verdict": verdict("caution", [DYNAMIC_REASON], notes=[
-            "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
-            "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
-            "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
-        ]),
+        "verdict": verdict(
+            "caution",
+            [DYNAMIC_REASON],
+            notes=[
+                "It is inside the 60000–61000 block Mosh draws ports from (mosh-server mobile shell sessions).",
+                "It is inside the 49152–65535 block Windows Remote Procedure Call (RPC) draws ports from "
+                "(dynamically assigned high ports for RPC services (Vista/Server 2008 and later)).",
+            ],
+        ),
         "common_uses": uses_at(60878),
         "free_nearby": free_nearby(good_ports, 60878),
     }
@@ -265,8 +310,11 @@ async def test_port_60878_json(datasette, good_ports):
 
 async def test_port_22_json(datasette, good_ports, csv_line, read_side):
     facts = read_side(22)
-    assert facts["verdict"]["reasons"][facts["verdict"]["software_reasons"]:] == [
-        "IANA has assigned it to ssh on tcp and udp.", BROWSER_REASON, SYSTEM_REASON]
+    assert facts["verdict"]["reasons"][facts["verdict"]["software_reasons"] :] == [
+        "IANA has assigned it to ssh on tcp and udp.",
+        BROWSER_REASON,
+        SYSTEM_REASON,
+    ]
     assert await get_json(datasette, "/ports/22.json") == {
         "port": 22,
         "lead": facts["lead"],
@@ -297,9 +345,13 @@ async def test_port_80_json(datasette, good_ports, csv_line, read_side):
     found = await get_json(datasette, "/ports/80.json")
     facts = read_side(80)
     software = list(dict.fromkeys(u["software"] for u in uses_at(80)))
-    assert found.pop("lead") == facts["lead"] == (
-        "Port 80 is http, “World Wide Web HTTP”, assigned by IANA on tcp, udp and sctp (also www and www-http). "
-        f"Software you will meet there: {and_list(software[:4] + [f'{len(software) - 4} more'])}."
+    assert (
+        found.pop("lead")
+        == facts["lead"]
+        == (
+            "Port 80 is http, “World Wide Web HTTP”, assigned by IANA on tcp, udp and sctp (also www and www-http). "
+            f"Software you will meet there: {and_list(software[:4] + [f'{len(software) - 4} more'])}."
+        )
     )
     assert found == {
         "port": 80,
@@ -417,10 +469,15 @@ async def test_port_60878_page_explains_range_and_commands(datasette):
     assert EXPLANATION["Dynamic Ports"] in page
     for os_label in ("Linux: 32768–60999", "Windows: 49152–65535", "macOS: 49152–65535", "FreeBSD: 10000–65535"):
         assert os_label in page
-    for command in ("ss -tulpn &#39;sport = :60878&#39;", "lsof -nP -i :60878",
-                    "netstat -tuln | grep &#39;:60878 &#39;", "netstat -an | grep &#39;\\.60878 &#39;",
-                    "netstat -ano | findstr /R /C:&#34;:60878 &#34;",
-                    "Get-NetTCPConnection -LocalPort 60878", "Get-NetUDPEndpoint -LocalPort 60878"):
+    for command in (
+        "ss -tulpn &#39;sport = :60878&#39;",
+        "lsof -nP -i :60878",
+        "netstat -tuln | grep &#39;:60878 &#39;",
+        "netstat -an | grep &#39;\\.60878 &#39;",
+        "netstat -ano | findstr /R /C:&#34;:60878 &#34;",
+        "Get-NetTCPConnection -LocalPort 60878",
+        "Get-NetUDPEndpoint -LocalPort 60878",
+    ):
         assert f"<code>{command}</code>" in page
     assert 'assigned below: <a href="/ports/49150">49150</a> (inspider)' in page
     assert "most likely someone's temporary client port, gone seconds later" in page
@@ -438,7 +495,7 @@ async def test_port_22_page_lists_registrations_with_linked_references(datasette
     # Registry text is escaped, never markup.
     assert "Defined TXT keys: u=&lt;username&gt; p=&lt;password&gt;" in page
     assert "<username>" not in page
-    assert "0–1023 System Ports</strong> <span class=\"here\">(this port)</span>" in page
+    assert '0–1023 System Ports</strong> <span class="here">(this port)</span>' in page
     assert "No operating system's default ephemeral range holds port 22." in page
 
 
@@ -524,11 +581,16 @@ async def test_service_json(datasette, csv_line):
         "common_uses": body["common_uses"],
     }
     uses = body["common_uses"]
-    assert [u["software"] for u in uses if u["on_service_port"]] == ["Dropbear SSH", "GitLab (Linux package)",
-                                                                      "Gogs", "OpenSSH"]
-    assert sorted(({k: v for k, v in u.items() if k != "on_service_port"} for u in uses if not u["on_service_port"]),
-                  key=lambda u: (u["first"], u["software"])) == sorted(
-        (u for u in uses_named("ssh") if u["first"] != 22), key=lambda u: (u["first"], u["software"]))
+    assert [u["software"] for u in uses if u["on_service_port"]] == [
+        "Dropbear SSH",
+        "GitLab (Linux package)",
+        "Gogs",
+        "OpenSSH",
+    ]
+    assert sorted(
+        ({k: v for k, v in u.items() if k != "on_service_port"} for u in uses if not u["on_service_port"]),
+        key=lambda u: (u["first"], u["software"]),
+    ) == sorted((u for u in uses_named("ssh") if u["first"] != 22), key=lambda u: (u["first"], u["software"]))
 
 
 async def test_service_names_are_case_insensitive(datasette):
@@ -558,8 +620,9 @@ async def test_search_ranks_and_highlights(datasette):
     assert body["count"] == len(body["rows"]) > 3
     assert all(row["transport"] == "udp" for row in body["rows"])
     assert body["rows"][0]["name_html"] == "<mark>kerberos</mark>"
-    assert all("<mark>" in (row["name_html"] + (row["snippet"] or "") + (row["notes_snippet"] or ""))
-               for row in body["rows"])
+    assert all(
+        "<mark>" in (row["name_html"] + (row["snippet"] or "") + (row["notes_snippet"] or "")) for row in body["rows"]
+    )
 
 
 async def test_search_escapes_registry_text_and_query(datasette):
@@ -583,10 +646,21 @@ async def test_bad_search_is_400(datasette, query):
 
 @pytest.mark.parametrize(
     "q, location",
-    [("60878", "/ports/60878"), ("022", "/ports/22"), ("SSH", "/services/ssh"),
-     ("whois++", "/services/whois%2B%2B"), ("web server", "/search?q=web+server"),
-     ("22/tcp", "/ports/22"), ("22/udp", "/ports/22"), (" 22 ", "/ports/22"), ("443 / SCTP", "/ports/443"),
-     ("0", "/ports/0"), ("65535", "/ports/65535"), ("22/icmp", "/search?q=22%2Ficmp"), ("+22", "/search?q=%2B22")],
+    [
+        ("60878", "/ports/60878"),
+        ("022", "/ports/22"),
+        ("SSH", "/services/ssh"),
+        ("whois++", "/services/whois%2B%2B"),
+        ("web server", "/search?q=web+server"),
+        ("22/tcp", "/ports/22"),
+        ("22/udp", "/ports/22"),
+        (" 22 ", "/ports/22"),
+        ("443 / SCTP", "/ports/443"),
+        ("0", "/ports/0"),
+        ("65535", "/ports/65535"),
+        ("22/icmp", "/search?q=22%2Ficmp"),
+        ("+22", "/search?q=%2B22"),
+    ],
 )
 async def test_lookup_redirects(datasette, q, location):
     response = await datasette.client.get("/lookup?q=" + quote(q))
@@ -659,7 +733,9 @@ async def test_table_facets(datasette):
     assert (body["facet_results"], body["suggested_facets"]) == ({}, [])
     body = (await datasette.client.get("/iana/ports.json?_size=0&_facet=range&_facet=verdict")).json()
     assert {r["value"]: r["count"] for r in body["facet_results"]["range"]["results"]} == {
-        "User Ports": 48128, "Dynamic Ports": 16384, "System Ports": 1024,
+        "User Ports": 48128,
+        "Dynamic Ports": 16384,
+        "System Ports": 1024,
     }
     verdicts = {r["value"]: r["count"] for r in body["facet_results"]["verdict"]["results"]}
     assert set(verdicts) == {"good", "caution", "avoid"} and sum(verdicts.values()) == 65536
@@ -670,29 +746,46 @@ async def test_table_facets(datasette):
 
 async def test_canned_port_and_service_lookup(datasette):
     rows = (await datasette.client.get("/iana/port_lookup.json?port=716&_shape=array")).json()
-    assert rows == [{
-        "port": 716, "status": "assigned", "tcp": "unassigned", "udp": "assigned", "sctp": "unassigned",
-        "dccp": "unassigned", "range": "System Ports", "verdict": "avoid", "service_name": "pana", "transport": "udp",
-        "description": "PANA Messages", "registration": 1340,
-    }]
+    assert rows == [
+        {
+            "port": 716,
+            "status": "assigned",
+            "tcp": "unassigned",
+            "udp": "assigned",
+            "sctp": "unassigned",
+            "dccp": "unassigned",
+            "range": "System Ports",
+            "verdict": "avoid",
+            "service_name": "pana",
+            "transport": "udp",
+            "description": "PANA Messages",
+            "registration": 1340,
+        }
+    ]
     rows = (await datasette.client.get("/iana/service_lookup.json?name=+SSH+&_shape=array")).json()
     assert [(r["id"], r["transport"]) for r in rows] == [(49, "tcp"), (50, "udp"), (51, "sctp"), (14320, "tcp")]
 
 
 async def test_canned_unassigned_between(datasette):
-    rows = (await datasette.client.get(
-        "/iana/unassigned_between.json?first=700&last=730&transports=tcp&_shape=array")).json()
+    rows = (
+        await datasette.client.get("/iana/unassigned_between.json?first=700&last=730&transports=tcp&_shape=array")
+    ).json()
     assert [r["port"] for r in rows] == [703, 708, *range(716, 729)]
-    rows = (await datasette.client.get(
-        "/iana/unassigned_between.json?first=700&last=730&transports=tcp,udp&_shape=array")).json()
+    rows = (
+        await datasette.client.get("/iana/unassigned_between.json?first=700&last=730&transports=tcp,udp&_shape=array")
+    ).json()
     assert [r["port"] for r in rows] == [703, 708, *range(717, 729)]
 
 
 async def test_canned_safe_ports(datasette, db_2026):
     body = (await datasette.client.get("/iana/safe_ports.json?start=1024")).json()
     ports = [row[0] for row in body["rows"]]
-    good = [r[0] for r in sqlite3.connect(db_2026).execute(
-        "select port from ports where verdict = 'good' and port >= 1024 order by port limit 10")]
+    good = [
+        r[0]
+        for r in sqlite3.connect(db_2026).execute(
+            "select port from ports where verdict = 'good' and port >= 1024 order by port limit 10"
+        )
+    ]
     assert ports[:10] == good and good[0] > 1024
     assert len(ports) == 1000 and body["truncated"]
     # FreeBSD's range (from 10000) is no longer everyone's: ports past it can be good; Linux's (from 32768) is.
@@ -781,9 +874,13 @@ def listening_section(page: str) -> str:
 async def test_listening_commands_match_only_that_port(datasette):
     section = listening_section((await datasette.client.get("/ports/22")).text)
     assert re.findall(r"<code>(.*?)</code>", section) == [
-        "ss -tulpn &#39;sport = :22&#39;", "netstat -tuln | grep &#39;:22 &#39;", "lsof -i :22",
-        "lsof -nP -i :22", "netstat -an | grep &#39;\\.22 &#39;",
-        "netstat -ano | findstr /R /C:&#34;:22 &#34;", "Get-NetTCPConnection -LocalPort 22",
+        "ss -tulpn &#39;sport = :22&#39;",
+        "netstat -tuln | grep &#39;:22 &#39;",
+        "lsof -i :22",
+        "lsof -nP -i :22",
+        "netstat -an | grep &#39;\\.22 &#39;",
+        "netstat -ano | findstr /R /C:&#34;:22 &#34;",
+        "Get-NetTCPConnection -LocalPort 22",
         "Get-NetUDPEndpoint -LocalPort 22",
         "sudo",
     ]
@@ -820,8 +917,9 @@ async def test_duplicate_names_link_both_ways(datasette, csv_line):
     http = await get_json(datasette, "/services/http.json")
     assert [a["key"] for a in http["aliases"]] == ["www", "www-http"]
     page = (await datasette.client.get("/services/http")).text
-    assert ('<dt>Other names for it</dt><dd><a href="/services/www">www</a>, '
-            '<a href="/services/www-http">www-http</a></dd>') in page
+    assert (
+        '<dt>Other names for it</dt><dd><a href="/services/www">www</a>, <a href="/services/www-http">www-http</a></dd>'
+    ) in page
 
 
 @pytest.fixture(scope="module")
@@ -842,8 +940,9 @@ async def test_renamed_service_404_links_to_the_new_name(history_datasette):
     }
     response = await history_datasette.client.get("/services/PearlDoc-XACT")
     assert response.status_code == 404
-    assert ('<p class="renamed">Go to the service now named '
-            '<a href="/services/panquest-xact">panquest-xact</a>.</p>') in response.text
+    assert (
+        '<p class="renamed">Go to the service now named <a href="/services/panquest-xact">panquest-xact</a>.</p>'
+    ) in response.text
 
 
 async def test_unknown_service_404_has_no_rename(history_datasette):
@@ -880,7 +979,8 @@ def expected_search(csv_line, q):
     prefix = [r for r in rows if r["service_key"] and r["service_key"].startswith(q) and r["service_key"] != q]
     prefix = [r["id"] for r in sorted(prefix, key=lambda r: (len(r["service_key"]), r["service_key"], r["id"]))]
     words = {
-        r["id"] for r in rows
+        r["id"]
+        for r in rows
         if q in tokens(r["service_name"]) | tokens(r["description"]) | tokens(r["assignment_notes"])
     }
     return exact, prefix, words - set(exact) - set(prefix)
@@ -903,7 +1003,7 @@ async def test_search_puts_the_named_service_first(datasette, csv_line, q):
     pages, rows = await all_pages(datasette, f"/search.json?q={q}")
     ids = [r["id"] for r in rows]
     assert ids[: len(exact) + len(prefix)] == exact + prefix
-    assert sorted(ids[len(exact) + len(prefix):]) == sorted(rest)
+    assert sorted(ids[len(exact) + len(prefix) :]) == sorted(rest)
     assert all(p["count"] == len(ids) for p in pages)
     assert [p["offset"] for p in pages] == list(range(0, len(ids), 50))
     assert (pages[0]["ports"], pages[0]["common_uses"]) == ([], uses_named(q))
@@ -931,8 +1031,12 @@ async def test_search_http_pages(datasette, csv_line):
 async def test_search_exact_json(datasette, csv_line):
     # panquest-xact, lines 3712-3713: the only rows carrying either word.
     rows = [
-        dict(csv_line[line], name_html="<mark>panquest-xact</mark>",
-             snippet="<mark>PanQuest XACT</mark>", notes_snippet=None)
+        dict(
+            csv_line[line],
+            name_html="<mark>panquest-xact</mark>",
+            snippet="<mark>PanQuest XACT</mark>",
+            notes_snippet=None,
+        )
         for line in (3712, 3713)
     ]
     assert await get_json(datasette, "/search.json?q=panquest-xact") == {
@@ -986,8 +1090,10 @@ async def test_port_60878_says_what_the_explainer_says_in_fewer_words(datasette)
         "0–1023 System Ports: HTTP, SMTP, DNS and the like",
         "1024–49151 User Ports: registered",
         "49152–65535 Dynamic Ports (this port): never assigned, free for anyone",
-        "netstat -tuln | grep ':60878 '", "lsof -i :60878",
-        'netstat -ano | findstr /R /C:":60878 "', "Get-NetTCPConnection -LocalPort 60878",
+        "netstat -tuln | grep ':60878 '",
+        "lsof -i :60878",
+        'netstat -ano | findstr /R /C:":60878 "',
+        "Get-NetTCPConnection -LocalPort 60878",
         "most likely someone's temporary client port, gone seconds later",
         "what lets billions of devices connect at once",
     ):

@@ -39,16 +39,45 @@ HOST = {"Host": "ports.example"}
 # crawler files, Datasette's database, table, row, query and canned-query pages in HTML, JSON
 # and CSV, the download, static files of both kinds.
 URLS = [
-    "/", "/ports/22", "/ports/22.json", "/ports/60878", "/services/ssh", "/services/ssh.json",
-    "/services/cl%2F1", "/search?q=kerberos", "/search.json?q=kerberos", "/changes", "/changes.json",
-    "/changes.atom", "/free?near=8000", "/free.json?near=8000", "/portmap.png",
-    "/robots.txt", "/sitemap.xml", "/sitemap-ports-0.xml", "/sitemap-services-0.xml",
-    "/iana", "/iana.json", "/iana/ports", "/iana/ports.json?_size=5", "/iana/ports.csv?_size=5",
-    "/iana/ports.csv?_size=5&_dl=1", "/iana/ports?_facet=range&status=assigned",
-    "/iana/ports.json?_facet=status", "/iana/registrations?_search=http", "/iana/ports/22",
-    "/iana/ports/22.json", "/iana/port_lookup?port=22", "/iana/port_lookup.json?port=22",
-    "/iana/port_lookup.csv?port=22", "/iana?sql=select+count(*)+from+ports", "/iana.json?sql=select+1",
-    "/iana.csv?sql=select+1", "/iana.db", "/static/site.css", "/-/static/app.css",
+    "/",
+    "/ports/22",
+    "/ports/22.json",
+    "/ports/60878",
+    "/services/ssh",
+    "/services/ssh.json",
+    "/services/cl%2F1",
+    "/search?q=kerberos",
+    "/search.json?q=kerberos",
+    "/changes",
+    "/changes.json",
+    "/changes.atom",
+    "/free?near=8000",
+    "/free.json?near=8000",
+    "/portmap.png",
+    "/robots.txt",
+    "/sitemap.xml",
+    "/sitemap-ports-0.xml",
+    "/sitemap-services-0.xml",
+    "/iana",
+    "/iana.json",
+    "/iana/ports",
+    "/iana/ports.json?_size=5",
+    "/iana/ports.csv?_size=5",
+    "/iana/ports.csv?_size=5&_dl=1",
+    "/iana/ports?_facet=range&status=assigned",
+    "/iana/ports.json?_facet=status",
+    "/iana/registrations?_search=http",
+    "/iana/ports/22",
+    "/iana/ports/22.json",
+    "/iana/port_lookup?port=22",
+    "/iana/port_lookup.json?port=22",
+    "/iana/port_lookup.csv?port=22",
+    "/iana?sql=select+count(*)+from+ports",
+    "/iana.json?sql=select+1",
+    "/iana.csv?sql=select+1",
+    "/iana.db",
+    "/static/site.css",
+    "/-/static/app.css",
 ]
 # The exports, once iana_ports.web.exports answers them.
 EXPORTS = ["/exports/services", "/exports/ports.json", "/exports/ports.csv", "/exports/iana.db"]
@@ -131,8 +160,7 @@ def test_the_proxy_serves_hits_with_the_apps_headers(cluster):
                 assert (second.headers["cache-control"], second.headers["etag"]) == (BUILD_CACHE, etag)
                 # A client's revalidation is answered by nginx from the cache.
                 again = client.get(proxy + url, headers={"If-None-Match": etag})
-                assert (again.status_code, again.headers["x-cache-status"], again.headers["etag"]) == (
-                    304, "HIT", etag)
+                assert (again.status_code, again.headers["x-cache-status"], again.headers["etag"]) == (304, "HIT", etag)
             else:
                 assert (second.status_code, second.headers["cache-control"]) == (404, "public, max-age=60")
         # Datasette's links name the proxy: it passed the Host on.
@@ -144,16 +172,18 @@ def test_the_proxy_serves_hits_with_the_apps_headers(cluster):
             assert "Sitemap: http://ports.example/sitemap.xml" in r.text
         # Compressed on the way out, and only then does anything vary.
         gz = client.get(proxy + "/ports/12345.json", headers={"Accept-Encoding": "gzip"})
-        assert (gz.headers["content-encoding"], gz.headers["vary"], gz.headers["etag"]) == ("gzip", "Accept-Encoding",
-                                                                                             etag)
+        assert (gz.headers["content-encoding"], gz.headers["vary"], gz.headers["etag"]) == (
+            "gzip",
+            "Accept-Encoding",
+            etag,
+        )
         # Instance state is never kept.
         for _ in range(3):
             h = client.get(proxy + "/-/healthz")
             assert h.headers["cache-control"] == "no-store" and h.headers["x-cache-status"] != "HIT"
 
 
-async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_builds_etag(
-        tmp_path, db_2025, db_2026):
+async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_builds_etag(tmp_path, db_2025, db_2026):
     """One replica swapping builds back and forth while Datasette's pages are asked for: every answer
     is a 200 (no "no such table" from a connection opened after the swap), and one with an ETag is
     that build's."""
@@ -163,6 +193,7 @@ async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_
     await ds.invoke_startup()
     etags = {}
     try:
+
         def publish(source):
             shutil.copy(source, tmp_path / ".next")
             os.replace(tmp_path / ".next", served)
@@ -177,8 +208,9 @@ async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_
                 assert time.monotonic() < deadline, "the swap did not happen"
                 await asyncio.sleep(0.05)
             etags[current.etag] = kind
-        swapping = threading.Thread(target=lambda: [
-            (time.sleep(0.4), publish(db_2026 if i % 2 == 0 else db_2025)) for i in range(SWAPS)])
+        swapping = threading.Thread(
+            target=lambda: [(time.sleep(0.4), publish(db_2026 if i % 2 == 0 else db_2025)) for i in range(SWAPS)]
+        )
         swapping.start()
         answers, unique = Counter(), itertools.count()
 
@@ -203,8 +235,13 @@ def test_an_answer_that_sets_a_cookie_is_neither_shared_nor_labelled():
     finisher = front.Finisher(None, build, "/iana/ports", None, "127.0.0.1")
     plain = finisher.start({"type": "http.response.start", "status": 200, "headers": []})
     assert (b"cache-control", BUILD_CACHE.encode()) in plain["headers"]
-    cookie = finisher.start({"type": "http.response.start", "status": 200, "headers": [
-        (b"set-cookie", b"ds_csrftoken=x"), (b"cache-control", b"private, no-store")]})
+    cookie = finisher.start(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"set-cookie", b"ds_csrftoken=x"), (b"cache-control", b"private, no-store")],
+        }
+    )
     assert dict(cookie["headers"])[b"cache-control"] == b"no-store"
     assert b"etag" not in dict(cookie["headers"])
 
@@ -282,8 +319,9 @@ class Load:
                     if r.status_code == 200:
                         seen[path] = (r.headers.get("etag"), kind)
                 with self.lock:
-                    self.answers.append((path, r.status_code, r.headers.get("etag"), kind,
-                                         r.headers.get("x-cache-status")))
+                    self.answers.append(
+                        (path, r.status_code, r.headers.get("etag"), kind, r.headers.get("x-cache-status"))
+                    )
 
 
 def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapshot_2026):
@@ -319,7 +357,7 @@ def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapsho
     # After the roll, the replicas' own answers (misses) are all the new build's.
     fresh = [kind for path, _, _, kind, cache in load.answers if "u=" in path and kind]
     assert fresh[-20:] == ["2026"] * 20
-    log = (cluster.nginx_dir / "error.log").read_text()[len(errors_before):]
+    log = (cluster.nginx_dir / "error.log").read_text()[len(errors_before) :]
     assert not re.search(r"\[(error|crit|alert|emerg)\]", log), log[-2000:]
 
     # Cached entries from the old build stay until they revalidate; a purge makes that now.

@@ -22,8 +22,14 @@ from iana_ports import exports
 from iana_ports.web import crawlers, portmap
 
 CLIENTS = 30
-PATHS = ("/exports/services", "/exports/ports.json", "/exports/ports.csv", "/sitemap.xml", "/sitemap-ports-0.xml",
-         "/portmap.png")
+PATHS = (
+    "/exports/services",
+    "/exports/ports.json",
+    "/exports/ports.csv",
+    "/sitemap.xml",
+    "/sitemap-ports-0.xml",
+    "/portmap.png",
+)
 
 
 def registry_sha(db) -> str:
@@ -38,8 +44,13 @@ def registry_sha(db) -> str:
 def made(monkeypatch):
     """How many times each maker ran: the real functions, counted."""
     counts, lock = Counter(), threading.Lock()
-    for module, name in ((exports, "services_file"), (exports, "ports_json"), (exports, "ports_csv"),
-                         (crawlers, "catalogue_of"), (portmap, "indexes")):
+    for module, name in (
+        (exports, "services_file"),
+        (exports, "ports_json"),
+        (exports, "ports_csv"),
+        (crawlers, "catalogue_of"),
+        (portmap, "indexes"),
+    ):
         real = getattr(module, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):

@@ -76,8 +76,10 @@ def test_three_at_once_leave_the_site_answering_and_memory_bounded(server):
     after = rss_kb(pid)
     # The budget is 16 MB of values per query, so six of them stay far below this.
     assert after["VmHWM"] - before["VmRSS"] < 200_000, (before, after)
-    print(f"server memory before {before['VmRSS'] // 1024} MB, after {after['VmRSS'] // 1024} MB,"
-          f" peak {after['VmHWM'] // 1024} MB")
+    print(
+        f"server memory before {before['VmRSS'] // 1024} MB, after {after['VmRSS'] // 1024} MB,"
+        f" peak {after['VmHWM'] // 1024} MB"
+    )
 
 
 def test_ordinary_sql_still_works(server):

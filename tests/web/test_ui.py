@@ -77,34 +77,65 @@ async def get(datasette, path, status=200):
 LEAD = object()
 PREVIEWS = [
     # path, title, description (the page's first sentence), canonical path or None
-    ("/", "Ports and services",
-     "Every one of the 65,536 TCP, UDP, SCTP and DCCP port numbers and every registered service name, "
-     "explained from IANA's registry.", "/"),
+    (
+        "/",
+        "Ports and services",
+        "Every one of the 65,536 TCP, UDP, SCTP and DCCP port numbers and every registered service name, "
+        "explained from IANA's registry.",
+        "/",
+    ),
     # A port page's description is its lead (`lead` in its JSON, whose wording tests/web/test_pages.py checks).
     ("/ports/22", "Port 22 (ssh)", LEAD, "/ports/22"),
     ("/ports/8080", "Port 8080 (http-alt)", LEAD, "/ports/8080"),
     ("/ports/40001", "Port 40001", LEAD, "/ports/40001"),
     ("/ports/60878", "Port 60878", LEAD, "/ports/60878"),
     ("/ports/1008", "Port 1008", LEAD, "/ports/1008"),
-    ("/services/ssh", "Service ssh", "IANA registers the service name ssh on port 22 for tcp, udp and sctp.",
-     "/services/ssh"),
-    ("/services/x11", "Service x11", "IANA registers the service name x11 on ports 6000–6063 for tcp and udp.",
-     "/services/x11"),
-    ("/services/netconf-beep", "Service netconf-beep",
-     "IANA registers the service name netconf-beep without a port number.", "/services/netconf-beep"),
-    ("/search", "Search",
-     "Search IANA's registry by words in service names, descriptions and notes, or type ports and names as you "
-     "would write them: 22, 22/tcp, ssh/tcp, 8080,8443 or 6000-6010.", None),
-    ("/changes", "Registry changes",
-     "What changed in IANA's service name and port number registry from one ingest to the next, newest first by "
-     "registry date.",
-     None),
-    ("/free", "Free ports",
-     "Ports that are good for your own service: unassigned by IANA on the transports you choose, outside the "
-     "System and Dynamic ranges and the ephemeral ranges of the platforms you run on, not refused by browsers, "
-     "and not the known default of other software.", None),
-    ("/map", "Port map",
-     "All 65,536 ports on one map, 256 to a line, each square coloured by its status in IANA's registry.", "/map"),
+    (
+        "/services/ssh",
+        "Service ssh",
+        "IANA registers the service name ssh on port 22 for tcp, udp and sctp.",
+        "/services/ssh",
+    ),
+    (
+        "/services/x11",
+        "Service x11",
+        "IANA registers the service name x11 on ports 6000–6063 for tcp and udp.",
+        "/services/x11",
+    ),
+    (
+        "/services/netconf-beep",
+        "Service netconf-beep",
+        "IANA registers the service name netconf-beep without a port number.",
+        "/services/netconf-beep",
+    ),
+    (
+        "/search",
+        "Search",
+        "Search IANA's registry by words in service names, descriptions and notes, or type ports and names as you "
+        "would write them: 22, 22/tcp, ssh/tcp, 8080,8443 or 6000-6010.",
+        None,
+    ),
+    (
+        "/changes",
+        "Registry changes",
+        "What changed in IANA's service name and port number registry from one ingest to the next, newest first by "
+        "registry date.",
+        None,
+    ),
+    (
+        "/free",
+        "Free ports",
+        "Ports that are good for your own service: unassigned by IANA on the transports you choose, outside the "
+        "System and Dynamic ranges and the ephemeral ranges of the platforms you run on, not refused by browsers, "
+        "and not the known default of other software.",
+        None,
+    ),
+    (
+        "/map",
+        "Port map",
+        "All 65,536 ports on one map, 256 to a line, each square coloured by its status in IANA's registry.",
+        "/map",
+    ),
 ]
 
 
@@ -133,31 +164,49 @@ async def test_every_page_previews_with_its_title_and_first_sentence(datasette, 
     assert h.meta == expected
     rels = {(link["rel"], link["href"]) for link in h.links}
     assert {("icon", "/favicon.ico"), ("icon", "/icon.svg"), ("apple-touch-icon", "/icon.png")} <= rels
-    assert [link["href"] for link in h.links if link["rel"] == "canonical"] == ([ORIGIN + canonical] if canonical
-                                                                                else [])
+    assert [link["href"] for link in h.links if link["rel"] == "canonical"] == (
+        [ORIGIN + canonical] if canonical else []
+    )
 
 
 @pytest.mark.parametrize(
     "path,title,description",
     [
-        ("/iana", "IANA registry",
-         "The registry as published (registrations), and tables derived from it for every port."),
-        ("/iana/ports", "Ports: 65,536 rows",
-         "All 65,536 ports with their status per transport, worked out from the registrations."),
-        ("/iana/ports/22", "Row 22 of ports",
-         "All 65,536 ports with their status per transport, worked out from the registrations."),
+        (
+            "/iana",
+            "IANA registry",
+            "The registry as published (registrations), and tables derived from it for every port.",
+        ),
+        (
+            "/iana/ports",
+            "Ports: 65,536 rows",
+            "All 65,536 ports with their status per transport, worked out from the registrations.",
+        ),
+        (
+            "/iana/ports/22",
+            "Row 22 of ports",
+            "All 65,536 ports with their status per transport, worked out from the registrations.",
+        ),
         ("/iana/port_lookup?port=22", "Port lookup", "Status of one port and every registry row that covers it."),
-        ("/iana?sql=select+1", "SQL query",
-         "The registry as published (registrations), and tables derived from it for every port."),
+        (
+            "/iana?sql=select+1",
+            "SQL query",
+            "The registry as published (registrations), and tables derived from it for every port.",
+        ),
     ],
 )
 async def test_datasette_pages_preview_and_carry_the_icon(datasette, path, title, description):
     h = head_of((await get(datasette, path)).text)
     assert h.title == f"{title} · IANA ports"
-    assert {k: h.meta[k] for k in ("description", "og:title", "og:description", "og:image", "twitter:card",
-                                   "color-scheme")} == {
-        "description": description, "og:title": title, "og:description": description,
-        "og:image": f"{ORIGIN}/icon.png", "twitter:card": "summary", "color-scheme": "light dark",
+    assert {
+        k: h.meta[k] for k in ("description", "og:title", "og:description", "og:image", "twitter:card", "color-scheme")
+    } == {
+        "description": description,
+        "og:title": title,
+        "og:description": description,
+        "og:image": f"{ORIGIN}/icon.png",
+        "twitter:card": "summary",
+        "color-scheme": "light dark",
     }
     rels = {(link["rel"], link["href"]) for link in h.links}
     assert {("icon", "/favicon.ico"), ("icon", "/icon.svg"), ("stylesheet", "/static/site.css")} <= rels
@@ -171,19 +220,19 @@ def read_png(data: bytes) -> tuple[int, list[list[tuple]]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, {}
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
         chunks[kind] = chunks.get(kind, b"") + body
         pos += 12 + length
     width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
     assert (width, depth, colour) == (height, 8, 3)
-    palette = [tuple(chunks[b"PLTE"][i:i + 3]) for i in range(0, len(chunks[b"PLTE"]), 3)]
+    palette = [tuple(chunks[b"PLTE"][i : i + 3]) for i in range(0, len(chunks[b"PLTE"]), 3)]
     alpha = list(chunks[b"tRNS"]) + [255] * (len(palette) - len(chunks[b"tRNS"]))
     raw = zlib.decompress(chunks[b"IDAT"])
     rows = []
     for y in range(height):
-        line = raw[y * (width + 1):(y + 1) * (width + 1)]
+        line = raw[y * (width + 1) : (y + 1) * (width + 1)]
         assert line[0] == 0
         rows.append([(*palette[i], alpha[i]) for i in line[1:]])
     return width, rows
@@ -221,8 +270,8 @@ async def test_favicon_ico_holds_the_svgs_drawing_at_three_sizes(datasette):
     assert (reserved, kind, count) == (0, 1, 3)
     sizes = []
     for i in range(count):
-        w, h, colours, _, planes, bits, length, offset = struct.unpack("<BBBBHHII", data[6 + 16 * i:22 + 16 * i])
-        size, rows = read_png(data[offset:offset + length])
+        w, h, colours, _, planes, bits, length, offset = struct.unpack("<BBBBHHII", data[6 + 16 * i : 22 + 16 * i])
+        size, rows = read_png(data[offset : offset + length])
         assert (w, h, size) == (size, size, size)
         assert downscale(rows, size // 16) == drawing
         sizes.append(size)
@@ -282,13 +331,17 @@ def section(page: str, name: str) -> str:
 )
 async def test_port_pages_explain_all_three_ranges_and_mark_this_one(datasette, port, range_name, crumb):
     page = (await get(datasette, f"/ports/{port}")).text
-    assert ('<nav class="crumbs" aria-label="Breadcrumb"><ol>\n  <li><a href="/map">Ports</a></li>\n'
-            f'  <li><a href="/map?port={crumb}">{range_name}</a></li>\n'
-            f'  <li aria-current="page">{port}</li>\n</ol></nav>') in page
+    assert (
+        '<nav class="crumbs" aria-label="Breadcrumb"><ol>\n  <li><a href="/map">Ports</a></li>\n'
+        f'  <li><a href="/map?port={crumb}">{range_name}</a></li>\n'
+        f'  <li aria-current="page">{port}</li>\n</ol></nav>'
+    ) in page
     ranges = section(page, "range")
     assert f'<line class="bar-marker" x1="{port}.5" x2="{port}.5" y1="0" y2="24"/>' in ranges
-    assert (f'<title id="ranges-bar-title">Port {port} on the line of all ports from 0 to 65535, in the '
-            f"{range_name} range</title>") in ranges
+    assert (
+        f'<title id="ranges-bar-title">Port {port} on the line of all ports from 0 to 65535, in the '
+        f"{range_name} range</title>"
+    ) in ranges
     lines = re.findall(r'<li class="range-line range-(\w+)( current)?"><strong>[0-9]+–[0-9]+ ([^<]+)</strong>', ranges)
     assert lines == [
         (r["name"].split()[0].lower(), " current" if r["name"] == range_name else "", r["name"]) for r in RANGES
@@ -313,8 +366,10 @@ async def test_the_bigger_picture_on_dynamic_ports(datasette):
 async def test_the_port_page_starts_with_the_verdict(datasette):
     page = (await get(datasette, "/ports/3000")).text
     lede_end = page.index('<p class="lede">')
-    verdict = page.index('<p class="verdict verdict-avoid"><strong>For your own service: avoid.</strong> '
-                         "IANA has assigned it to hbci and remoteware-cl on tcp and udp.</p>")
+    verdict = page.index(
+        '<p class="verdict verdict-avoid"><strong>For your own service: avoid.</strong> '
+        "IANA has assigned it to hbci and remoteware-cl on tcp and udp.</p>"
+    )
     assert lede_end < verdict < page.index('<section aria-labelledby="status">')
 
 
@@ -372,34 +427,58 @@ async def test_rfcs_in_notes_are_links(datasette):
         # A row page: its port links to the port's page.
         ("/iana/ports/1491", ['<td class="col-port type-int"><a href="/ports/1491">1491</a></td>']),
         # The ports table: each row's port leads to the port's page.
-        ("/iana/ports?_size=2", ['<td class="col-port type-pk"><a href="/ports/0">0</a></td>',
-                                 '<td class="col-port type-pk"><a href="/ports/1">1</a></td>',
-                                 '<td class="col-services type-str"><a href="/services/tcpmux">tcpmux</a></td>']),
-        ("/iana/registrations?service_key=x11", [
-            '<td class="col-service_name type-str"><a href="/services/x11">x11</a></td>',
-            '<td class="col-port type-str"><a href="/ports/6000">6000-6063</a></td>',
-            '<td class="col-port_low type-int"><a href="/ports/6000">6000</a></td>',
-            '<td class="col-port_high type-int"><a href="/ports/6063">6063</a></td>',
-        ]),
-        ("/iana/services?key=http", [
-            '<td class="col-name type-str"><a href="/services/http">http</a></td>',
-            '<td class="col-ports type-str"><a href="/ports/80">80</a></td>',
-        ]),
-        ("/iana/services?key=whois%2B%2B", [
-            '<td class="col-key type-pk"><a href="/iana/services/whois~2B~2B">whois++</a></td>',
-            '<td class="col-name type-str"><a href="/services/whois%2B%2B">whois++</a></td>',
-            '<td class="col-alias_of type-str"><a href="/services/whoispp">whoispp</a></td>',
-        ]),
-        ("/iana/common_uses?software=PostgreSQL",
-         ['<td class="col-first type-int"><a href="/ports/5432">5432</a></td>']),
+        (
+            "/iana/ports?_size=2",
+            [
+                '<td class="col-port type-pk"><a href="/ports/0">0</a></td>',
+                '<td class="col-port type-pk"><a href="/ports/1">1</a></td>',
+                '<td class="col-services type-str"><a href="/services/tcpmux">tcpmux</a></td>',
+            ],
+        ),
+        (
+            "/iana/registrations?service_key=x11",
+            [
+                '<td class="col-service_name type-str"><a href="/services/x11">x11</a></td>',
+                '<td class="col-port type-str"><a href="/ports/6000">6000-6063</a></td>',
+                '<td class="col-port_low type-int"><a href="/ports/6000">6000</a></td>',
+                '<td class="col-port_high type-int"><a href="/ports/6063">6063</a></td>',
+            ],
+        ),
+        (
+            "/iana/services?key=http",
+            [
+                '<td class="col-name type-str"><a href="/services/http">http</a></td>',
+                '<td class="col-ports type-str"><a href="/ports/80">80</a></td>',
+            ],
+        ),
+        (
+            "/iana/services?key=whois%2B%2B",
+            [
+                '<td class="col-key type-pk"><a href="/iana/services/whois~2B~2B">whois++</a></td>',
+                '<td class="col-name type-str"><a href="/services/whois%2B%2B">whois++</a></td>',
+                '<td class="col-alias_of type-str"><a href="/services/whoispp">whoispp</a></td>',
+            ],
+        ),
+        (
+            "/iana/common_uses?software=PostgreSQL",
+            ['<td class="col-first type-int"><a href="/ports/5432">5432</a></td>'],
+        ),
         # Query results, canned and not, by column name.
-        ("/iana/port_lookup?port=22", ['<td class="col-port"><a href="/ports/22">22</a></td>',
-                                       '<td class="col-service_name"><a href="/services/ssh">ssh</a></td>']),
-        ("/iana?sql=select+port%2C+services+from+ports+where+port+in+(22%2C+80)", [
-            '<td class="col-port"><a href="/ports/22">22</a></td>',
-            '<td class="col-services"><a href="/services/http">http</a>, <a href="/services/www">www</a>, '
-            '<a href="/services/www-http">www-http</a></td>',
-        ]),
+        (
+            "/iana/port_lookup?port=22",
+            [
+                '<td class="col-port"><a href="/ports/22">22</a></td>',
+                '<td class="col-service_name"><a href="/services/ssh">ssh</a></td>',
+            ],
+        ),
+        (
+            "/iana?sql=select+port%2C+services+from+ports+where+port+in+(22%2C+80)",
+            [
+                '<td class="col-port"><a href="/ports/22">22</a></td>',
+                '<td class="col-services"><a href="/services/http">http</a>, <a href="/services/www">www</a>, '
+                '<a href="/services/www-http">www-http</a></td>',
+            ],
+        ),
     ],
 )
 async def test_datasette_cells_link_to_the_sites_pages(datasette, path, cells):
@@ -439,19 +518,19 @@ async def test_the_visible_csv_link_streams_every_row(datasette, db_2026):
 
 async def test_a_one_page_table_links_its_csv_plainly(datasette):
     page = (await get(datasette, "/iana/ranges")).text
-    assert re.findall(r'<a class="csv-all" href="([^"]+)">([^<]+)</a>', page) == [
-        ("/iana/ranges.csv?_size=max", "CSV")
-    ]
+    assert re.findall(r'<a class="csv-all" href="([^"]+)">([^<]+)</a>', page) == [("/iana/ranges.csv?_size=max", "CSV")]
 
 
 async def test_datasette_forms_are_labelled(datasette):
     page = (await get(datasette, "/iana/ports?status=assigned")).text
-    for control in ('<select name="_filter_column_1" aria-label="Filter 1: column">',
-                    '<select name="_filter_op_1" aria-label="Filter 1: operation">',
-                    'name="_filter_value_1" class="filter-value" value="assigned" aria-label="Filter 1: value">',
-                    '<select name="_filter_column" aria-label="New filter: column">',
-                    '<input type="text" name="_filter_value" class="filter-value" aria-label="New filter: value">',
-                    '<select name="_sort" id="sort_by" aria-label="Sort by">'):
+    for control in (
+        '<select name="_filter_column_1" aria-label="Filter 1: column">',
+        '<select name="_filter_op_1" aria-label="Filter 1: operation">',
+        'name="_filter_value_1" class="filter-value" value="assigned" aria-label="Filter 1: value">',
+        '<select name="_filter_column" aria-label="New filter: column">',
+        '<input type="text" name="_filter_value" class="filter-value" aria-label="New filter: value">',
+        '<select name="_sort" id="sort_by" aria-label="Sort by">',
+    ):
         assert control in page, control
     page = (await get(datasette, "/iana")).text
     assert '<label class="visually-hidden" for="sql-editor">SQL query</label><textarea id="sql-editor"' in page

@@ -38,8 +38,13 @@ def extra_template_vars(datasette, request):
 @hookimpl
 def handle_exception(datasette, request, exception):
     status, message = datasette_pages.error_status(exception)
-    return front.error_for(datasette, status, message, ".json" if request.path.endswith(".json") else "",
-                           transient=datasette_pages.transient(exception, request.path))
+    return front.error_for(
+        datasette,
+        status,
+        message,
+        ".json" if request.path.endswith(".json") else "",
+        transient=datasette_pages.transient(exception, request.path),
+    )
 
 
 @hookimpl
