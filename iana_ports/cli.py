@@ -7,7 +7,7 @@
     iana-ports export --out DIR            every export of the build (make exports)
 
 It reads the build through the same read side as the pages (iana_ports.read),
-over a Store: a handful of indexed queries, where the server's Snapshot
+over a Store: a handful of indexed queries, where the server's MemoryStore
 would load the whole build before answering. `--json` prints the bytes the
 page's JSON would be for the same database. Nothing here imports Datasette,
 httpx or Jinja2: a lookup has to start about as fast as Python itself.

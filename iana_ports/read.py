@@ -2,7 +2,7 @@
 
 Every front (the web pages and their JSON, the command line, the MCP tools,
 the exports) calls these functions, so they all answer the same. They take a
-Store (SQL) or a Snapshot (memory), return plain dicts and lists ready for
+Store (SQL) or a MemoryStore (memory), return plain dicts and lists ready for
 JSON, and raise NotFound or BadQuery with a one-line message.
 """
 

@@ -4,7 +4,7 @@ A Store answers a few narrow questions (the rows covering a port, a
 service's rows, the free ports near one, ...); iana_ports.read turns the
 answers into the facts of a page. The command line reads a build this way:
 a handful of indexed queries cost less than loading the whole build.
-iana_ports.snapshot.Snapshot answers the same questions from memory for the
+iana_ports.memory.MemoryStore answers the same questions from memory for the
 web server, and must answer them identically.
 
 The file is opened read-only; connections are per thread, so one Store can

@@ -3,7 +3,7 @@
 `python -m ingest` only ever os.replace()s a finished file onto the served
 path, so the old inode stays intact for whoever still has it open. A watcher
 thread notices a new file at the path, loads it as a new Build (a Datasette
-Database pinned to the inode it opened, with its Snapshot in memory) and
+Database pinned to the inode it opened, with its MemoryStore in memory) and
 publishes it with one reference assignment: requests that already hold the
 old Build finish on it, new requests get the new one. A thread rather than
 an asyncio task because `datasette serve` runs the startup hooks in a loop
@@ -14,7 +14,7 @@ resolved before the file is opened, and the pin is made from the descriptor
 itself, so the build is always the inode that was opened and read.
 
 A file that is not a usable build (garbage, a corrupt or inconsistent
-database, one Snapshot refuses) is never published: the last good build
+database, one MemoryStore refuses) is never published: the last good build
 stays served, the file is logged once as one `error:` line, and it is tried
 again only when its identity (device, inode, size, mtime) changes. Whether
 the path still backs the served build is kept for /-/healthz (stale()).
@@ -45,7 +45,7 @@ from datasette.database import Database
 from datasette.version import __version__ as datasette_version
 
 from iana_ports.files import alive
-from iana_ports.snapshot import Snapshot
+from iana_ports.memory import MemoryStore
 from iana_ports.store import NotABuild
 
 from . import workers
@@ -58,13 +58,13 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # Not code: the build a wheel carries, and compiled files.
 NOT_CODE = {"__pycache__", "data"}
 # Reads every page's b-tree structure (some 0.1 s for a build): a file corrupt in
-# pages the Snapshot never reads (an index, the full-text tables) is refused too.
+# pages the MemoryStore never reads (an index, the full-text tables) is refused too.
 QUICK_CHECK_SQL = "pragma quick_check(1)"
 TABLE_COUNTS_SQL = "select name from sqlite_master where type = 'table'"
 FILE_CHUNK = 1 << 20  # bytes per read of the served file (digest, downloads)
 # Connections opened with the build for threads to take, per thread that may read it
 # (Datasette's SQL threads, the site's own: workers.SITE_THREADS) two (Datasette's and the
-# Snapshot's), plus the loader's and the CSV export's; past that, opened on demand.
+# MemoryStore's), plus the loader's and the CSV export's; past that, opened on demand.
 SPARE_PER_THREAD, SPARE_EXTRA = 2, 2
 # /-/healthz's reasons: public, so they name no path.
 GONE = "the served file is no longer at its path"
@@ -93,7 +93,7 @@ def file_identity(st: os.stat_result) -> tuple:
 
 class Build(Database):
     """One immutable registry file as Datasette serves it, pinned to the inode it
-    was opened on, with the build loaded into memory (`snapshot`).
+    was opened on, with the build loaded into memory (`store`, a MemoryStore).
 
     Datasette keys its per-thread connections by database name; this class
     keeps them per object instead, so a successor with the same name never
@@ -147,8 +147,8 @@ class Build(Database):
             }
         finally:
             conn.close()
-        self.snapshot = Snapshot(self._uri, self.take_connection)  # refuses what the pages could not show
-        ingests = self.snapshot.ingests()
+        self.store = MemoryStore(self._uri, self.take_connection)  # refuses what the pages could not show
+        ingests = self.store.ingests()
         # The build is its registry history plus the common-uses file built with it:
         # every ingest row whole, since pages show more of it than the sha256s (the
         # home page its fetch time, Datasette's ingests table every column), so two

@@ -71,7 +71,7 @@ def newest(rows, fallback: str) -> str:
 
 
 def catalogue_of(store, service_keys, build_date: str) -> Catalogue:
-    """Pure: the catalogue of one build, from its read side (a Snapshot or a Store)."""
+    """Pure: the catalogue of one build, from its read side (a MemoryStore or a Store)."""
     return Catalogue(
         ports=tuple((f"/ports/{p}", newest(store.registrations_at(p), build_date)) for p in range(PORT_COUNT)),
         services=tuple(

@@ -176,7 +176,7 @@ class Front:
             request = Request(scope, receive)
             # A view that only ever answers in one format (healthz: JSON) says so, for its errors too.
             fmt = url_vars.pop("fmt", None) or getattr(view, "fmt", "")
-            page = pages.Page(self.ds, request, build, self._render(build), url_vars, fmt)
+            page = pages.RequestContext(self.ds, request, build, self._render(build), url_vars, fmt)
             try:
                 response = await view(page)
             except PortsError as exc:

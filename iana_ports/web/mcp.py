@@ -368,7 +368,7 @@ def _answer(datasette, fn) -> CallToolResult:
 def _answer_on(build, fn) -> CallToolResult:
     """fn(store) as a tool result: the page's JSON, or the page's error JSON for a read-side error."""
     try:
-        data = fn(build.snapshot)
+        data = fn(build.store)
     except PortsError as exc:
         return _failed(exc)
     return CallToolResult(content=[TextContent(type="text", text=orjson.dumps(data).decode())], structured_content=data)

@@ -1,6 +1,6 @@
 """The site's own pages and their JSON twins: parse the request, call the read side, render.
 
-Each view takes a Page (the request, the build it started on, the format
+Each view takes a RequestContext (the request, the build it started on, the format
 asked for) and returns a Response, or raises one of iana_ports.errors (NotFound,
 BadQuery, Unavailable), which iana_ports.web.front turns into the one kind of error
 page. Views never touch Datasette's router: front.py answers them first.
@@ -32,7 +32,7 @@ def error_body(status: int, message: str, title=None, **context) -> dict:
 
 
 @dataclass
-class Page:
+class RequestContext:
     datasette: object
     request: Request
     build: Build | None
@@ -44,7 +44,7 @@ class Page:
     def store(self):
         if self.build is None:
             raise Unavailable()
-        return self.build.snapshot
+        return self.build.store
 
     @property
     def urls(self):
@@ -63,7 +63,7 @@ def json_response(data, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, content_type=JSON)
 
 
-def redirect(page: Page, path: str, query: dict | str | None = None) -> Response:
+def redirect(page: RequestContext, path: str, query: dict | str | None = None) -> Response:
     """To a site path; `query` a dict, or a query string already encoded."""
     if isinstance(query, dict):
         query = urlencode(query)
@@ -73,11 +73,11 @@ def redirect(page: Page, path: str, query: dict | str | None = None) -> Response
 # The pages
 
 
-async def home(page: Page) -> Response:
+async def home(page: RequestContext) -> Response:
     return page.html("site/home.html", h=read.home(page.store))
 
 
-async def port(page: Page) -> Response:
+async def port(page: RequestContext) -> Response:
     number = port_number(page.vars["port"])
     if number is None:
         raise read.NotFound(
@@ -96,7 +96,7 @@ async def port(page: Page) -> Response:
     )
 
 
-async def service(page: Page) -> Response:
+async def service(page: RequestContext) -> Response:
     facts = read.service(page.store, unquote(page.vars["name"]))
     if page.fmt:
         return json_response(facts)
@@ -110,7 +110,7 @@ async def service(page: Page) -> Response:
     )
 
 
-async def search(page: Page) -> Response:
+async def search(page: RequestContext) -> Response:
     args = page.request.args
     text = args.get("q") or ""
     transport = args.get("transport") or ""
@@ -124,7 +124,7 @@ async def search(page: Page) -> Response:
     return page.html("site/search.html", r=results, transports=TRANSPORTS, table_url=table_url)
 
 
-async def lookup(page: Page) -> Response:
+async def lookup(page: RequestContext) -> Response:
     text = (page.request.args.get("q") or "").strip()
     if not text:
         return redirect(page, "/")
@@ -136,7 +136,7 @@ async def lookup(page: Page) -> Response:
     return redirect(page, "/search", {"q": text[:MAX_TEXT]})
 
 
-async def free(page: Page) -> Response:
+async def free(page: RequestContext) -> Response:
     args = page.request.args
     near = args.get("near")
     # Repeated (the form's checkboxes) or comma-separated (links and scripts).
@@ -152,7 +152,7 @@ async def free(page: Page) -> Response:
     return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)
 
 
-async def changes(page: Page) -> Response:
+async def changes(page: RequestContext) -> Response:
     try:
         found = read.change_page(page.store, page.request.args, page.urls.path("/changes" + page.fmt))
     except BadQuery as exc:
@@ -168,7 +168,7 @@ async def changes(page: Page) -> Response:
     return page.html("site/changes.html", **context)
 
 
-def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=None) -> dict:
+def _changes_context(page: RequestContext, public: dict, rows: list, error=None, next_url=None) -> dict:
     query = f"?{urlencode(public)}" if public else ""
     return {
         "changes": rows,
@@ -186,7 +186,7 @@ def _changes_context(page: Page, public: dict, rows: list, error=None, next_url=
     }
 
 
-def _atom(page: Page, c: dict) -> Response:
+def _atom(page: RequestContext, c: dict) -> Response:
     def absolute(path):
         return page.datasette.absolute_url(page.request, path)
 
@@ -203,7 +203,7 @@ def _atom(page: Page, c: dict) -> Response:
     return Response(body, content_type=feed.CONTENT_TYPE)
 
 
-async def portmap_png(page: Page) -> Response:
+async def portmap_png(page: RequestContext) -> Response:
     store = page.store
 
     def draw_both() -> dict:
@@ -216,14 +216,14 @@ async def portmap_png(page: Page) -> Response:
     return Response(maps[page.vars.get("scheme") or "light"], content_type="image/png")
 
 
-async def map_page(page: Page) -> Response:
+async def map_page(page: RequestContext) -> Response:
     # The drawing is /portmap.png; what a port holds, static/map.js reads from /ports/N.json.
     page.store  # 503 like every page while no registry is loaded
     return page.html("site/map.html")
 
 
 def _bytes(body: bytes, content_type: str):
-    async def view(page: Page) -> Response:
+    async def view(page: RequestContext) -> Response:
         return Response(body, content_type=content_type)
 
     return view
@@ -234,7 +234,7 @@ icon_svg = _bytes(icon.SVG, "image/svg+xml")
 icon_png = _bytes(icon.PNG, "image/png")
 
 
-async def port_shortcut(page: Page) -> Response:
+async def port_shortcut(page: RequestContext) -> Response:
     """/443 -> /ports/443: a bare number is a port."""
     number = port_number(page.vars["port"])
     if number is None:
@@ -244,12 +244,12 @@ async def port_shortcut(page: Page) -> Response:
     return redirect(page, f"/ports/{number}", page.request.query_string)
 
 
-async def without_slash(page: Page) -> Response:
+async def without_slash(page: RequestContext) -> Response:
     """/services/ssh/ -> /services/ssh, as Datasette does for every other path."""
     return redirect(page, page.vars["path"], page.request.query_string)
 
 
-async def healthz(page: Page) -> Response:
+async def healthz(page: RequestContext) -> Response:
     """For load balancers: 200 with the build being served, else the 503 every page gives.
 
     A build is served until a good one replaces it, so a served path that no
@@ -280,7 +280,7 @@ async def healthz(page: Page) -> Response:
 healthz.fmt = ".json"
 
 
-async def databases(page: Page) -> Response:
+async def databases(page: RequestContext) -> Response:
     """Datasette's /-/databases less each file's path: where a build sits on the server is not public."""
     listed = page.datasette._connected_databases()
     return json_response([{k: v for k, v in d.items() if k != "path"} for d in listed])

@@ -24,7 +24,7 @@ from conftest import SNAPSHOT_2026
 from core import registry
 from iana_ports import exports
 from iana_ports.facts import COMMON_USES_CSV
-from iana_ports.snapshot import Snapshot
+from iana_ports.memory import MemoryStore
 from iana_ports.store import Store
 
 SCRIPT = Path(sys.executable).parent / "iana-ports"
@@ -209,7 +209,7 @@ def test_header(services_text, entries):
 
 
 def test_store_and_snapshot_write_the_same(store, services_text):
-    snapshot = Snapshot(store.uri)
+    snapshot = MemoryStore(store.uri)
     try:
         assert exports.services_file(snapshot) == services_text
         assert exports.ports_json(snapshot) == exports.ports_json(store)

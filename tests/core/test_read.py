@@ -10,7 +10,7 @@ import pytest
 
 from iana_ports import read
 from iana_ports.query import BadQuery
-from iana_ports.snapshot import Snapshot
+from iana_ports.memory import MemoryStore
 from iana_ports.store import Store
 
 SYSTEM = (
@@ -38,7 +38,7 @@ TARGETS = ["linux", "windows", "macos"]
 @pytest.fixture(scope="module")
 def snapshot(db_2026):
     store = Store.open(db_2026)
-    snap = Snapshot(store.uri)
+    snap = MemoryStore(store.uri)
     yield snap
     snap.close()
     store.close()

@@ -33,7 +33,7 @@ def sha256(path: Path) -> str:
 
 
 class Kept:
-    """Snapshot of a database folder: the db's sha256, its mtime and every file name."""
+    """MemoryStore of a database folder: the db's sha256, its mtime and every file name."""
 
     def __init__(self, db: Path):
         self.db = db

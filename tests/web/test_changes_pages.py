@@ -24,7 +24,7 @@ def ds(datasette_history):
 
 @pytest.fixture(scope="session")
 def store(ds):
-    return builds.current(ds).snapshot
+    return builds.current(ds).store
 
 
 def render(ds, template: str, **context) -> str:
@@ -362,7 +362,7 @@ async def test_page_dates_changes_by_the_registry_not_the_fetch(ds, stored):
     # Its modification date is years old: the change is dated by its ingest.
     smtp = (await ds.client.get("/changes?port=25")).text
     assert re.findall(CHANGE_DATE, smtp) == [("2026-02-25", "2026-02-25")] * 2
-    history = render(ds, "site/_history.html", changes=read.history(builds.current(ds).snapshot, port=300))
+    history = render(ds, "site/_history.html", changes=read.history(builds.current(ds).store, port=300))
     assert re.findall(CHANGE_DATE, history) == [("2026-02-25", "2026-02-25"), ("2025-07-15", "2025-07-15")]
 
 

@@ -3,7 +3,7 @@
 A build is immutable and small (about 15 MB in memory), so the server loads
 it once when the build is swapped in and then answers a port or service
 page with dictionary lookups and bisection: no SQL and no hop to a worker
-thread per request. Snapshot answers every question a Store answers, with
+thread per request. MemoryStore answers every question a Store answers, with
 the same values in the same order (tests compare the two on every kind of
 port); full-text search stays in SQLite, through the inherited Store methods.
 
@@ -53,7 +53,7 @@ _CODE = {s: i for i, s in enumerate(STATUSES)}
 _UNDECODABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
-class Snapshot(Store):
+class MemoryStore(Store):
     def __init__(self, uri: str, connect=None):
         super().__init__(uri, connect)
         conn = self.conn

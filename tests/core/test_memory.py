@@ -1,4 +1,4 @@
-"""iana_ports.snapshot answers every question exactly as iana_ports.store does (memory vs SQL).
+"""iana_ports.memory answers every question exactly as iana_ports.store does (memory vs SQL).
 
 The web server reads from memory and the command line with SQL; both must
 give the same facts, byte for byte once encoded, in the same order.
@@ -10,14 +10,14 @@ import orjson
 import pytest
 
 from iana_ports import read
-from iana_ports.snapshot import Snapshot
+from iana_ports.memory import MemoryStore
 from iana_ports.store import Store
 
 
 @pytest.fixture(scope="module", params=["db_2026", "history_db"])
 def both(request):
     store = Store.open(request.getfixturevalue(request.param))
-    snapshot = Snapshot(store.uri)
+    snapshot = MemoryStore(store.uri)
     yield store, snapshot
     snapshot.close()
     store.close()
