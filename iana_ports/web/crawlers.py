@@ -19,7 +19,7 @@ absolute, from the request's host and scheme and base_url.
 
 Everything is answered from the in-memory build, no SQL (so never queued
 behind visitors' queries), made once per build however many crawlers ask at
-once (Build.once), and cached by front.Finisher like every page.
+once (Build.once), and cached by finish.Finisher like every page.
 """
 
 import re

@@ -170,7 +170,7 @@ def test_a_new_build_reaches_every_pod_under_load_with_no_failure_and_no_mixed_a
     assert kinds["bad"] == 0 and kinds["2025"] > 0 and kinds["2026"] > 0, kinds
     unlabelled = 0
     for path, status, etag, kind, _ in load.answers:
-        # Each answer is one build's: its body and its ETag agree (front.Finisher.recheck drops the
+        # Each answer is one build's: its body and its ETag agree (finish.Finisher.recheck drops the
         # ETag of a Datasette page that straddled a swap, and the cache keeps no such answer).
         if etag is None and path.startswith("/iana/") and "u=" in path:
             unlabelled += 1

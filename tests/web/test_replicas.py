@@ -24,7 +24,7 @@ import pytest
 from datasette.app import Datasette
 
 from conftest import ROOT, build, make_datasette
-from iana_ports.web import builds, exports, front
+from iana_ports.web import builds, exports, finish, routes
 from load import classify_300
 
 sys.path.insert(0, str(ROOT))
@@ -81,7 +81,7 @@ URLS = [
 ]
 # The exports, once iana_ports.web.exports answers them.
 EXPORTS = ["/exports/services", "/exports/ports.json", "/exports/ports.csv", "/exports/iana.db"]
-URLS += [p for p in EXPORTS if (found := front.match(p)) and found[0].__module__ == exports.__name__]
+URLS += [p for p in EXPORTS if (found := routes.match(p)) and found[0].__module__ == exports.__name__]
 ERRORS = ["/ports/65536", "/services/no-such-service", "/iana/nope", "/iana/ports?_sort=nosuch"]
 
 
@@ -232,7 +232,7 @@ async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_
 
 def test_an_answer_that_sets_a_cookie_is_neither_shared_nor_labelled():
     build = SimpleNamespace(etag='W/"build"')
-    finisher = front.Finisher(None, build, "/iana/ports", None, "127.0.0.1")
+    finisher = finish.Finisher(None, build, "/iana/ports", None, "127.0.0.1")
     plain = finisher.start({"type": "http.response.start", "status": 200, "headers": []})
     assert (b"cache-control", BUILD_CACHE.encode()) in plain["headers"]
     cookie = finisher.start(
@@ -348,7 +348,7 @@ def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapsho
     unlabelled = 0
     for path, status, etag, kind, _ in load.answers:
         # Each answer is one build's: its body and its ETag agree. Only a Datasette page
-        # that straddled a swap goes without an ETag (front.Finisher.recheck), and uncached.
+        # that straddled a swap goes without an ETag (finish.Finisher.recheck), and uncached.
         if etag is None and path.startswith("/iana/") and "u=" in path:
             unlabelled += 1
             continue
