@@ -337,7 +337,8 @@ def ephemeral_of(port: int) -> list[dict]:
 
 
 def listening_commands(port: int) -> dict[str, list[str]]:
-    return {os_id: [c.format(port=port) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
+    number = str(port)
+    return {os_id: [c.replace("{port}", number) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
 
 
 def registry_date(ingest: dict | None) -> str | None:

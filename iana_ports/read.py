@@ -78,13 +78,11 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
     row = store.port_row(number)
     registrations = store.registrations_at(number)
     runs = store.runs_at(number)
+    named = [(r["service_name"], row_transports(r["service_name"], r["transport"])) for r in registrations]
+    named = [(name, on) for name, on in named if name]
     transports = {}
     for t in TRANSPORTS:
-        names = []
-        for reg in registrations:
-            name = reg["service_name"]
-            if name and name not in names and t in row_transports(name, reg["transport"]):
-                names.append(name)
+        names = list(dict.fromkeys(name for name, on in named if t in on))
         transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
     below, above = store.assigned_near(number)
     uses = sorted(store.uses_at(number), key=use_order)
