@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from . import query
 from .facts import (
+    DATE_PREFIX_RE,
     CHANGE_KINDS,
     DEFAULT_TARGETS,
     DYNAMIC_RANGE,
@@ -49,7 +50,6 @@ MAX_CHANGES_PAGE = 1000
 
 # FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
 
 
 # Ports
@@ -392,7 +392,7 @@ def change_filters(args) -> dict:
     if kind is not None and kind not in CHANGE_KINDS:
         raise BadQuery(f"kind must be one of {', '.join(CHANGE_KINDS)}")
     since = args.get("since") or None
-    if since is not None and not _DATE.fullmatch(since):
+    if since is not None and not DATE_PREFIX_RE.fullmatch(since):
         raise BadQuery("since must be a date: YYYY-MM-DD (or YYYY-MM, YYYY)")
     size = whole_number(args.get("_size"), "_size", 1, MAX_CHANGES_PAGE)
     return {

@@ -3,11 +3,10 @@ to the site's port and service pages."""
 
 import functools
 import json
-import re
 
 from markupsafe import Markup
 
-from iana_ports.facts import MAX_PORT
+from iana_ports.facts import MAX_PORT, PORT_RANGE_RE
 
 from . import builds, render
 
@@ -21,8 +20,6 @@ SERVICE_COLUMNS = frozenset({"service_name", "service_key", "old_service_key", "
 SERVICE_TABLE_COLUMNS = frozenset({"name", "key"})
 # Every column render_cell() may link: any other cell is left to Datasette at once.
 LINKED_COLUMNS = PORT_COLUMNS | SERVICE_COLUMNS | SERVICE_TABLE_COLUMNS | {"services", "ports"}
-# registrations.port as the registry writes it: "22" or "6000-6063".
-_PORT_TEXT = re.compile(r"(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?")
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,7 +31,7 @@ def _links(datasette) -> dict:
 def _port_cell(links: dict, value):
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and (m := _PORT_TEXT.fullmatch(value)):
+    elif isinstance(value, str) and (m := PORT_RANGE_RE.fullmatch(value)):
         # A range links to its first port, whose page names the range.
         number = int(m.group(1))
     else:
