@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support import SNAPSHOT_2026, build
+from deploy.harness import SNAPSHOT_2026, build
 
 TARGET = 3.0
 WARM_UP = 5

@@ -19,15 +19,14 @@ import httpx
 import pytest
 import yaml
 
-from conftest import ARTIFACTS, ROOT
+from helpers import ARTIFACTS, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "web"))
-from test_replicas import BUILD_CACHE, ERRORS, URLS, Load  # noqa: E402
+from rolling import BUILD_CACHE, ERRORS, HOST, URLS, Load  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from deploy.local import K8S, Local, podman, run  # noqa: E402
 
-HOST = {"Host": "ports.example"}
 FIGURES = ARTIFACTS / "deploy-figures.json"
 
 

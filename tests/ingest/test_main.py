@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support import Kept, environment, ingests, listing, run
 
-from conftest import ROOT
+from helpers import ROOT
 from iana_ports.facts import COMMON_USES_CSV, IANA_CSV_URL
 from ingest.version import BUILD_VERSION
 

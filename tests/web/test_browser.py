@@ -13,7 +13,8 @@ import re
 import httpx
 import pytest
 
-from conftest import ARTIFACTS, ROOT, live_server, serve_command
+from deploy.harness import live_server, serve_command
+from helpers import ARTIFACTS, ROOT
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import free_port, serve_command
+from deploy.harness import process
+from deploy.harness import free_port, serve_command
 from iana_ports.schema import TABLES
 from iana_ports.web.pages import BROKEN
 

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from conftest import make_datasette
+from helpers import make_datasette
 from iana_ports.web import builds, finish
 
 # What every answer from the build carries (finish.CACHE_BUILD).

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import build, free_port, serve_command
+from deploy.harness import process
+from deploy.harness import build, free_port, serve_command
 from iana_ports.facts import registry_date
 from iana_ports.web import builds
 

@@ -20,7 +20,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, live_server
+from deploy.harness import live_server
+from helpers import CHROMIUM, CHROMIUM_ARGS
 
 OURS = ["find_free_ports", "lookup_port", "lookup_service", "registry_changes", "search_registry"]
 DATASETTE_MCPS = ["execute_sql", "get_database_schema", "list_databases"]

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 
-from conftest import SNAPSHOT_2026
+from deploy.harness import SNAPSHOT_2026
 from iana_ports import read
 from iana_ports.facts import COMMON_USES_CSV, RANGES
 from iana_ports.store import Store
