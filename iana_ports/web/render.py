@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import jinja2
 from markupsafe import Markup, escape
 
-from iana_ports.facts import CATEGORIES, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.facts import CATEGORIES, FIELDS, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.text import and_list, contact_names, en_dash
 
 from . import builds
@@ -75,19 +75,7 @@ def by_registration(references: list[dict]) -> dict:
 
 
 # What a registry row says besides its id, line and transport: rows equal in these are one card.
-_SAME_ROW = (
-    "service_name",
-    "port",
-    "description",
-    "assignee",
-    "contact",
-    "registration_date",
-    "modification_date",
-    "reference",
-    "service_code",
-    "unauthorized_use",
-    "assignment_notes",
-)
+_SAME_ROW = tuple(f for f in FIELDS if f != "transport")
 
 
 def grouped(registrations: list[dict]) -> list[dict]:
