@@ -33,7 +33,7 @@ from .facts import (
 )
 from .errors import BadQuery, NotFound
 from .text import and_list, lead
-from .verdict import GOOD, assess, level, shared, use_order, weighs
+from .verdict import GOOD, WIDE_BLOCK, assess, level, shared, use_order, weighs
 
 SEARCH_PAGE = 50
 SUGGESTIONS = 8
@@ -223,7 +223,14 @@ def service(store, name: str) -> dict:
         # The software that names the service first (X.Org's X server for x11, not a web UI on 6006).
         return ((use["software"], use["first"], use["last"], use["description"]) not in named, *use_order(use))
 
-    uses = [dict(u, on_service_port=True) for u in sorted(filter(on_its_ports, store.uses()), key=first_met)]
+    # The uses covering a narrow span are looked up port by port; a wide one reads them all.
+    candidates = {}
+    for low, high in spans:
+        wide = high - low >= WIDE_BLOCK
+        covering = store.uses() if wide else (u for p in range(low, high + 1) for u in store.uses_at(p))
+        candidates.update((_use_key(u), u) for u in covering if on_its_ports(u))
+    ours = sorted(candidates.values(), key=lambda u: (first_met(u), u["first"], u["last"], u["description"]))
+    uses = [dict(u, on_service_port=True) for u in ours]
     uses += [dict(u, on_service_port=False) for u in mentioning if not on_its_ports(u)]
     return {
         "service": found,
@@ -233,6 +240,10 @@ def service(store, name: str) -> dict:
         "aliases": store.aliases(key),
         "common_uses": uses,
     }
+
+
+def _use_key(use: dict) -> tuple:
+    return (use["first"], use["last"], use["software"], use["kind"], use["description"], use["source"])
 
 
 def suggestions(store, name: str) -> list[str]:
@@ -252,7 +263,10 @@ def uses_matching(store, text: str) -> list[dict]:
     if not words:
         return []
     patterns = [re.compile(rf"\b{re.escape(w)}") for w in words]
-    return [u for text, u in store.use_texts() if all(p.search(text) for p in patterns)]
+    # The substring test first: a cheap way past most entries before the word-boundary regexes.
+    return [
+        u for text, u in store.use_texts() if all(w in text for w in words) and all(p.search(text) for p in patterns)
+    ]
 
 
 # Search
