@@ -19,7 +19,8 @@ from .facts import EVERYDAY_TRANSPORTS, MAX_PORT, TRANSPORTS
 TOOLS = {
     "ufw": "ufw (Ubuntu, Debian)",
     "firewalld": "firewalld (Fedora, RHEL, openSUSE)",
-    "nftables": "nftables (the table inet filter with an input chain, as Debian's /etc/nftables.conf has it)",
+    # The table and chain Debian's /etc/nftables.conf defines.
+    "nftables": "nftables (table inet filter, chain input)",
     "iptables": "iptables and ip6tables",
     "windows": "Windows (PowerShell as administrator)",
 }

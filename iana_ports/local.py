@@ -13,6 +13,7 @@ net.inet.ip.portrange sysctls, Windows's netsh dynamic port range and the
 excluded ranges (Hyper-V and WinNAT reserve blocks there).
 """
 
+import os
 import re
 import socket
 import subprocess
@@ -31,10 +32,22 @@ GENERIC = frozenset(
 )
 # The command-line arguments read for the software's name (the interpreter, the module or script, its command).
 ARGS_READ = 4
-HIDDEN = (
-    "{n} of these sockets belong to processes of other users, which only root can name: their process, pid and "
-    "user are not shown (run it with sudo to see them)."
-)
+# Why a socket has no process, said once: as a user, other users' processes (Linux maps a socket
+# to its process through /proc/PID/fd, which only root may read for them); as root, processes
+# outside this PID namespace (another container's).
+HIDDEN = {
+    False: "{n} {sockets} to processes of other users, which only root can name: their process, pid and user "
+    "are not shown (run it with sudo to see them).",
+    True: "{n} {sockets} to processes outside this machine's view even as root (another container or PID "
+    "namespace): their process, pid and user are not shown.",
+}
+
+
+def hidden_note(n: int) -> str | None:
+    if not n:
+        return None
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return HIDDEN[root].format(n=n, sockets="socket belongs" if n == 1 else "sockets belong")
 
 
 # What listens
@@ -80,7 +93,7 @@ def sockets() -> dict:
     found = sorted({tuple(s.items()): s for s in found}.values(), key=_order)
     hidden = sum(s["pid"] is None for s in found)
     words = {pid: info[2] for pid, info in processes.items() if info}
-    return {"sockets": found, "hidden": hidden, "note": HIDDEN.format(n=hidden) if hidden else None, "_words": words}
+    return {"sockets": found, "hidden": hidden, "note": hidden_note(hidden), "_words": words}
 
 
 def _order(s: dict) -> tuple:
@@ -168,7 +181,7 @@ def on_port(store, port: int) -> dict:
     found = sockets()
     mine = [s for s in found["sockets"] if s["port"] == port]
     hidden = sum(s["pid"] is None for s in mine)
-    return annotate(store, dict(found, sockets=mine, hidden=hidden, note=HIDDEN.format(n=hidden) if hidden else None))
+    return annotate(store, dict(found, sockets=mine, hidden=hidden, note=hidden_note(hidden)))
 
 
 # What the kernel hands out or keeps
