@@ -118,7 +118,9 @@ def _process(psutil, pid: int):
         return None
     except psutil.AccessDenied:
         return (None, None, ())
-    return name, user, words_of([name, *(a.replace("\\", "/").rsplit("/", 1)[-1] for a in args)])
+    # Names, not code: `python -c CODE` is an interpreter and a script, not software named by the code's words.
+    named = [a.replace("\\", "/").rsplit("/", 1)[-1] for a in args if a[:1] != "-" and not any(map(str.isspace, a))]
+    return name, user, words_of([name, *named])
 
 
 def words_of(texts) -> tuple[str, ...]:
@@ -276,30 +278,53 @@ def bindable(port: int, transports=EVERYDAY_TRANSPORTS) -> bool:
     return True
 
 
+def merged(spans: list[dict]) -> list[tuple[int, int]]:
+    """Blocks of ports, overlapping or touching ones joined, in order."""
+    out: list[list[int]] = []
+    for first, last in sorted((r["first"], r["last"]) for r in spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], last)
+        else:
+            out.append([first, last])
+    return [(a, b) for a, b in out]
+
+
 def free(store, near, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=read.DEFAULT_TARGETS, kernel="auto") -> dict:
     """read.free()'s answer, less the ports this machine hands out (its ephemeral range), keeps back
-    (reserved) or has bound now; `local` says what was skipped and why. `kernel`: kernel_ports()'s
-    answer ("auto": this machine's)."""
+    (reserved) or has bound now; `local` says what it read and which good ports it skipped.
+    `kernel`: kernel_ports()'s answer ("auto": this machine's)."""
     count = read.whole_number(count, "count", 1, read.MAX_FREE)
     base = read.free(store, near, transports, read.MAX_FREE, on)
+    near = base["near"]
     kernel = kernel_ports() if kernel == "auto" else kernel
-    held = [kernel["ephemeral"], *kernel["reserved"]] if kernel else []
+    ephemeral = kernel["ephemeral"] if kernel else None
+    reserved = kernel["reserved"] if kernel else []
+    blocks = merged([ephemeral, *reserved] if ephemeral else reserved)
+    # The nearest good ports outside a block are near `near` or just outside the block's ends.
+    candidates = {p["port"] for p in base["ports"]}
+    for first, last in blocks:
+        for edge in (first - 1, last + 1):
+            if 0 <= edge <= MAX_PORT:
+                candidates.update(p["port"] for p in read.free(store, edge, transports, read.MAX_FREE, on)["ports"])
     kept, skipped = [], []
-    for p in base["ports"]:
+    for n in sorted(candidates, key=lambda p: (abs(p - near), p)):
         if len(kept) == count:
             break
-        n = p["port"]
-        if kernel and kernel["ephemeral"]["first"] <= n <= kernel["ephemeral"]["last"]:
-            skipped.append({"port": n, "why": "ephemeral here"})
-        elif any(r["first"] <= n <= r["last"] for r in held[1:]):
-            skipped.append({"port": n, "why": "reserved here"})
+        if ephemeral and ephemeral["first"] <= n <= ephemeral["last"]:
+            why = "ephemeral here"
+        elif any(r["first"] <= n <= r["last"] for r in reserved):
+            why = "reserved here"
         elif not bindable(n, base["transports"]):
-            skipped.append({"port": n, "why": "bound here"})
+            why = "bound here"
         else:
-            kept.append(p)
+            kept.append({"port": n, "distance": abs(n - near)})
+            continue
+        # The skipped among the nearest only: a block's thousands of good ports are said by `ephemeral`.
+        if len(skipped) < read.MAX_FREE:
+            skipped.append({"port": n, "why": why})
     note = base["note"]
     if len(kept) < count:
-        short = f"Only {len(kept)} of the {read.MAX_FREE} good ports nearest {base['near']} are free on this machine."
+        short = f"Only {len(kept)} of the good ports near {near} {'is' if len(kept) == 1 else 'are'} free here."
         note = f"{note} {short}" if note else short
     return dict(
         base,
@@ -307,8 +332,8 @@ def free(store, near, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=read.D
         ports=kept,
         note=note,
         local={
-            "ephemeral": kernel["ephemeral"] if kernel else None,
-            "reserved": kernel["reserved"] if kernel else [],
+            "ephemeral": ephemeral,
+            "reserved": reserved,
             "source": kernel["source"] if kernel else None,
             "skipped": skipped,
         },
