@@ -134,13 +134,20 @@ def words_of(texts) -> tuple[str, ...]:
     return tuple(words)
 
 
+# How much longer one word may be than the other it starts with: a daemon's d (sshd, mysqld,
+# mongod), postgres and PostgreSQL; not net and netdata.
+SUFFIX = 2
+
+
 def known_for(words, names) -> str | None:
-    """The first of `names` (services, software) the process's words name: a word of one starts
-    with a word of the other (sshd and ssh, postgres and PostgreSQL, flask and Flask)."""
+    """The first of `names` (services, software) the process's words name: a word of one is a
+    word of the other or it with a short ending (sshd and ssh, postgres and PostgreSQL, flask and Flask)."""
     for name in names:
         for w in words_of([name]):
-            if any(w.startswith(p) or p.startswith(w) for p in words):
-                return name
+            for p in words:
+                short, long_ = sorted((w, p), key=len)
+                if long_.startswith(short) and len(long_) - len(short) <= SUFFIX:
+                    return name
     return None
 
 
