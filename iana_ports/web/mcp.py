@@ -149,7 +149,7 @@ each with its `kind`, `summary`, the row before (`old`) and after (`new`), the i
 for the following page, or null). Kinds: added, removed, modified, renamed, assigned (a port or range
 became assigned), released. The site's /changes.json with _size={PAGE}."""
 
-FIREWALL_LINES = """The command lines that open a port, a block of ports or a service's ports in a host firewall.
+FIREWALL_LINES = """The command lines that open a port, a block or a service's ports in a host firewall.
 Use it for "how do I open 8080 in ufw?", "the firewalld line for postgresql", "allow 6000-6010/udp on Windows".
 
 `target` is a port (8080, 8080/tcp), a block (6000-6010/udp) or a service name (ssh, postgresql/tcp: its
