@@ -36,10 +36,8 @@ ARGS_READ = 4
 # to its process through /proc/PID/fd, which only root may read for them); as root, processes
 # outside this PID namespace (another container's).
 HIDDEN = {
-    False: "{n} {sockets} to processes of other users, which only root can name: their process, pid and user "
-    "are not shown (run it with sudo to see them).",
-    True: "{n} {sockets} to processes outside this machine's view even as root (another container or PID "
-    "namespace): their process, pid and user are not shown.",
+    False: "{n} not shown: only root can name other users' processes (run it with sudo to see them).",
+    True: "{n} not shown: even root cannot see processes outside this PID namespace (another container's).",
 }
 
 
@@ -47,7 +45,8 @@ def hidden_note(n: int) -> str | None:
     if not n:
         return None
     root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return HIDDEN[root].format(n=n, sockets="socket belongs" if n == 1 else "sockets belong")
+    which = "1 socket's process, pid and user are" if n == 1 else f"{n} sockets' processes, pids and users are"
+    return HIDDEN[root].format(n=which)
 
 
 # What listens

@@ -265,8 +265,8 @@ def test_another_users_sockets_are_listed_without_a_process_and_said_once(db, na
     ]
     assert found["hidden"] == 2
     assert found["note"] == (
-        "2 sockets belong to processes of other users, which only root can name: their process, pid and user "
-        "are not shown (run it with sudo to see them)."
+        "2 sockets' processes, pids and users are not shown: only root can name other users' processes "
+        "(run it with sudo to see them)."
     )
     assert {s["unexpected"] for s in found["sockets"]} == {None}
 
