@@ -9,6 +9,7 @@ is the test. Each parser is also fed a bad rule, so a check that passes is one t
 """
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -217,3 +218,39 @@ def test_what_cannot_be_opened_is_one_line(store, target, tools, error, message)
     with pytest.raises(error) as caught:
         read.firewall(store, target, tools)
     assert str(caught.value).startswith(message)
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "iana-ports"
+
+
+def run(*args, db) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args, "--db", str(db)], capture_output=True, text=True, timeout=60)
+
+
+def test_the_command_prints_one_tools_lines_bare_and_the_json_is_the_read_sides(store, db_2026):
+    assert (run("firewall", "8080/tcp", "--for", "ufw", db=db_2026).stdout) == "ufw allow 8080/tcp\n"
+    found = run("firewall", "x11", "--json", db=db_2026)
+    assert (found.returncode, found.stderr) == (0, "")
+    assert json.loads(found.stdout) == read.firewall(store, "x11")
+    text = run("firewall", "22/tcp", db=db_2026).stdout.splitlines()
+    assert text[:3] == ["ufw (Ubuntu, Debian):", "  ufw allow 22/tcp", ""]
+    assert (
+        '  New-NetFirewallRule -DisplayName "Port 22/tcp" -Direction Inbound -Protocol TCP -LocalPort 22 '
+        "-Action Allow" in text
+    )
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["firewall", "8080/sctp"], "iana-ports: Firewall lines are for tcp and udp only, not sctp.\n"),
+        (
+            ["firewall", "8080", "--for", "pf"],
+            "iana-ports: The firewall must be some of ufw, firewalld, nftables, iptables, windows (comma-separated).\n",
+        ),
+        (["ssh", "--local"], "iana-ports: --local looks up a port here: iana-ports 5000 --local\n"),
+    ],
+)
+def test_the_commands_bad_input_is_one_line_and_status_2(db_2026, args, line):
+    found = run(*args, db=db_2026)
+    assert (found.returncode, found.stdout, found.stderr) == (2, "", line)
