@@ -94,11 +94,15 @@ exports: install
 	$(BIN)/iana-ports export --db '$(DB)' --out '$(EXPORTS)'
 
 # What the tests and benchmarks need beyond Python: wrk (load tests), nginx
-# (replicas behind a cache), Debian's chromium (browser tests) and npm, which
+# (replicas behind a cache), the firewalls (their parsers), Debian's chromium (browser tests) and npm, which
 # installs axe-core (accessibility tests) as pinned in package-lock.json, again
 # only when the lock file changed.
 BENCH_TOOLS = /usr/bin/wrk=wrk /usr/sbin/nginx=nginx-light
-TOOLS = $(BENCH_TOOLS) /usr/bin/chromium=chromium /usr/bin/npm=npm
+# The firewalls whose own parsers read the firewall lines (tests/core/test_firewall.py), never
+# started: the tests run them in a namespace of their own, on copies of their configuration.
+FIREWALL_TOOLS = /usr/sbin/nft=nftables /usr/sbin/iptables=iptables /usr/sbin/ufw=ufw \
+	/usr/bin/firewall-offline-cmd=firewalld
+TOOLS = $(BENCH_TOOLS) $(FIREWALL_TOOLS) /usr/bin/chromium=chromium /usr/bin/npm=npm
 
 tools:
 	scripts/tools $(TOOLS)

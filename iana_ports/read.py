@@ -11,6 +11,7 @@ import re
 from itertools import islice
 from urllib.parse import urlencode
 
+from . import firewall as firewalls
 from . import query
 from .facts import (
     DATE_PREFIX_RE,
@@ -109,6 +110,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "assigned_above": above,
         },
         "commands": listening_commands(number),
+        "firewall": firewalls.of_port(number),
         "verdict": assess(number, transports, uses, targets=on),
         "common_uses": uses,
         "free_nearby": {
@@ -188,6 +190,33 @@ def _scan_free(store, near: int, wanted: tuple, count: int, on=DEFAULT_TARGETS) 
     below = islice(filter(good, range(min(near, last), first - 1, -1)), count)
     above = islice(filter(good, range(max(near + 1, first), last + 1)), count)
     return list(below), list(above)
+
+
+def firewall(store, text: str, tools: str | None = None) -> dict:
+    """The lines that open a port, a block or a service's registered tcp and udp ports in each
+    firewall tool (iana_ports.firewall): `iana-ports firewall` and the MCP tool."""
+    chosen = firewalls.tools_named(tools)
+    kind, what, wanted = firewalls.target(text)
+    if kind == "ports":
+        openings = [(*what, t) for t in wanted]
+    else:
+        found = service(store, what)
+        openings = [
+            (r["port_low"], r["port_high"], t)
+            for r in found["registrations"]
+            if r["port_low"]
+            for t in row_transports(r["service_name"], r["transport"])
+            if t in wanted and t in EVERYDAY_TRANSPORTS
+        ]
+        if not openings:
+            on = and_list(list(wanted))
+            raise BadQuery(f"{found['service']['name']} has no {on} port in the IANA registry to open.")
+    return {
+        "target": " ".join(str(text).split()),
+        "openings": [{"first": a, "last": b, "transport": t} for a, b, t in dict.fromkeys(openings)],
+        "lines": firewalls.lines(openings, chosen),
+        "tools": {t: firewalls.TOOLS[t] for t in chosen},
+    }
 
 
 # Services
@@ -352,6 +381,21 @@ def _port_rows(store, ports, transport: str) -> list[dict]:
 def _port_summary(store, number: int) -> dict:
     row = store.port_row(number)
     return {"port": number, "status": row["status"], "services": row["services"], "verdict": row["verdict"]}
+
+
+def brief(store, number: int) -> dict:
+    """A port in a few facts, for a list of many (iana_ports.local): its status and services on
+    each transport, the build's verdict (tcp and udp, the default targets) and its common uses."""
+    row = store.port_row(number)
+    names: dict = {t: [] for t in TRANSPORTS}
+    for reg in store.registrations_at(number):
+        name = reg["service_name"]
+        for t in row_transports(name, reg["transport"]) if name else ():
+            if name not in names[t]:
+                names[t].append(name)
+    uses = sorted(store.uses_at(number), key=use_order)
+    transports = {t: {"status": row[t], "services": names[t]} for t in TRANSPORTS}
+    return {"port": number, "verdict": row["verdict"], "transports": transports, "common_uses": uses}
 
 
 def _marked(text: str | None) -> str | None:

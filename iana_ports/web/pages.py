@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlencode
 import orjson
 from datasette.utils.asgi import Request, Response
 
-from iana_ports import read
+from iana_ports import firewall, read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
 from iana_ports.errors import BadQuery, Unavailable
 from iana_ports.query import MAX_TEXT
@@ -93,6 +93,7 @@ async def port(page: RequestContext) -> Response:
         headline=headline(facts),
         history=read.history(page.store, port=number),
         json_url=page.urls.path(f"/ports/{number}.json"),
+        firewall_tools=firewall.TOOLS,
     )
 
 
