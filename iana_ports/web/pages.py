@@ -153,6 +153,17 @@ async def free(page: RequestContext) -> Response:
     return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)
 
 
+async def firewall_lines(page: RequestContext) -> Response:
+    """The firewall lines of `iana-ports firewall` and the MCP tool: ?target=8080/tcp&for=ufw,nftables."""
+    target = page.request.args.get("target") or ""
+    if not target.strip():
+        raise BadQuery("target must be a port, a range or a service name: /firewall.json?target=8080/tcp")
+    return json_response(read.firewall(page.store, target[:MAX_TEXT], page.request.args.get("for")))
+
+
+firewall_lines.fmt = ".json"
+
+
 async def changes(page: RequestContext) -> Response:
     try:
         found = read.change_page(page.store, page.request.args, page.urls.path("/changes" + page.fmt))
@@ -299,6 +310,7 @@ ROUTES = (
     (r"/search(?P<fmt>\.json)?", search),
     (r"/free(?P<fmt>\.json)?", free),
     (r"/changes(?P<fmt>\.json|\.atom)?", changes),
+    (r"/firewall\.json", firewall_lines),
     (r"/portmap(?:-(?P<scheme>dark))?\.png", portmap_png),
     (r"/map", map_page),
     (r"/favicon\.ico", favicon),

@@ -941,6 +941,26 @@ async def test_the_port_page_shows_the_firewall_lines_to_copy_and_port_0_has_non
     assert (await get_json(datasette, "/ports/0.json"))["firewall"] is None
 
 
+async def test_firewall_json_opens_a_port_or_a_services_ports_in_the_tools_asked(datasette):
+    r = await datasette.client.get("/firewall.json?target=8080/tcp&for=ufw")
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/json; charset=utf-8")
+    assert r.json() == {
+        "target": "8080/tcp",
+        "openings": [{"first": 8080, "last": 8080, "transport": "tcp"}],
+        "lines": {"ufw": ["ufw allow 8080/tcp"]},
+        "tools": {"ufw": "ufw (Ubuntu, Debian)"},
+    }
+    ssh = (await datasette.client.get("/firewall.json?target=ssh&for=ufw,iptables")).json()
+    assert ssh["openings"] == [
+        {"first": 22, "last": 22, "transport": "tcp"},
+        {"first": 22, "last": 22, "transport": "udp"},
+    ]
+    assert ssh["lines"]["ufw"] == ["ufw allow 22/tcp", "ufw allow 22/udp"]
+    for query, status in (("", 400), ("target=99999", 400), ("target=8080&for=pf", 400), ("target=nosuch", 404)):
+        r = await datasette.client.get("/firewall.json?" + query)
+        assert (r.status_code, r.json()["ok"]) == (status, False), query
+
+
 async def test_portless_service_wording_is_neutral(datasette, csv_line):
     # Line 14171: netconf-beep with an empty port column.
     assert csv_line[14171]["service_name"] == "netconf-beep" and csv_line[14171]["port"] == ""
