@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 IANA_URL ?= https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv
 IANA_CSV ?=
+# The registry XML of the same version as a local IANA_CSV (a download takes the .xml beside the .csv by itself)
+IANA_XML ?=
 DB ?= data/iana.db
 HOST ?= 127.0.0.1
 PORT ?= 8001
@@ -43,7 +45,7 @@ data: install refresh
 # a running `make serve` picks the new file up by itself. Meant for cron (see
 # README), so it installs nothing.
 refresh:
-	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)'
+	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)' $(if $(IANA_XML),--xml '$(IANA_XML)')
 
 serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }
