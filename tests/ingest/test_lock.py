@@ -69,7 +69,7 @@ def test_two_overlapping_runs_both_land(serve, snapshot_2025, snapshot_2026, his
     db = tmp_path / "data" / "iana.db"
     lock_file = db.parent / ".iana.db.lock"
 
-    first = popen("--source", registry.url(), "--db", db)
+    first = popen("--source", registry.url(), "--db", db, "--xml", "none")  # the CSV alone
     wait_for(lambda: registry.requests, what="the first run's download")  # it holds the lock from before it
     assert lock_file.read_text() == f"{first.pid}\n"
     second = popen("--source", snapshot_2026, "--db", db)

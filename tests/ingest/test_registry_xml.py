@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.support import SHARED
+from deploy.harness import SHARED
 from ingest.errors import IngestError
 from ingest.parse import parse
 from ingest.registry_xml import XmlRegistry, is_xml, parse_xml

@@ -12,7 +12,7 @@ import servers
 from servers import ETAG, LAST_MODIFIED, NAME, XML_ETAG
 from support import Kept, ingests, listing, query
 
-from bench.support import SHARED
+from deploy.harness import SHARED
 from ingest.__main__ import main
 from ingest.parse import parse
 from ingest.registry_xml import parse_xml

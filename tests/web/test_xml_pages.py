@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.support import SHARED, build
+from deploy.harness import SHARED, build
 from conftest import served
 from iana_ports.exports import write_all
 from iana_ports.memory import MemoryStore
