@@ -6,16 +6,13 @@ then a person is named by the rule that reads the bracketed id
 build never holds an address (ingest/registry_xml.py).
 """
 
-import re
-
 from .facts import EVERYDAY_TRANSPORTS, UNASSIGNED, USER_RANGE
-from .text import contact_names
+from .text import CONTACT_ID, contact_names
 
 # Where a person's name comes from: the registry's own people list, or the rule reading the id.
 FROM_REGISTRY, FROM_ID = "registry", "id"
 APPLY_TITLE = "Request an Assignment"
 APPLY_URL = "https://www.iana.org/protocols/apply"
-_ID = re.compile(r"\[([^\[\]]+)\]")
 
 
 def person_ids(registrations: list[dict]) -> list[str]:
@@ -23,7 +20,7 @@ def person_ids(registrations: list[dict]) -> list[str]:
     ids = []
     for reg in registrations:
         for field in ("assignee", "contact"):
-            ids += _ID.findall(reg[field] or "")
+            ids += CONTACT_ID.findall(reg[field] or "")
     return list(dict.fromkeys(ids))
 
 

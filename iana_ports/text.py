@@ -44,7 +44,7 @@ def headline(facts: dict) -> dict:
 
 
 # IANA's contact ids: "[Kurt_Haubner]", "[Eric_Soderberg_2][Edward_Yim]", "[IETF_Chair]".
-_CONTACT_ID = re.compile(r"\[([^\[\]]+)\]")
+CONTACT_ID = re.compile(r"\[([^\[\]]+)\]")
 # "_2" tells two people of the same name apart in IANA's contact list; it is not part of the name.
 _SAME_NAME_SUFFIX = re.compile(r"_[0-9]+$")
 
@@ -56,8 +56,8 @@ def contact_names(text: str | None) -> list[str]:
     Services LLC"); text outside brackets is kept as written."""
     if not text:
         return []
-    names = [_SAME_NAME_SUFFIX.sub("", m).replace("_", " ").strip() for m in _CONTACT_ID.findall(text)]
-    rest = _CONTACT_ID.sub(" ", text).strip()
+    names = [_SAME_NAME_SUFFIX.sub("", m).replace("_", " ").strip() for m in CONTACT_ID.findall(text)]
+    rest = CONTACT_ID.sub(" ", text).strip()
     if rest:
         names.append(" ".join(rest.split()))
     return [n for n in names if n]

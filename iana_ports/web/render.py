@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from iana_ports.facts import CATEGORIES, FIELDS, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.enriched import FROM_ID, person_ids, shown
-from iana_ports.text import and_list, contact_names, en_dash
+from iana_ports.text import CONTACT_ID, and_list, contact_names, en_dash
 
 from . import builds
 
@@ -51,16 +51,13 @@ def names(text: str | None) -> str:
     return and_list(contact_names(text))
 
 
-_PERSON_ID = re.compile(r"\[([^\[\]]+)\]")
-
-
 def people_names(text: str | None, people: dict) -> Markup:
     """An Assignee or Contact field with each id as the registry names the person (read.port's `people`);
     a name the rule guessed from the id says so. Without `people`, as names() reads it."""
     if not text:
         return Markup("")
     shown_names = []
-    for pid in _PERSON_ID.findall(text):
+    for pid in CONTACT_ID.findall(text):
         p = people.get(pid)
         if p is None:
             shown_names.append(escape(names(f"[{pid}]")))
@@ -68,7 +65,7 @@ def people_names(text: str | None, people: dict) -> Markup:
             shown_names.append(escape(shown(p)) + Markup(' <span class="muted">(read from the id)</span>'))
         else:
             shown_names.append(escape(shown(p)))
-    rest = _PERSON_ID.sub(" ", text).strip()
+    rest = CONTACT_ID.sub(" ", text).strip()
     if rest:
         shown_names.append(escape(" ".join(rest.split())))
     return Markup(and_list(shown_names))
