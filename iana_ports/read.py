@@ -31,6 +31,7 @@ from .facts import (
     row_transports,
 )
 from .errors import BadQuery, NotFound
+from .store import change_key
 from .text import and_list, lead
 from .verdict import GOOD, assess, level, shared, use_order, weighs
 
@@ -404,8 +405,23 @@ def change_filters(args) -> dict:
         "ingest": whole_number(args.get("ingest"), "ingest", 1, 2**62),
         "since": since,
         "limit": CHANGES_PAGE if size is None else size,
-        "offset": whole_number(args.get("_next"), "_next", 0, 2**62) or 0,
+        "after": after_key(args.get("_next")),
     }
+
+
+def next_token(change: dict) -> str:
+    """The `_next` of the page after `change`: 'INGEST.DATE.ID' (DATE may be empty)."""
+    return ".".join(map(str, change_key(change)))
+
+
+def after_key(token) -> tuple[int, str, int] | None:
+    if token is None or token == "":
+        return None
+    parts = str(token).split(".")
+    ok = len(parts) == 3 and all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (parts[0], parts[2]))
+    if not ok or not (parts[1] == "" or _DATE.fullmatch(parts[1])):
+        raise BadQuery("_next must be the _next of a page's next link (INGEST.DATE.ID)")
+    return int(parts[0]), parts[1], int(parts[2])
 
 
 def whole_number(text, name: str, low: int, high: int) -> int | None:
@@ -425,11 +441,13 @@ def change_page(store, args, path: str) -> dict:
     the next page lives for the front asking (its base_url, its format).
     """
     filters = change_filters(args)
-    rows = changes(store, filters)
+    # One row past the page says whether there is a next one (never a link to an empty page).
+    rows = changes(store, dict(filters, limit=filters["limit"] + 1))
+    more, rows = len(rows) > filters["limit"], rows[: filters["limit"]]
     public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
     next_url = None
-    if len(rows) >= filters["limit"]:
-        params = dict(public, _next=filters["offset"] + len(rows))
+    if more:
+        params = dict(public, _next=next_token(rows[-1]))
         if filters["limit"] != CHANGES_PAGE:
             params["_size"] = filters["limit"]
         next_url = f"{path}?{urlencode(params)}"

@@ -89,6 +89,7 @@ def build(
     history=None,
     before_swap=None,
     check_figures=None,
+    updated=None,
 ) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
 
@@ -99,7 +100,8 @@ def build(
     (optional) runs once the file is built and checked: whatever it raises
     leaves the database untouched. `check_figures(figures)` (optional, the
     publish guard) sees the built file's figures before that, and may raise
-    the same way. The swap is the last thing that can fail. Returns the new
+    the same way. The swap is the last thing that can fail. `updated` is the
+    registry's own date when the source carries one. Returns the new
     `ingests` row.
     """
     db_path = Path(db_path)
@@ -112,7 +114,7 @@ def build(
             db.conn.execute("PRAGMA journal_mode=OFF")
             db.conn.execute("PRAGMA synchronous=OFF")
             with db.conn:
-                ingest = _write(db, fetched, records, *uses)
+                ingest = _write(db, fetched, records, *uses, updated)
                 if history is not None:
                     ingest["id"] = history(db, db_path if db_path.exists() else None, ingest["id"])
             # Statistics for the query planner, so visitors' filters pick the covering indexes.
@@ -165,7 +167,7 @@ def _rows(table: schema.Table, dicts) -> map:
     return map(itemgetter(*table.columns), dicts)
 
 
-def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha) -> dict:
+def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha, updated) -> dict:
     for rec in records:
         rec["service_key"] = rec["service_name"].lower() if rec["service_name"] else None
     create_table(db, schema.REGISTRATIONS, _rows(schema.REGISTRATIONS, records))
@@ -181,7 +183,14 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
         schema.COMMON_USES,
         _rows(schema.COMMON_USES, ({**u, "transports": model.json_strings(u["transports"])} for u in uses)),
     )
-    ingest = {
+    ingest = ingest_row(fetched, records, uses_sha, updated)
+    create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
+    return ingest
+
+
+def ingest_row(fetched: Fetched, records: list[dict], uses_sha: str | None, updated: str | None = None) -> dict:
+    """The `ingests` row of one registry version (id 1 until history renumbers it)."""
+    return {
         "id": 1,
         "source": fetched.source,
         "final_url": fetched.final_url,
@@ -197,11 +206,10 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
         "newest_modification_date": max(
             (r["modification_date"] for r in records if r["modification_date"]), default=None
         ),
+        "registry_updated": updated,
         "common_uses_sha256": uses_sha,
         "build_version": BUILD_VERSION,
     }
-    create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
-    return ingest
 
 
 def _check(db: sqlite_utils.Database, expected_rows: int) -> None:
