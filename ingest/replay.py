@@ -36,6 +36,7 @@ from .errors import IngestError
 from .fetch import MAX_BYTES, Fetched, read_local
 from .history import carry
 from .parse import decode, parse
+from .registry_xml import is_xml, parse_xml
 from .run import publish, remove_stale_parts, write_part
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -92,7 +93,8 @@ class Records:
 
 
 def unpacked(data: bytes, path: str, max_bytes: int) -> bytes:
-    """A gzip-compressed file's contents (under the same byte cap as the file), else the bytes."""
+    """A gzip-compressed CSV's contents (under the same byte cap as the file), else the bytes.
+    (parse_xml() unpacks a gzip-compressed XML itself.)"""
     if not data.startswith(GZIP_MAGIC):
         return data
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -109,15 +111,14 @@ def unpacked(data: bytes, path: str, max_bytes: int) -> bytes:
 
 def read_version(path: str, pool: dict, max_bytes: int = MAX_BYTES) -> Version:
     fetched = read_local(path, max_bytes)
-    data = unpacked(fetched.data, path, max_bytes)
+    today = fetched.fetched_at[:10]
     try:
-        if data.lstrip()[:1] == b"<":
-            from .registry_xml import parse_xml  # the XML form (ingest/registry_xml.py)
-
-            registry = parse_xml(data)
+        if is_xml(fetched.data):
+            registry = parse_xml(fetched.data, today=today)
             records, updated, is_csv = registry.records, registry.updated, False
         else:
-            records, updated, is_csv = parse(decode(data), today=fetched.fetched_at[:10]), None, True
+            text = decode(unpacked(fetched.data, path, max_bytes))
+            records, updated, is_csv = parse(text, today=today), None, True
     except IngestError as exc:
         raise IngestError(f"{path}: {exc}") from None
     newest = tuple(max((r[f] for r in records if r[f]), default=None) for f in ("registration_date", "modification_date"))
