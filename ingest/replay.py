@@ -5,8 +5,10 @@ parsed first, so a broken one stops the replay before anything changed.
 Files are put in registry-date order: the XML's own <updated>, else the
 newest registration or modification date in the data (file names and mtimes
 say nothing reliable). Files of the same registry date are one version (the
-CSV and the XML of one day): their records must agree, and the CSV's is
-recorded, as that is what the live ingest fetches and compares by sha256.
+CSV and the XML of one day) when their records agree, the CSV's recorded, as
+that is what the live ingest fetches and compares by sha256; when they differ
+(the 2026-02-25 XML and CSV differ in one reference: IANA edits within a day)
+both are recorded, in the order given.
 
 Consecutive versions are compared in memory with ingest/diff.py's rules and
 the database is built ONCE, from the newest version, with an `ingests` row
@@ -26,9 +28,10 @@ import sys
 import zlib
 from array import array
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
-from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, registry_date
+from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, FIELDS, registry_date
 
 from . import common_uses, guard, lock
 from .build import build, ingest_row, last_ingest, previous_figures, remove_stale
@@ -40,8 +43,8 @@ from .registry_xml import is_xml, parse_xml
 from .run import publish, remove_stale_parts, write_part
 
 GZIP_MAGIC = b"\x1f\x8b"
-# A record without its place in the file: the same row in most versions, so kept once.
-_SHARED = ("id", "line")
+# A record without its place in the file (id, line): the same row in most versions, so kept once.
+_KEPT = (*FIELDS, "port_low", "port_high")
 
 
 @dataclass
@@ -68,11 +71,11 @@ class Records:
     """
 
     def __init__(self, records: list[dict], pool: dict):
-        self.keys = list(records[0]) if records else []
         self.rows = []
         self.lines = array("q")
+        kept = itemgetter(*_KEPT)
         for rec in records:
-            row = tuple(rec[k] for k in self.keys if k not in _SHARED)
+            row = kept(rec)
             self.rows.append(pool.setdefault(row, row))
             self.lines.append(rec["line"])
 
@@ -80,10 +83,9 @@ class Records:
         return len(self.rows)
 
     def materialize(self) -> list[dict]:
-        kept = [k for k in self.keys if k not in _SHARED]
         out = []
         for i, (row, line) in enumerate(zip(self.rows, self.lines), start=1):
-            rec = dict(zip(kept, row))
+            rec = dict(zip(_KEPT, row))
             rec["id"], rec["line"] = i, line
             out.append(rec)
         return out
@@ -137,7 +139,11 @@ def versions(paths: list[str]) -> list[Version]:
         if merged and merged[-1].date == v.date:
             kept = merged[-1]
             if not kept.records.same(v.records):
-                raise IngestError(f"{kept.path} and {v.path} are both the registry of {v.date} but their records differ")
+                # Two copies of one day's registry fetched at different moments (IANA edits
+                # within a day): both are recorded, in the order given.
+                print(f"note: {kept.path} and {v.path} are both the registry of {v.date} but differ; both replayed")
+                merged.append(v)
+                continue
             if v.is_csv and not kept.is_csv:
                 v.updated = v.updated or kept.updated
                 merged[-1] = v
