@@ -119,7 +119,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "above": [{"port": p, "distance": p - number} for p in free_above],
         },
     }
-    return {"port": number, "lead": lead(facts), **facts}
+    return {"port": number, "lead": lead(facts), **facts, "timeline": timeline(store, port=number)}
 
 
 def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=DEFAULT_TARGETS) -> dict:
@@ -235,6 +235,7 @@ def service(store, name: str) -> dict:
         "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
         "aliases": store.aliases(key),
         "common_uses": uses,
+        "timeline": timeline(store, service_key=key),
     }
 
 
@@ -467,8 +468,61 @@ def housekeeping(change: dict) -> bool:
     return change["kind"] == "modified" and bool(fields) and all(f["field"] in HOUSEKEEPING_FIELDS for f in fields)
 
 
-def history(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+# What a timeline calls each kind of change: a release is the registry's de-registration.
+TIMELINE_WORDS = {
+    "added": "added",
+    "removed": "removed",
+    "modified": "modified",
+    "renamed": "renamed",
+    "assigned": "assigned",
+    "released": "de-registered",
+}
+
+
+def timeline(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+    """The events of a port's or a service's history, oldest first, for the top of its page.
+
+    One event per registry version, kind, service (before and after) and port: the same
+    change on tcp and udp is one event (`transports`). `date` is the change's own date when
+    the row carries a newer one than the version before, else the version's registry date;
+    `changes` are the ids of the change rows it stands for (the section below the page
+    details each); `housekeeping` as on /changes.
+    """
+    events: dict[tuple, dict] = {}
+    found = history(store, port, service_key, limit=MAX_CHANGES_PAGE)
+    for c in sorted(found, key=lambda c: (c["ingest"], c["id"])):
+        old_name = (c["old"] or {}).get("service_name") if c["old_service_key"] else None
+        key = (c["ingest"], c["kind"], c["service_key"], c["old_service_key"], c["port"])
+        event = events.get(key)
+        if event is None:
+            event = events[key] = {
+                "date": c["change_date"] or c["registry_date"],
+                "registry_date": c["registry_date"],
+                "kind": c["kind"],
+                "word": TIMELINE_WORDS[c["kind"]],
+                "port": c["port"] or None,
+                "transports": [],
+                "service": c["service_name"],
+                "old_service": old_name if old_name != c["service_name"] else None,
+                "summary": c["summary"],
+                "housekeeping": c["housekeeping"],
+                "changes": [],
+            }
+        else:
+            event["housekeeping"] = event["housekeeping"] and c["housekeeping"]
+        if c["transport"] and c["transport"] not in event["transports"]:
+            event["transports"].append(c["transport"])
+        event["changes"].append(c["id"])
+    for event in events.values():
+        # "x renamed y on 4307/tcp" for both transports: "on 4307/tcp+udp".
+        if len(event["transports"]) > 1 and event["port"]:
+            one = f"{event['port']}/{event['transports'][0]}"
+            event["summary"] = event["summary"].replace(one, f"{event['port']}/{'+'.join(event['transports'])}")
+    return sorted(events.values(), key=lambda e: (e["date"] or "", e["changes"][0]))
+
+
+def history(store, port: int | None = None, service_key: str | None = None, limit: int = CHANGES_PAGE) -> list[dict]:
     """The changes touching a port or a service, for their pages."""
     filters = change_filters({})
-    filters.update(port=port, service=service_key)
+    filters.update(port=port, service=service_key, limit=limit)
     return changes(store, filters)
