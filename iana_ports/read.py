@@ -421,7 +421,7 @@ def after_key(token) -> tuple[int, str, int] | None:
     parts = str(token).split(".")
     ok = len(parts) == 3 and all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (parts[0], parts[2]))
     if not ok or not (parts[1] == "" or _DATE.fullmatch(parts[1])):
-        raise BadQuery("_next must be the _next of a page's next link (INGEST.DATE.ID)")
+        raise BadQuery("_next must be INGEST.DATE.ID, as a next link gives it")
     return int(parts[0]), parts[1], int(parts[2])
 
 
