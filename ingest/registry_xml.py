@@ -99,9 +99,13 @@ def parse_xml(data: bytes, today: str | None = None) -> XmlRegistry:
 
 
 def is_xml(data: bytes) -> bool:
-    """Whether a body (or its gzip) looks like XML rather than the CSV: its first non-blank byte is '<'."""
+    """Whether a body (or its gzip) is XML rather than the CSV: an XML declaration or a <registry> first.
+
+    Anything else (the CSV, an HTML error page) is read as CSV, whose header check names what came.
+    """
     head = data[:2] == GZIP_MAGIC and _head_of_gzip(data) or data[:512]
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith((b"<?xml", b"<registry"))
 
 
 def _head_of_gzip(data: bytes) -> bytes:
