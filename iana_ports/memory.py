@@ -23,7 +23,9 @@ from itertools import islice
 from .facts import ASSIGNED, PORT_COUNT, STATUSES, TRANSPORTS
 from .store import (
     CHANGES_SQL,
+    FOOTNOTES_SQL,
     INGESTS_SQL,
+    REGISTRY_NOTES_SQL,
     RANGE_COUNTS_SQL,
     SERVICE_COUNT_SQL,
     TRANSPORT_COUNTS_SQL,
@@ -44,6 +46,7 @@ select port, status, tcp, udp, sctp, dccp, services, registry_words, verdict fro
 """
 REGISTRATIONS_SQL = "select * from registrations order by id"
 REFERENCES_SQL = 'select * from "references" order by registration_id, position'
+PEOPLE_ALL_SQL = "select id, name, org from people"
 RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
 SERVICES_SQL = "select * from services order by key"
 # A change or common use covering more ports than this is checked on every
@@ -74,6 +77,13 @@ class MemoryStore(Store):
                 load(conn)
             except _UNDECODABLE as exc:
                 raise NotABuild(f"the {table} table does not decode ({type(exc).__name__}: {exc})") from None
+        # The XML's additions, small: the people table is a few thousand names.
+        self._people = self._footnotes = {}
+        self._notes = []
+        if self.enriched:
+            self._people = {r["id"]: {"name": r["name"], "org": r["org"]} for r in rows(conn, PEOPLE_ALL_SQL)}
+            self._footnotes = {r["anchor"]: r["text"] for r in rows(conn, FOOTNOTES_SQL)}
+            self._notes = rows(conn, REGISTRY_NOTES_SQL)
         self._counts = (
             rows(conn, RANGE_COUNTS_SQL),
             rows(conn, TRANSPORT_COUNTS_SQL),
@@ -207,6 +217,15 @@ class MemoryStore(Store):
 
     def references_of(self, registration_ids: list[int]) -> list[dict]:
         return [ref for i in sorted(set(registration_ids)) for ref in self._refs.get(i, ())]
+
+    def people_of(self, ids: list[str]) -> dict[str, dict]:
+        return {i: self._people[i] for i in ids if i in self._people}
+
+    def footnotes(self) -> dict[str, str]:
+        return self._footnotes
+
+    def registry_notes(self) -> list[dict]:
+        return self._notes
 
     def runs_at(self, port: int) -> dict:
         found = {}

@@ -11,7 +11,7 @@ import re
 from itertools import islice
 from urllib.parse import urlencode
 
-from . import query
+from . import enriched, query
 from .facts import (
     CHANGE_KINDS,
     DEFAULT_TARGETS,
@@ -89,6 +89,8 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
         transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
     below, above = store.assigned_near(number)
     uses = sorted(store.uses_at(number), key=use_order)
+    references = store.references_of([r["id"] for r in registrations])
+    footnotes = enriched.cited_footnotes(store, references)
     if on == DEFAULT_TARGETS:
         free_below, free_above = store.good_near(number, FREE_NEARBY)
     else:
@@ -102,7 +104,10 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
         "transports": transports,
         "services": row["services"],
         "registrations": registrations,
-        "references": store.references_of([r["id"] for r in registrations]),
+        "references": references,
+        "people": enriched.people(store, registrations),
+        "footnotes": footnotes,
+        "apply": enriched.apply_note(store, number, transports),
         "ephemeral": ephemeral_of(number),
         "unassigned_run": runs.get("all"),
         "neighbours": {
@@ -112,7 +117,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "assigned_above": above,
         },
         "commands": listening_commands(number),
-        "verdict": assess(number, transports, uses, targets=on),
+        "verdict": assess(number, transports, uses, targets=on, footnotes=[f["text"] for f in footnotes]),
         "common_uses": uses,
         "free_nearby": {
             "below": [{"port": p, "distance": number - p} for p in free_below],
@@ -228,10 +233,13 @@ def service(store, name: str) -> dict:
 
     uses = [dict(u, on_service_port=True) for u in sorted(filter(on_its_ports, store.uses()), key=first_met)]
     uses += [dict(u, on_service_port=False) for u in mentioning if not on_its_ports(u)]
+    references = store.references_of([r["id"] for r in registrations])
     return {
         "service": found,
         "registrations": registrations,
-        "references": store.references_of([r["id"] for r in registrations]),
+        "references": references,
+        "people": enriched.people(store, registrations),
+        "footnotes": enriched.cited_footnotes(store, references),
         "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
         "aliases": store.aliases(key),
         "common_uses": uses,

@@ -11,7 +11,7 @@ from .facts import FIELDS, OS_EPHEMERAL, TRANSPORTS
 
 # Bumped whenever the layout changes (tables, columns, indexes); part of the build version
 # every `ingests` row keeps (ingest/version.py), with a digest of the rules' code.
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,11 @@ REFERENCES = Table(
         "position": (int, "Order within the row's Reference column"),
         "reference": (str, "Reference token, e.g. RFC9110 or Jon_Postel"),
         "kind": (str, "rfc, draft, person, url or other"),
-        "url": (str, "Link to the document, when there is one"),
+        "url": (str, "Link to the document, when there is one (from the registry's XML when it gives one)"),
+        "type": (
+            str,
+            "The registry XML's type of the reference: rfc, draft, uri, note or text (empty without the XML)",
+        ),
     },
     pk=("registration_id", "position"),
     indexes=(("kind",), ("reference",)),
@@ -279,6 +283,53 @@ COMMON_USES = Table(
     sort="first",
 )
 
+PEOPLE = Table(
+    "people",
+    "The people and organisations behind the registry's bracketed ids, from its XML: names only, never an address.",
+    {
+        "id": (str, "The id the registry brackets, e.g. Jon_Postel"),
+        "name": (str, "The person's name as the registry gives it (empty for an organisation)"),
+        "org": (str, "The organisation, when the registry gives one"),
+    },
+    pk="id",
+)
+
+FOOTNOTES = Table(
+    "footnotes",
+    "The registry's footnotes, cited as [1] and so on in the Reference column.",
+    {"anchor": (str, "What the Reference column cites, e.g. 1 for [1]"), "text": (str, "The footnote")},
+    pk="anchor",
+)
+
+REGISTRY_NOTES = Table(
+    "registry_notes",
+    "The registry's own notes and its designated experts, from its XML.",
+    {
+        "position": (int, "Order in the registry"),
+        "title": (str, "The note's title (Request an Assignment, Experts, or empty)"),
+        "text": (str, "The note"),
+        "link": (str, "The first link the note gives, when it gives one"),
+    },
+    pk="position",
+)
+
+REGISTRY_XML = Table(
+    "registry_xml",
+    "The registry XML this build was enriched from (no row when it was built from the CSV alone).",
+    {
+        "source": (str, "URL the XML was read from, or the name of the local file"),
+        "final_url": (str, "URL the download ended at after redirects (empty for a local file)"),
+        "fetched_at": (str, "When it was read (UTC)"),
+        "sha256": (str, "SHA-256 of the file as read"),
+        "bytes": (int, "Size of the file as read"),
+        "etag": (str, "ETag the server sent"),
+        "last_modified": (str, "Last-Modified the server sent"),
+        "updated": (str, "The registry's own date (its <updated>)"),
+        "drifted": (str, "JSON list of the registrations whose Reference the CSV has newer than the XML"),
+    },
+    pk="sha256",
+)
+
 TABLES = (
     REGISTRATIONS,
     INGESTS,
@@ -290,4 +341,8 @@ TABLES = (
     REFERENCES,
     CHANGES,
     COMMON_USES,
+    PEOPLE,
+    FOOTNOTES,
+    REGISTRY_NOTES,
+    REGISTRY_XML,
 )

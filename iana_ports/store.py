@@ -34,6 +34,12 @@ select * from registrations
 where port_low between :port - :span and :port and port_high >= :port
 order by id
 """
+# What the registry's XML added to the build (ingest/enrich.py); a build made without it has these
+# tables empty, an older build none of them.
+PEOPLE_SQL = "select id, name, org from people where id in (select value from json_each(:ids))"
+FOOTNOTES_SQL = "select anchor, text from footnotes order by anchor"
+REGISTRY_NOTES_SQL = "select position, title, text, link from registry_notes order by position"
+XML_TABLES = ("people", "footnotes", "registry_notes")
 REFERENCES_SQL = """
 select * from "references"
 where registration_id in (select value from json_each(:ids))
@@ -259,6 +265,7 @@ class Store:
         tables = {r[0] for r in conn.execute(TABLES_SQL)}
         if not {"ports", "registrations", "ingests", "common_uses"} <= tables:
             raise NotABuild("not a registry database built by this version of iana-ports")
+        self.enriched = set(XML_TABLES) <= tables
         self.span = conn.execute(SPAN_SQL).fetchone()[0]
 
     @classmethod
@@ -301,6 +308,21 @@ class Store:
 
     def references_of(self, registration_ids: list[int]) -> list[dict]:
         return rows(self.conn, REFERENCES_SQL, {"ids": json.dumps(registration_ids)})
+
+    def people_of(self, ids: list[str]) -> dict[str, dict]:
+        """{id: {"name", "org"}} for the ids the registry's XML names (none without it)."""
+        if not self.enriched or not ids:
+            return {}
+        found = {
+            r["id"]: {"name": r["name"], "org": r["org"]} for r in rows(self.conn, PEOPLE_SQL, {"ids": json.dumps(ids)})
+        }
+        return {i: found[i] for i in ids if i in found}
+
+    def footnotes(self) -> dict[str, str]:
+        return {r["anchor"]: r["text"] for r in rows(self.conn, FOOTNOTES_SQL)} if self.enriched else {}
+
+    def registry_notes(self) -> list[dict]:
+        return rows(self.conn, REGISTRY_NOTES_SQL) if self.enriched else []
 
     def runs_at(self, port: int) -> dict:
         """{transport or "all": {"first", "last"}} for the unassigned runs holding `port`."""

@@ -14,6 +14,10 @@ for the reasons shown on a page:
   range of each target: Linux, Windows and macOS unless asked otherwise);
 - good: none of these.
 
+A port the registry's own footnote reserves for experiments ("MUST NOT be
+shipped as defaults", RFC 3692: exp1 and exp2 on 1021 and 1022) is avoid as
+a default whatever else holds, and the footnote is the reason.
+
 What does not lower the level is still said, as a note: another platform's
 ephemeral range (FreeBSD's starts at 10000), and example ports or blocks
 wider than WIDE_BLOCK (a sample configuration's 10,000-port RTP range).
@@ -33,6 +37,8 @@ from .facts import (
     USE_KINDS,
     range_of,
 )
+import re
+
 from .text import and_list
 
 GOOD, CAUTION, AVOID = "good", "caution", "avoid"
@@ -40,6 +46,20 @@ GOOD, CAUTION, AVOID = "good", "caution", "avoid"
 # number a sample configuration happened to pick); the chance that it holds one
 # given port is small, so it is a note rather than a lower level.
 WIDE_BLOCK = 128
+
+
+# A registry footnote saying values are for experiments only (RFC 3692 section 1): never a default.
+NOT_A_DEFAULT = re.compile(r"MUST NOT be shipped as defaults", re.IGNORECASE)
+
+
+def not_a_default(footnotes) -> list[str]:
+    """The footnote texts that forbid shipping the port as a default, from those the port's rows cite."""
+    return [text for text in map(one_line, footnotes) if NOT_A_DEFAULT.search(text)]
+
+
+def one_line(text: str) -> str:
+    """A footnote's lines as one: "explicitly-\nconfigured" -> "explicitly-configured"."""
+    return " ".join(re.sub(r"-\n\s*", "-", text).split())
 
 
 def weighs(use: dict) -> bool:
@@ -82,13 +102,16 @@ def _use_sentence(software: str, kind: str, first: int, last: int, descriptions:
     return f"It is inside the {block} block {software} draws ports from ({what})."
 
 
-def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS) -> dict:
+def assess(
+    port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSPORTS, targets=DEFAULT_TARGETS, footnotes=()
+) -> dict:
     """{"level", "reasons", "software_reasons", "notes", "targets", "browser_blocked"} for `port`.
 
     transports: {transport: {"status", "services"}} as the read side gives it;
     uses: the common uses covering the port; wanted: the transports the
-    service would use; targets: the platforms it must run on. `reasons` say
-    what decides the level, first reason first; `notes` what does not.
+    service would use; targets: the platforms it must run on; footnotes: the
+    texts of the registry footnotes its rows cite. `reasons` say what decides
+    the level, first reason first; `notes` what does not.
     """
     wanted_uses = sorted((u for u in uses if set(u["transports"]) & set(wanted)), key=use_order)
     is_shared = shared(port, targets)
@@ -115,6 +138,11 @@ def assess(port: int, transports: dict, uses: list[dict], wanted=EVERYDAY_TRANSP
     for (status, services), on in held.items():
         holders = f" to {and_list(services)}" if services else ""
         reasons.append(f"IANA has {status} it{holders} on {and_list(on)}.")
+    for text in not_a_default(footnotes):
+        verdict = AVOID
+        reasons.append(
+            f"The registry's footnote on it: “{text}” Software must not ship it as a default."
+        )
     if blocked and port:
         reasons.append(
             "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from iana_ports.facts import COMMON_USES_CSV, DEFAULT_DB, IANA_CSV_URL
 
-from . import lock, replay, run
+from . import lock, replay, run, sources
 from .errors import IngestError
-from .fetch import DEADLINE, MAX_BYTES, DownloadError
+from .fetch import DEADLINE, MAX_BYTES, DownloadError, is_url
 
+XML_BESIDE = "beside"
 OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/service-names-port-numbers.csv"
 
 
@@ -30,7 +31,15 @@ def main(argv=None) -> int:
         description=__doc__.split("\n\n")[0],
         epilog="python -m ingest replay PATH... [--db D] builds once from many registry versions, with their history.",
     )
-    parser.add_argument("--source", default=IANA_CSV_URL, help="URL or local path of the registry CSV")
+    parser.add_argument(
+        "--source", default=IANA_CSV_URL, help="URL or local path of the registry, CSV or XML (gzip too)"
+    )
+    parser.add_argument(
+        "--xml",
+        default=XML_BESIDE,
+        help="the registry XML of the same version, cross-checked with a CSV source and enriching the build: "
+        f"a URL or local path, or none ({XML_BESIDE}: the .xml beside a .csv URL; none for a local file)",
+    )
     parser.add_argument("--db", default=DEFAULT_DB, type=Path, help="database to (re)build")
     parser.add_argument(
         "--common-uses",
@@ -61,6 +70,7 @@ def main(argv=None) -> int:
         help="seconds to wait for another ingest of the same database to finish",
     )
     args = parser.parse_args(argv)
+    xml = _xml(args.source, args.xml)
     interrupts = _HeldInterrupts()
     try:
         message = run.ingest(
@@ -76,6 +86,7 @@ def main(argv=None) -> int:
             max_bytes=args.max_bytes,
             lock_wait=args.lock_wait,
             before_swap=interrupts.hold,
+            xml=xml,
         )
     except DownloadError as exc:
         hint = OFFLINE_HINT if args.source == IANA_CSV_URL else ""
@@ -94,6 +105,14 @@ def main(argv=None) -> int:
     with contextlib.suppress(OSError):  # stdout gone (a closed pipe): the work is done all the same
         print(message)
     return 130 if interrupts.release() else 0
+
+
+def _xml(source: str, given: str) -> str | None:
+    if given == "none":
+        return None
+    if given != XML_BESIDE:
+        return given
+    return sources.beside(source) if is_url(source) else None
 
 
 def _failed(interrupts: "_HeldInterrupts", line: str, status: int = 1) -> int:

@@ -25,7 +25,7 @@ from iana_ports.store import (
     rows,
 )
 
-from . import guard, model
+from . import enrich, guard, model
 from .errors import IngestError
 from .fetch import Fetched
 from .version import BUILD_VERSION
@@ -89,6 +89,7 @@ def build(
     history=None,
     before_swap=None,
     check_figures=None,
+    enrichment: "enrich.Enrichment | None" = None,
     updated=None,
 ) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
@@ -100,9 +101,11 @@ def build(
     (optional) runs once the file is built and checked: whatever it raises
     leaves the database untouched. `check_figures(figures)` (optional, the
     publish guard) sees the built file's figures before that, and may raise
-    the same way. The swap is the last thing that can fail. `updated` is the
-    registry's own date when the source carries one. Returns the new
-    `ingests` row.
+    the same way. The swap is the last thing that can fail. `enrichment`
+    (optional) is the registry XML that agreed with the records: it fills the
+    XML's tables (ingest/enrich.py), which are empty without it. `updated` is
+    the registry's own date (the XML's <updated>; by default the enrichment's).
+    Returns the new `ingests` row.
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,9 @@ def build(
             db.conn.execute("PRAGMA journal_mode=OFF")
             db.conn.execute("PRAGMA synchronous=OFF")
             with db.conn:
-                ingest = _write(db, fetched, records, *uses, updated)
+                if updated is None and enrichment is not None:
+                    updated = enrichment.xml.updated
+                ingest = _write(db, fetched, records, *uses, enrichment, updated)
                 if history is not None:
                     ingest["id"] = history(db, db_path if db_path.exists() else None, ingest["id"])
             # Statistics for the query planner, so visitors' filters pick the covering indexes.
@@ -167,7 +172,9 @@ def _rows(table: schema.Table, dicts) -> map:
     return map(itemgetter(*table.columns), dicts)
 
 
-def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha, updated) -> dict:
+def _write(
+    db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha, enrichment, updated
+) -> dict:
     for rec in records:
         rec["service_key"] = rec["service_name"].lower() if rec["service_name"] else None
     create_table(db, schema.REGISTRATIONS, _rows(schema.REGISTRATIONS, records))
@@ -177,7 +184,9 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
     create_table(db, schema.OS_EPHEMERAL_RANGES, _rows(schema.OS_EPHEMERAL_RANGES, OS_EPHEMERAL))
     create_table(db, schema.UNASSIGNED_RANGES, _rows(schema.UNASSIGNED_RANGES, model.unassigned_runs(ports)))
     create_table(db, schema.SERVICES, _rows(schema.SERVICES, model.services(records)))
-    create_table(db, schema.REFERENCES, _rows(schema.REFERENCES, model.references(records)))
+    refs = enrich.references(model.references(records), enrichment)
+    create_table(db, schema.REFERENCES, _rows(schema.REFERENCES, refs))
+    enrich.write(db, enrichment, create_table)
     create_table(
         db,
         schema.COMMON_USES,

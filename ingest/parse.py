@@ -29,11 +29,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 # digits (subntbcst_tftp, 92 names) and ".", "/", "+", "*" (z39.50, cl/1,
 # whois++, sql*net, 8 names). Never a blank, a control or a 16th character.
 MAX_NAME = 15
-# Real names the registry held that fit no shape above, each exactly, so a replay of its
-# history reads: 3283 and 3679 (tcp and udp) were "Apple Remote Desktop (Net Assistant)" and
-# "Escale (Newton Dock)" in every monthly XML from 2017-03 to 2024-12, renamed net-assistant
-# and newton-dock on 2025-01-23. The only two in those 104 versions.
-HISTORIC_NAMES = frozenset({"Apple Remote Desktop (Net Assistant)", "Escale (Newton Dock)"})
+# The two names the registry held that are no service names at all (3283 and 3679, tcp and
+# udp, until 2024-12; the monthly files in ../shared/data/iana/xml/history/): read as given.
+LEGACY_NAMES = frozenset({"Apple Remote Desktop (Net Assistant)", "Escale (Newton Dock)"})
 _NAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:[-_]?[A-Za-z0-9]|[./+*])*")
 # About four times the longest value of each free-text field in the real
 # registry (in brackets): room to grow, none for a runaway field.
@@ -197,7 +195,7 @@ def _record(row: list[str], row_id: int, line: int, today: str) -> dict:
 
 def _check_text(row: list[str], rec: dict, line: int) -> None:
     name = rec["service_name"]
-    if name and (len(name) > MAX_NAME or not _NAME_RE.fullmatch(name)) and name not in HISTORIC_NAMES:
+    if name and (len(name) > MAX_NAME or not _NAME_RE.fullmatch(name)) and name not in LEGACY_NAMES:
         raise IngestError(
             f"line {line}, column 'Service Name': {shown(name)} is not a service name "
             f"(RFC 6335: up to {MAX_NAME} letters, digits and hyphens; the registry's older names also use _ . / + *)"

@@ -66,7 +66,7 @@ def parse_xml(data: bytes, today: str | None = None) -> XmlRegistry:
     fetched: no date may be after it, as in the CSV path.
     """
     today = today or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    root = _root(_gunzipped(data))
+    root = _root(gunzip(data))
     records, references = [], {}
     seen: dict[tuple, int] = {}
     line = 2  # the CSV line each row would start on: parse.parse() gives it too
@@ -99,9 +99,13 @@ def parse_xml(data: bytes, today: str | None = None) -> XmlRegistry:
 
 
 def is_xml(data: bytes) -> bool:
-    """Whether a body (or its gzip) looks like XML rather than the CSV: its first non-blank byte is '<'."""
+    """Whether a body (or its gzip) is XML rather than the CSV: an XML declaration or a <registry> first.
+
+    Anything else (the CSV, an HTML error page) is read as CSV, whose header check names what came.
+    """
     head = data[:2] == GZIP_MAGIC and _head_of_gzip(data) or data[:512]
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith((b"<?xml", b"<registry"))
 
 
 def _head_of_gzip(data: bytes) -> bytes:
@@ -111,18 +115,19 @@ def _head_of_gzip(data: bytes) -> bytes:
         return b""
 
 
-def _gunzipped(data: bytes) -> bytes:
+def gunzip(data: bytes, max_bytes: int = MAX_XML_BYTES, what: str = "registry XML") -> bytes:
+    """`data`, or its inflation when it is gzip, never past `max_bytes`."""
     if data[:2] != GZIP_MAGIC:
         return data
     out = zlib.decompressobj(zlib.MAX_WBITS | 16)
     try:
-        body = out.decompress(data, MAX_XML_BYTES + 1)
+        body = out.decompress(data, max_bytes + 1)
     except zlib.error as exc:
-        raise IngestError(f"not a registry XML: the gzip body is corrupt ({exc})") from None
-    if len(body) > MAX_XML_BYTES:
-        raise IngestError(f"not a registry XML: the gzip body inflates past the {MAX_XML_BYTES}-byte cap")
+        raise IngestError(f"not a {what}: the gzip body is corrupt ({exc})") from None
+    if len(body) > max_bytes:
+        raise IngestError(f"not a {what}: the gzip body inflates past the {max_bytes}-byte cap")
     if not out.eof:
-        raise IngestError("not a registry XML: the gzip body is cut short")
+        raise IngestError(f"not a {what}: the gzip body is cut short")
     return body
 
 

@@ -4,11 +4,12 @@ Every file (a registry CSV, or its XML, either gzip-compressed) is read and
 parsed first, so a broken one stops the replay before anything changed.
 Files are put in registry-date order: the XML's own <updated>, else the
 newest registration or modification date in the data (file names and mtimes
-say nothing reliable). Files of the same registry date are one version (the
-CSV and the XML of one day) when their records agree, the CSV's recorded, as
-that is what the live ingest fetches and compares by sha256; when they differ
-(the 2026-02-25 XML and CSV differ in one reference: IANA edits within a day)
-both are recorded, in the order given.
+say nothing reliable). A CSV and an XML of the same registry date are one
+version when they agree as the live ingest cross-checks them
+(sources.cross_check: the 2026-02-25 pair differs only in one Reference, which
+the CSV has newer): the CSV's records, what the live ingest fetches and
+compares by sha256, enriched by the XML. Copies that disagree are both
+recorded, in the order given.
 
 Consecutive versions are compared in memory with ingest/diff.py's rules and
 the database is built ONCE, from the newest version, with an `ingests` row
@@ -25,7 +26,6 @@ replay holds the database's lock (ingest/lock.py).
 
 import argparse
 import sys
-import zlib
 from array import array
 from dataclasses import dataclass
 from operator import itemgetter
@@ -38,8 +38,9 @@ from .build import build, ingest_row, last_ingest, previous_figures, remove_stal
 from .errors import IngestError
 from .fetch import MAX_BYTES, Fetched, read_local
 from .history import carry
-from .parse import decode, parse
-from .registry_xml import is_xml, parse_xml
+from . import sources
+from .enrich import Enrichment
+from .registry_xml import XmlRegistry
 from .run import publish, remove_stale_parts, write_part
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -58,6 +59,9 @@ class Version:
     is_csv: bool
     records: "Records"
     newest: tuple[str | None, str | None]
+    xml: XmlRegistry | None = None  # kept for the newest date only: it enriches the build
+    xml_fetched: Fetched | None = None  # the XML file, when `xml` came beside a CSV
+    drifted: frozenset[int] = frozenset()
 
 
 class Records:
@@ -94,63 +98,51 @@ class Records:
         return self.rows == other.rows
 
 
-def unpacked(data: bytes, path: str, max_bytes: int) -> bytes:
-    """A gzip-compressed CSV's contents (under the same byte cap as the file), else the bytes.
-    (parse_xml() unpacks a gzip-compressed XML itself.)"""
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflate.decompress(data, max_bytes + 1)
-    except zlib.error as exc:
-        raise IngestError(f"{path}: not valid gzip ({exc})") from None
-    if len(out) > max_bytes:
-        raise IngestError(f"{path}: over the {max_bytes}-byte cap (--max-bytes) once decompressed")
-    if not inflate.eof:
-        raise IngestError(f"{path}: the gzip stream is cut short")
-    return out
-
-
 def read_version(path: str, pool: dict, max_bytes: int = MAX_BYTES) -> Version:
     fetched = read_local(path, max_bytes)
-    today = fetched.fetched_at[:10]
     try:
-        if is_xml(fetched.data):
-            registry = parse_xml(fetched.data, today=today)
-            records, updated, is_csv = registry.records, registry.updated, False
-        else:
-            text = decode(unpacked(fetched.data, path, max_bytes))
-            records, updated, is_csv = parse(text, today=today), None, True
+        records, xml, form = sources.read(fetched.data, fetched.fetched_at[:10], max_bytes)
     except IngestError as exc:
         raise IngestError(f"{path}: {exc}") from None
+    updated, is_csv = (xml.updated if xml else None), form == "csv"
     newest = tuple(max((r[f] for r in records if r[f]), default=None) for f in ("registration_date", "modification_date"))
     date = updated or max(filter(None, newest), default=None)
     if not date:
         raise IngestError(f"{path}: no registry date or record date to order it by")
-    return Version(path, fetched, date, updated, is_csv, Records(records, pool), newest)
+    return Version(path, fetched, date, updated, is_csv, Records(records, pool), newest, xml)
 
 
 def versions(paths: list[str]) -> list[Version]:
     """The distinct registry versions of `paths`, oldest first (see the module docstring)."""
     pool: dict = {}
-    read = sorted((read_version(p, pool) for p in paths), key=lambda v: v.date)
+    found, newest = [], ""
+    for path in paths:
+        v = read_version(path, pool)
+        newest = max(newest, v.date)
+        found.append(v)
+        # Only the newest version is built, so only its XML can enrich: the others' are let go.
+        for older in found:
+            if older.date < newest:
+                older.xml = None
     merged: list[Version] = []
-    for v in read:
-        if merged and merged[-1].date == v.date:
-            kept = merged[-1]
-            if not kept.records.same(v.records):
-                # Two copies of one day's registry fetched at different moments (IANA edits
-                # within a day): both are recorded, in the order given.
-                print(f"note: {kept.path} and {v.path} are both the registry of {v.date} but differ; both replayed")
-                merged.append(v)
+    for v in sorted(found, key=lambda v: v.date):
+        kept = merged[-1] if merged and merged[-1].date == v.date else None
+        if kept is None or kept.is_csv == v.is_csv:
+            if kept is not None and kept.records.same(v.records):
                 continue
-            if v.is_csv and not kept.is_csv:
-                v.updated = v.updated or kept.updated
-                merged[-1] = v
-            elif kept.updated is None:
-                kept.updated = v.updated
+            merged.append(v)
             continue
-        merged.append(v)
+        csv, xml = (v, kept) if v.is_csv else (kept, v)
+        problem, drifted = sources.cross_check(csv.records.materialize(), xml.records.materialize())
+        if problem:
+            # Two copies of one day's registry that disagree: both are recorded, in the order given.
+            print(f"note: {kept.path} and {v.path} are both the registry of {v.date} but differ ({problem}); both replayed")
+            merged.append(v)
+            continue
+        # One version: the CSV's records (what the live ingest fetches and compares by sha256),
+        # enriched by the XML as the live ingest would (sources.combine).
+        csv.updated, csv.xml, csv.xml_fetched, csv.drifted = xml.updated, xml.xml, xml.fetched, frozenset(drifted)
+        merged[-1] = csv
     return merged
 
 
@@ -218,6 +210,9 @@ def _replay(args, found: list[Version], uses) -> str:
         return carry(db, previous_path, ingest_id, recorded())
 
     got = newest.fetched
+    enrichment = None
+    if newest.xml is not None:
+        enrichment = Enrichment(newest.xml, newest.xml_fetched or got, newest.drifted)
     suffix = ".csv" if newest.is_csv else ".xml" + (".gz" if got.data.startswith(GZIP_MAGIC) else "")
     raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}{suffix}"
     part = write_part(got, raw)
@@ -230,6 +225,7 @@ def _replay(args, found: list[Version], uses) -> str:
             history=history,
             before_swap=lambda: part is not None and publish(part, raw),
             check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
+            enrichment=enrichment,
             updated=newest.updated,
         )
     finally:

@@ -13,17 +13,19 @@ anyway).
 
 import contextlib
 import os
+import sqlite3
+import sys
 from pathlib import Path
 
 from iana_ports.facts import COMMON_USES_CSV, registry_date
 from iana_ports import files
 
-from . import common_uses, guard, lock
-from .build import build, last_ingest, previous_figures, remove_stale
+from . import common_uses, guard, lock, sources
+from .build import build, last_ingest, previous_figures, read_only, remove_stale
+from .enrich import LAST_XML_SQL, Enrichment
 from .errors import IngestError
-from .fetch import DEADLINE, MAX_BYTES, Fetched, Unchanged, download, is_url, read_local
+from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
 from .history import carry
-from .parse import decode, parse
 from .version import BUILD_VERSION
 
 
@@ -41,9 +43,17 @@ def ingest(
     max_bytes: int = MAX_BYTES,
     lock_wait: float = lock.LOCK_WAIT,
     before_swap=lambda: None,
+    xml: str | None = None,
+    warn=lambda line: print(line, file=sys.stderr),
 ) -> str:
-    """Build `db` from the registry at `source` (a URL or a local file); the line saying what was
-    done. Raises DownloadError, IngestError, OSError or sqlite3.Error with the database unchanged."""
+    """Build `db` from the registry at `source` (a URL or a local file, CSV or XML, gzip or not); the
+    line saying what was done. Raises DownloadError, IngestError, OSError or sqlite3.Error with the
+    database unchanged.
+
+    `xml` is the registry's XML of the same version (a URL or a local file):
+    when it agrees with a CSV `source` it enriches the build; when it is
+    missing or disagrees, `warn` gets the one line saying so and the CSV
+    builds alone."""
     args = _Args(
         source,
         Path(db),
@@ -60,6 +70,7 @@ def ingest(
     # Read first: a bad dataset or a bad file fails before waiting for the lock.
     uses = common_uses.read(args.common_uses)
     local = None if is_url(args.source) else read_local(args.source, args.max_bytes, args.deadline)
+    xml_local = None if xml is None or is_url(xml) else read_local(xml, args.max_bytes, args.deadline)
     raw_dir = args.raw_dir or args.db.parent / "raw"
     with lock.hold(args.db, args.lock_wait):
         remove_stale(args.db)
@@ -84,14 +95,27 @@ def ingest(
             got = local
         if isinstance(got, Unchanged):
             return f"unchanged: {got.reason}; {args.db} not rebuilt"
-        records = parse(decode(got.data), today=got.fetched_at[:10])
-        raw = raw_dir / f"{got.fetched_at[:10]}-{got.sha256}.csv"
+        today = got.fetched_at[:10]
+        xml_got, xml_missing = (xml_local, None) if xml_local is not None else _xml(xml, args, raw_dir)
+        registry = sources.combine(
+            got.data, today, args.max_bytes, xml_got.data if xml_got else None, xml_missing if xml else None
+        )
+        records = registry.records
+        raw = raw_dir / f"{today}-{got.sha256}.{_extension(registry.form, got.data)}"
+        kept = [(got, raw)]
+        enrichment = None
+        if registry.xml is not None:
+            xml_fetched = got if registry.form == "xml" else xml_got
+            enrichment = Enrichment(registry.xml, xml_fetched, registry.drifted)
+            if registry.form == "csv":
+                kept.append((xml_got, raw_dir / xml_raw_name(xml_got)))
         new_raw_dir = not raw_dir.exists()
-        part = write_part(got, raw)
+        parts = [(write_part(f, r), r) for f, r in kept]
 
         def keep_raw_then_swap():
-            if part is not None:
-                publish(part, raw)
+            for part, path in parts:
+                if part is not None:
+                    publish(part, path)
             before_swap()
 
         try:
@@ -103,19 +127,24 @@ def ingest(
                 history=carry,
                 before_swap=keep_raw_then_swap,
                 check_figures=lambda figures: guard.check(figures, served, args.allow_shrink),
+                enrichment=enrichment,
             )
         except BaseException:
             # A refused build (the guard, a failed check) leaves no folder it made behind.
             if new_raw_dir:
                 with contextlib.suppress(OSError):
-                    if part is not None:
-                        part.unlink(missing_ok=True)
+                    for part, _ in parts:
+                        if part is not None:
+                            part.unlink(missing_ok=True)
                     raw_dir.rmdir()
             raise
         finally:
-            if part is not None:
-                with contextlib.suppress(OSError):
-                    part.unlink(missing_ok=True)
+            for part, _ in parts:
+                if part is not None:
+                    with contextlib.suppress(OSError):
+                        part.unlink(missing_ok=True)
+    if registry.warning:
+        warn(registry.warning)
     new, old = registry_date(row), registry_date(last)
     # Allowed (rolling back is a real need), but the history will read backwards.
     older = f"; warning: older than the last ingest's registry ({old})" if new and old and new < old else ""
@@ -123,6 +152,59 @@ def ingest(
         f"built {args.db}: {row['row_count']} registrations, newest registry date {new or 'none'}, "
         f"sha256 {row['sha256'][:12]}, raw copy {raw}{older}"
     )
+
+
+def _xml(xml: str | None, args: "_Args", raw_dir: Path) -> tuple[Fetched | None, str | None]:
+    """The XML beside the CSV, downloaded conditionally on the last build's: (it, or None and why not)."""
+    if xml is None:
+        return None, None
+    previous = None if args.force else last_xml(args.db)
+    try:
+        got = download(
+            xml,
+            previous,
+            timeout=args.timeout,
+            retries=args.retries,
+            max_bytes=args.max_bytes,
+            deadline=args.deadline,
+        )
+    except DownloadError as exc:
+        return None, str(exc)
+    if isinstance(got, Fetched):
+        return got, None
+    # Not modified since the last build: that build's copy is in raw/.
+    kept = raw_dir / xml_raw_name(Fetched(**{**previous, "data": b""}))
+    try:
+        data = kept.read_bytes()
+    except OSError:
+        return None, f"{got.reason}, and the last build's copy {kept.name} is not kept"
+    return Fetched(**{**previous, "data": data}), None
+
+
+def last_xml(db_path: Path) -> dict | None:
+    """The registry_xml row of the served build (its validators), or None."""
+    if not db_path.exists():
+        return None
+    try:
+        conn = read_only(db_path)
+        try:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute(LAST_XML_SQL).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    if row is None:
+        return None
+    return {k: row[k] for k in ("source", "final_url", "fetched_at", "sha256", "etag", "last_modified")}
+
+
+def xml_raw_name(got: Fetched) -> str:
+    return f"{got.fetched_at[:10]}-{got.sha256}.xml"
+
+
+def _extension(form: str, data: bytes) -> str:
+    return form + (".gz" if data[:2] == b"\x1f\x8b" else "")
 
 
 def write_part(got: Fetched, raw: Path) -> Path | None:

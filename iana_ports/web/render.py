@@ -20,6 +20,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from iana_ports.facts import CATEGORIES, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.enriched import FROM_ID, person_ids, shown
 from iana_ports.text import and_list, contact_names, en_dash
 
 from . import builds
@@ -47,6 +48,29 @@ def thousands(n: int) -> str:
 def names(text: str | None) -> str:
     """An Assignee or Contact field as the names it holds: "[Kurt_Haubner]" -> "Kurt Haubner"."""
     return and_list(contact_names(text))
+
+
+_PERSON_ID = re.compile(r"\[([^\[\]]+)\]")
+
+
+def people_names(text: str | None, people: dict) -> Markup:
+    """An Assignee or Contact field with each id as the registry names the person (read.port's `people`);
+    a name the rule guessed from the id says so. Without `people`, as names() reads it."""
+    if not text:
+        return Markup("")
+    shown_names = []
+    for pid in _PERSON_ID.findall(text):
+        p = people.get(pid)
+        if p is None:
+            shown_names.append(escape(names(f"[{pid}]")))
+        elif p["from"] == FROM_ID:
+            shown_names.append(escape(shown(p)) + Markup(' <span class="muted">(read from the id)</span>'))
+        else:
+            shown_names.append(escape(shown(p)))
+    rest = _PERSON_ID.sub(" ", text).strip()
+    if rest:
+        shown_names.append(escape(" ".join(rest.split())))
+    return Markup(and_list(shown_names))
 
 
 # "RFC 6335", "RFC6335", "RFC 6335 section 8.1.2": the RFC Editor's page, at the section when one is named.
@@ -114,6 +138,7 @@ FILTERS = {
     "en_dash": en_dash,
     "thousands": thousands,
     "names": names,
+    "people_names": people_names,
     "rfc_links": rfc_links,
     "os_key": os_key,
     "os_names": lambda ids: and_list([OS_LABELS[i] for i in ids]),
@@ -362,7 +387,15 @@ class Renderer:
             found = self._fragments[(template, key)] = Markup(self.env.get_template(template).render(context))
         return found
 
-    def registration_cards(self, registrations: list, references: list, show_port: bool, site: dict) -> Markup:
+    def registration_cards(
+        self,
+        registrations: list,
+        references: list,
+        show_port: bool,
+        site: dict,
+        people: dict | None = None,
+        footnotes: list | None = None,
+    ) -> Markup:
         """One card per registry row (site/_registration.html), each rendered once per content.
 
         A card shows nothing of the page it is on, and the registry rows most port
@@ -370,16 +403,27 @@ class Renderer:
         cards are kept, keyed on everything they show, so the key changes with the row.
         """
         by_id = by_registration(references)
+        people, notes = people or {}, {f["anchor"]: f["text"] for f in footnotes or ()}
         cards = []
         for reg in grouped(registrations):
             refs = by_id.get(reg["id"], ())
-            key = (show_port, site["registrations_url"], tuple(reg.items()), tuple(tuple(r.items()) for r in refs))
+            # The people and footnotes the card shows are part of what it is kept by.
+            own = {i: people[i] for i in person_ids([reg]) if i in people}
+            cited = {r["reference"]: notes[r["reference"]] for r in refs if r["reference"] in notes}
+            key = (
+                show_port,
+                site["registrations_url"],
+                tuple(reg.items()),
+                tuple(tuple(r.items()) for r in refs),
+                tuple((i, tuple(p.items())) for i, p in own.items()),
+                tuple(cited.items()),
+            )
             card = self._cards.get(key)
             if card is None:
                 if len(self._cards) >= MAX_CARDS:
                     self._cards.clear()
                 card = self._cards[key] = self.env.get_template("site/_registration.html").render(
-                    reg=reg, refs=refs, show_port=show_port, site=site
+                    reg=reg, refs=refs, show_port=show_port, site=site, people=own, footnotes=cited
                 )
             cards.append(card)
         return Markup("".join(cards))

@@ -8,9 +8,12 @@ closing the connection), content encodings made on the fly when the request
 accepts them (gzip, deflate, raw deflate, br), slow and stalled bodies,
 redirects (loops, chains, other schemes, other hosts) and broken answers,
 among them a close-delimited body the server cuts after `Registry.cut_at` bytes.
-It records every request and how each body was sent.
+It records every request and how each body was sent. A request for the
+registry's XML (a path ending in .xml) is answered the same way from
+`Registry.xml` and its own validators, or 404 when the server has none.
 """
 
+import copy
 import functools
 import ssl
 import subprocess
@@ -25,6 +28,7 @@ import brotli
 import pytest
 
 ETAG = '"iana-2026-02-25"'
+XML_ETAG = '"iana-2026-02-25-xml"'
 LAST_MODIFIED = "Wed, 25 Feb 2026 18:04:11 GMT"
 HTML = b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body>Back soon</body></html>\n"
 NAME = "service-names-port-numbers.csv"
@@ -48,6 +52,9 @@ class Registry:
         self.released = threading.Event()  # ends stalled and trickling handlers at teardown
         self.gate = threading.Event()  # the "gated" body's second half waits for it
         self.cut_at = 0  # bytes of the body the "cut_close" answer sends before hanging up
+        self.xml: bytes | None = None  # the XML served beside the CSV, with its own validators
+        self.xml_etag: str | None = XML_ETAG
+        self.xml_last_modified: str | None = LAST_MODIFIED
 
     def url(self, behaviour: str = "ok") -> str:
         return f"{self.base}/{behaviour}/{NAME}"
@@ -64,6 +71,16 @@ class Handler(BaseHTTPRequestHandler):
             behaviour = registry.script.pop(0)
         else:
             behaviour = named if named in BEHAVIOURS else "ok"
+        if self.path.split("?")[0].endswith(".xml"):
+            if registry.xml is None:
+                return self.not_found(registry)
+            # The same answers from the XML's bytes; the lists of what was asked and sent stay shared.
+            registry = copy.copy(registry)
+            registry.body, registry.etag, registry.last_modified = (
+                registry.xml,
+                registry.xml_etag,
+                registry.xml_last_modified,
+            )
         getattr(self, behaviour)(registry)
 
     # -- whole answers ---------------------------------------------------
