@@ -105,7 +105,9 @@ def read_version(path: str, pool: dict, max_bytes: int = MAX_BYTES) -> Version:
     except IngestError as exc:
         raise IngestError(f"{path}: {exc}") from None
     updated, is_csv = (xml.updated if xml else None), form == "csv"
-    newest = tuple(max((r[f] for r in records if r[f]), default=None) for f in ("registration_date", "modification_date"))
+    newest = tuple(
+        max((r[f] for r in records if r[f]), default=None) for f in ("registration_date", "modification_date")
+    )
     date = updated or max(filter(None, newest), default=None)
     if not date:
         raise IngestError(f"{path}: no registry date or record date to order it by")
@@ -136,7 +138,10 @@ def versions(paths: list[str]) -> list[Version]:
         problem, drifted = sources.cross_check(csv.records.materialize(), xml.records.materialize())
         if problem:
             # Two copies of one day's registry that disagree: both are recorded, in the order given.
-            print(f"note: {kept.path} and {v.path} are both the registry of {v.date} but differ ({problem}); both replayed")
+            print(
+                f"note: {kept.path} and {v.path} are both the registry of {v.date} "
+                f"but differ ({problem}); both replayed"
+            )
             merged.append(v)
             continue
         # One version: the CSV's records (what the live ingest fetches and compares by sha256),
@@ -235,4 +240,3 @@ def _replay(args, found: list[Version], uses) -> str:
         f"built {args.db}: {len(todo)} registry versions ({todo[0].date} to {newest.date}), "
         f"{row['row_count']} registrations, ingest {row['id']}, raw copy {raw}"
     )
-

@@ -668,7 +668,9 @@ def test_changes_text(call, history_db):
     # The keyset of the page's last change: its ingest, date and id.
     ingest, date, change_id, _ = dated[2]
     assert paged == [*expected[:3], f"More: add --next {ingest}.{date}.{change_id}"]
-    rest = text_lines(call("changes", "--kind", "renamed", "--next", f"{ingest}.{date}.{change_id}", db=history_db, columns=WIDE))
+    rest = text_lines(
+        call("changes", "--kind", "renamed", "--next", f"{ingest}.{date}.{change_id}", db=history_db, columns=WIDE)
+    )
     assert rest == expected[3:]
 
 

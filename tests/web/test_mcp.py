@@ -250,7 +250,10 @@ async def test_changes_come_20_a_page_and_next_gives_the_following_ones(server):
         first = await client.call_tool("registry_changes", {})
         second = await client.call_tool("registry_changes", {"next": first.structured_content["next"]})
         last = await client.call_tool("registry_changes", {"next": token(whole[-4])})
-    assert [len(first.structured_content["changes"]), first.structured_content["next"]] == [PAGE, token(whole[PAGE - 1])]
+    assert [len(first.structured_content["changes"]), first.structured_content["next"]] == [
+        PAGE,
+        token(whole[PAGE - 1]),
+    ]
     assert second.structured_content["next"] == token(whole[2 * PAGE - 1])
     assert first.structured_content["changes"] + second.structured_content["changes"] == whole[: 2 * PAGE]
     assert (last.structured_content["changes"], last.structured_content["next"]) == (whole[-3:], None)
