@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support import SNAPSHOT_2026 as SNAPSHOT
+from deploy.harness import SNAPSHOT_2026 as SNAPSHOT
 from iana_ports.facts import FIELDS
 from iana_ports.schema import PORTS
 from ingest.__main__ import main as ingest_main

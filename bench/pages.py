@@ -17,7 +17,7 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
-from bench.support import SNAPSHOT_2026, build
+from deploy.harness import SNAPSHOT_2026, build
 from iana_ports.web.render import CONFIG
 
 

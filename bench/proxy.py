@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.support import SNAPSHOT_2026, build
+from deploy.harness import SNAPSHOT_2026, build
 from bench.web import CONNECTIONS, LUA_HEAD, RUN_SECONDS, THREADS, line, wrk
 from deploy.replicas import NGINX, Cluster
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.support import ROOT, SNAPSHOT_2025, SNAPSHOT_2026, build, live_server
+from deploy.harness import ROOT, SNAPSHOT_2025, SNAPSHOT_2026, build, live_server
 from bench.web import line, random_port, wrk
 
 WRK_SECONDS = 10

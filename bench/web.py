@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.support import ROOT, SNAPSHOT_2026, build, free_port, running, serve_command
+from deploy.harness import ROOT, SNAPSHOT_2026, build, free_port, running, serve_command
 
 RUN_SECONDS = 5
 CONNECTIONS = 10

@@ -25,13 +25,14 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import yaml
+
+from .harness import free_port
 
 HERE = Path(__file__).resolve().parent
 K8S = HERE / "k8s"
@@ -75,12 +76,6 @@ def manifests() -> dict[tuple[str, str], dict]:
         for doc in yaml.safe_load_all(path.read_text()):
             found[(doc["kind"], doc["metadata"]["name"])] = doc
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pods(deployment: dict) -> list[dict]:

@@ -32,6 +32,10 @@ from pathlib import Path
 
 import httpx
 
+from iana_ports.files import atomic_write
+
+from .harness import free_port
+
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
@@ -41,14 +45,6 @@ SWAP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # nginx flushes its access log at least this often (flush= in the template).
 LOG_FLUSH = 1.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render(template: str, **values) -> str:
@@ -266,9 +262,8 @@ class Cluster:
                     raise RuntimeError(f"ingest into replica {r.index} failed: {result.stderr.strip()}")
             else:
                 # Published whole: a copy beside the served file, then one atomic rename onto it.
-                partial = r.db.with_name(f".{r.db.name}.publishing")
-                shutil.copyfile(db, partial)
-                os.replace(partial, r.db)
+                with open(db, "rb") as f:
+                    atomic_write(r.db, iter(lambda: f.read(1 << 20), b""))
             deadline = time.monotonic() + SWAP_TIMEOUT
             while (now := r.health())["etag"] == before:
                 if time.monotonic() > deadline:

@@ -2,7 +2,10 @@
 
     iana-ports 60878 | 22/tcp | ssh        what the lookup box answers
     iana-ports search TEXT                 the search page
-    iana-ports free --near 8000            the free-port finder
+    iana-ports free --near 8000            the free-port finder (--local: also free on this machine)
+    iana-ports listening                   what listens on this machine, against the registry
+    iana-ports 5000 --local                a port, and what listens on it here
+    iana-ports firewall 8080/tcp           the lines that open it in ufw, firewalld, nftables, ...
     iana-ports changes [--since DATE]      the changes page
     iana-ports export --out DIR            every export of the build (make exports)
 
@@ -26,7 +29,8 @@ import textwrap
 import orjson
 
 from . import databases, read
-from .errors import NotFound, PortsError
+from .errors import BadQuery, NotFound, PortsError
+from .firewall import TOOLS as FIREWALLS
 from .facts import DB_ENV, DEFAULT_DB, EVERYDAY_TRANSPORTS, IANA_CSV_URL, OS_LABELS, TRANSPORTS, row_transports
 from .store import NotABuild, Store
 from .text import and_list
@@ -68,6 +72,7 @@ EPILOG = (
 def _lookup_arguments(p):
     p.add_argument("text", nargs="+", metavar="TEXT")
     _os_argument(p)
+    p.add_argument("--local", action="store_true", help="a port: also what listens on it on this machine")
 
 
 def _os_argument(p):
@@ -99,6 +104,20 @@ def _free_arguments(p):
     )
     p.add_argument("--count", metavar="N", help=f"how many, 1 to {read.MAX_FREE} (default: 10)")
     _os_argument(p)
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="only ports also free on this machine: not bound now, outside its ephemeral range and reserved ports",
+    )
+
+
+def _listening_arguments(p):
+    pass
+
+
+def _firewall_arguments(p):
+    p.add_argument("text", nargs="+", metavar="TARGET", help="8080, 8080/tcp, 6000-6010/udp or a service name")
+    p.add_argument("--for", dest="tools", metavar="LIST", help="some of " + ", ".join(FIREWALLS) + " (default: all)")
 
 
 def _changes_arguments(p):
@@ -141,6 +160,14 @@ COMMANDS = {
     ),
     "search": ("registry rows matching words or ports: the search page", _search_arguments),
     "free": ("good ports for your own service near a port", _free_arguments),
+    "listening": (
+        "every listening socket on this machine, its process, and what the registry says of its port",
+        _listening_arguments,
+    ),
+    "firewall": (
+        "the lines that open a port or a service in ufw, firewalld, nftables, iptables and Windows",
+        _firewall_arguments,
+    ),
     "changes": ("what changed between the registry versions the database holds", _changes_arguments),
     "export": (
         "write services (/etc/services), ports.json, ports.csv, iana.db and SHA256SUMS to a folder",
@@ -207,6 +234,7 @@ VALUE_OPTIONS = {
     "--color",
     "--host",
     "--source",
+    "--for",
 }
 
 
@@ -319,13 +347,17 @@ def not_found_line(exc: NotFound) -> str:
 def run(args, store: Store) -> int:
     out = Output(args.json, args.color)
     if args.command == "lookup":
-        return lookup(store, " ".join(args.text), out, args.os)
+        return lookup(store, " ".join(args.text), out, args.os, args.local)
     if args.command == "search":
         if not args.text:
             raise Failure(f"search needs TEXT (the service named search: {PROG} lookup search)", BAD_INPUT)
         return search(store, " ".join(args.text), args.transport, args.next, out)
     if args.command == "free":
-        return free(store, args.near, args.transports, args.count, read.targets(args.os), out)
+        return free(store, args.near, args.transports, args.count, read.targets(args.os), out, args.local)
+    if args.command == "listening":
+        return listening(store, out)
+    if args.command == "firewall":
+        return firewall(store, " ".join(args.text), args.tools, out)
     if args.command == "changes":
         return changes(store, args, out)
     return export(store, args.out, out)
@@ -363,11 +395,19 @@ class Output:
 # The forms
 
 
-def lookup(store, text: str, out: Output, os_text: str | None) -> int:
+def lookup(store, text: str, out: Output, os_text: str | None, here: bool = False) -> int:
     on = read.targets(os_text)
     kind, target = read.lookup(store, text)
+    if here and kind != "port":
+        raise BadQuery(f"--local looks up a port here: {PROG} 5000 --local")
     if kind == "port":
         facts = read.port(store, target, on)
+        if here:
+            from . import local  # psutil: only the local view pays for it
+
+            facts["local"] = local.on_port(store, target)
+            out.json(facts) if out.as_json else out.text(port_here_text, facts)
+            return 0
         # The listening commands: the first named platform that has some, else this machine's.
         named = [o for o in on if o in facts["commands"]] if os_text else []
         system = named[0] if named else PLATFORMS.get(sys.platform)
@@ -398,11 +438,30 @@ def search(store, text: str, transport: str, offset, out: Output) -> int:
 SEARCH_PATH = "/search.json"
 
 
-def free(store, near: str, transports: str, count, on, out: Output) -> int:
+def free(store, near: str, transports: str, count, on, out: Output, here: bool = False) -> int:
     wanted = [t for t in transports.split(",") if t] or list(EVERYDAY_TRANSPORTS)
     # read.free() checks near and count, with the page's words.
-    found = read.free(store, near, wanted, count or 10, on)
+    if here:
+        from . import local
+
+        found = local.free(store, near, wanted, count or 10, on)
+    else:
+        found = read.free(store, near, wanted, count or 10, on)
     out.json(found) if out.as_json else out.text(free_text, found)
+    return 0
+
+
+def listening(store, out: Output) -> int:
+    from . import local
+
+    found = local.listening(store)
+    out.json(found) if out.as_json else out.text(listening_text, found)
+    return 0
+
+
+def firewall(store, text: str, tools: str | None, out: Output) -> int:
+    found = read.firewall(store, text, tools)
+    out.json(found) if out.as_json else out.text(firewall_text, found)
     return 0
 
 
@@ -695,13 +754,83 @@ def search_text(doc: Doc, r: dict) -> None:
 
 def free_text(doc: Doc, f: dict) -> None:
     on = ", ".join(OS_LABELS[t] for t in f["targets"])
-    doc.para(f"Free ports near {f['near']} for your own {and_list(f['transports'])} service ({on}), nearest first:")
+    here = " and free on this machine" if "local" in f else ""
+    doc.para(
+        f"Free ports near {f['near']} for your own {and_list(f['transports'])} service ({on}){here}, nearest first:"
+    )
     for p in f["ports"]:
         doc.verbatim(f"  {p['port']:>5}  ({p['distance']} away)")
     if not f["ports"]:
         doc.verbatim("  none")
+    if "local" in f:
+        mine = f["local"]
+        if mine["ephemeral"]:
+            e = mine["ephemeral"]
+            kept = and_list([span_text(r) for r in mine["reserved"]]) or "none"
+            doc.para(f"This machine hands out {span_text(e)} as client ports; reserved: {kept}.", "  ")
+        for s in mine["skipped"]:
+            doc.para(f"Skipped {s['port']}: {s['why']}.", "  ")
     if f["note"]:
         doc.para(f"Note: {f['note']}")
+
+
+def span_text(r: dict) -> str:
+    return str(r["first"]) if r["first"] == r["last"] else f"{r['first']}–{r['last']}"
+
+
+def socket_text(doc: Doc, s: dict) -> None:
+    """One listening socket: where, which process, then what the registry and the project say of its port."""
+    address = f"[{s['address']}]" if ":" in s["address"] else s["address"]
+    who = s["process"] or "(process hidden)"
+    if s["pid"] is not None:
+        who += f" (pid {s['pid']}" + (f", {s['user']})" if s["user"] else ")")
+    doc.para(f"{address}:{s['port']}/{s['transport']}  {who}", "  ", "      ")
+    said = f"IANA: {s['status']}" + (f" to {and_list(s['services'])}" if s["services"] else "")
+    said += f"; for your own service: {s['verdict']}"
+    doc.para(said + ".", "      ", accent=level_accent(s["verdict"]))
+    if s["common_uses"]:
+        names = s["common_uses"][:USES_SHOWN]
+        extra = f" and {len(s['common_uses']) - len(names)} more" if len(s["common_uses"]) > len(names) else ""
+        doc.para(f"Known there {NOT_IANA}: {', '.join(names)}{extra}.", "      ")
+    if s["known_for"]:
+        doc.para(f"It looks like {s['known_for']}.", "      ")
+    elif s["unexpected"]:
+        doc.para("Not what the port is known for.", "      ", accent=("Not", LEVEL_STYLES["caution"]))
+
+
+def listening_text(doc: Doc, found: dict) -> None:
+    rows = found["sockets"]
+    many = "s" if len(rows) != 1 else ""
+    doc.para(f"Listening on this machine: {len(rows)} socket{many} (tcp listening, udp bound).")
+    for s in rows:
+        socket_text(doc, s)
+    if found["note"]:
+        doc.para(f"Note: {found['note']}")
+
+
+def port_here_text(doc: Doc, p: dict, os_id=None) -> None:
+    here = p["local"]
+    doc.heading(f"On this machine, port {p['port']}")
+    if not here["sockets"]:
+        doc.para("Nothing listens on it here (tcp) and nothing has it bound (udp).", "  ")
+    for s in here["sockets"]:
+        socket_text(doc, s)
+    if here["note"]:
+        doc.para(f"Note: {here['note']}", "  ")
+    doc.lines.append("")
+    port_text(doc, p, PLATFORMS.get(sys.platform))
+
+
+def firewall_text(doc: Doc, f: dict) -> None:
+    if len(f["lines"]) == 1:
+        # One tool: its lines alone, to paste or pipe to a shell.
+        for line in next(iter(f["lines"].values())):
+            doc.verbatim(line)
+        return
+    for tool, lines in f["lines"].items():
+        doc.heading(f"{f['tools'][tool]}:")
+        for line in lines:
+            doc.verbatim(f"  {line}")
 
 
 def changes_text(doc: Doc, found: dict) -> None:

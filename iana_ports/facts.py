@@ -313,7 +313,17 @@ CATEGORIES = {
 
 # A port as people write it in a URL: canonical decimal only ("0001" and "+1"
 # are other spellings, not ports). [0-9], not \d: other scripts' digits are not ports.
-PORT_TEXT_RE = re.compile(r"0|[1-9][0-9]{0,4}")
+_PORT = r"0|[1-9][0-9]{0,4}"
+PORT_TEXT_RE = re.compile(_PORT)
+# A port or a range as the registry writes it: "22", "6000-6063".
+PORT_RANGE_RE = re.compile(rf"({_PORT})(?:-({_PORT}))?")
+
+# Dates, from one set of parts. The registry writes YYYY-MM-DD, and YYYY-MM in old rows;
+# the curated data's `checked` is a whole day; a `since` filter may be a year, a month or a day.
+_YEAR, _MONTH, _DAY = r"[0-9]{4}", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12][0-9]|3[01])"
+DATE_RE = re.compile(rf"{_YEAR}-{_MONTH}(?:-{_DAY})?")
+DAY_RE = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}")
+DATE_PREFIX_RE = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY})?)?")
 
 
 def port_number(text: str) -> int | None:
@@ -337,7 +347,8 @@ def ephemeral_of(port: int) -> list[dict]:
 
 
 def listening_commands(port: int) -> dict[str, list[str]]:
-    return {os_id: [c.format(port=port) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
+    number = str(port)
+    return {os_id: [c.replace("{port}", number) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
 
 
 def registry_date(ingest: dict | None) -> str | None:

@@ -12,7 +12,9 @@ from itertools import islice
 from urllib.parse import urlencode
 
 from . import enriched, query
+from . import firewall as firewalls
 from .facts import (
+    DATE_PREFIX_RE,
     CHANGE_KINDS,
     DEFAULT_TARGETS,
     DYNAMIC_RANGE,
@@ -33,7 +35,7 @@ from .facts import (
 from .errors import BadQuery, NotFound
 from .store import change_key
 from .text import and_list, lead
-from .verdict import GOOD, assess, level, shared, use_order, weighs
+from .verdict import GOOD, WIDE_BLOCK, assess, level, shared, use_order, weighs
 
 SEARCH_PAGE = 50
 SUGGESTIONS = 8
@@ -50,7 +52,6 @@ MAX_CHANGES_PAGE = 1000
 
 # FTS5 cannot hold control characters, NUL above all, even inside a quoted string.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
 
 
 # Ports
@@ -79,13 +80,11 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
     row = store.port_row(number)
     registrations = store.registrations_at(number)
     runs = store.runs_at(number)
+    named = [(r["service_name"], row_transports(r["service_name"], r["transport"])) for r in registrations]
+    named = [(name, on) for name, on in named if name]
     transports = {}
     for t in TRANSPORTS:
-        names = []
-        for reg in registrations:
-            name = reg["service_name"]
-            if name and name not in names and t in row_transports(name, reg["transport"]):
-                names.append(name)
+        names = list(dict.fromkeys(name for name, on in named if t in on))
         transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
     below, above = store.assigned_near(number)
     uses = sorted(store.uses_at(number), key=use_order)
@@ -117,6 +116,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "assigned_above": above,
         },
         "commands": listening_commands(number),
+        "firewall": firewalls.of_port(number),
         "verdict": assess(number, transports, uses, targets=on, footnotes=[f["text"] for f in footnotes]),
         "common_uses": uses,
         "free_nearby": {
@@ -198,6 +198,33 @@ def _scan_free(store, near: int, wanted: tuple, count: int, on=DEFAULT_TARGETS) 
     return list(below), list(above)
 
 
+def firewall(store, text: str, tools: str | None = None) -> dict:
+    """The lines that open a port, a block or a service's registered tcp and udp ports in each
+    firewall tool (iana_ports.firewall): `iana-ports firewall` and the MCP tool."""
+    chosen = firewalls.tools_named(tools)
+    kind, what, wanted = firewalls.target(text)
+    if kind == "ports":
+        openings = [(*what, t) for t in wanted]
+    else:
+        found = service(store, what)
+        openings = [
+            (r["port_low"], r["port_high"], t)
+            for r in found["registrations"]
+            if r["port_low"]
+            for t in row_transports(r["service_name"], r["transport"])
+            if t in wanted and t in EVERYDAY_TRANSPORTS
+        ]
+        if not openings:
+            on = and_list(list(wanted))
+            raise BadQuery(f"{found['service']['name']} has no {on} port in the IANA registry to open.")
+    return {
+        "target": " ".join(str(text).split()),
+        "openings": [{"first": a, "last": b, "transport": t} for a, b, t in dict.fromkeys(openings)],
+        "lines": firewalls.lines(openings, chosen),
+        "tools": {t: firewalls.TOOLS[t] for t in chosen},
+    }
+
+
 # Services
 
 
@@ -231,7 +258,14 @@ def service(store, name: str) -> dict:
         # The software that names the service first (X.Org's X server for x11, not a web UI on 6006).
         return ((use["software"], use["first"], use["last"], use["description"]) not in named, *use_order(use))
 
-    uses = [dict(u, on_service_port=True) for u in sorted(filter(on_its_ports, store.uses()), key=first_met)]
+    # The uses covering a narrow span are looked up port by port; a wide one reads them all.
+    candidates = {}
+    for low, high in spans:
+        wide = high - low >= WIDE_BLOCK
+        covering = store.uses() if wide else (u for p in range(low, high + 1) for u in store.uses_at(p))
+        candidates.update((_use_key(u), u) for u in covering if on_its_ports(u))
+    ours = sorted(candidates.values(), key=lambda u: (first_met(u), u["first"], u["last"], u["description"]))
+    uses = [dict(u, on_service_port=True) for u in ours]
     uses += [dict(u, on_service_port=False) for u in mentioning if not on_its_ports(u)]
     references = store.references_of([r["id"] for r in registrations])
     return {
@@ -245,6 +279,10 @@ def service(store, name: str) -> dict:
         "common_uses": uses,
         "timeline": timeline(store, service_key=key),
     }
+
+
+def _use_key(use: dict) -> tuple:
+    return (use["first"], use["last"], use["software"], use["kind"], use["description"], use["source"])
 
 
 def suggestions(store, name: str) -> list[str]:
@@ -264,7 +302,10 @@ def uses_matching(store, text: str) -> list[dict]:
     if not words:
         return []
     patterns = [re.compile(rf"\b{re.escape(w)}") for w in words]
-    return [u for text, u in store.use_texts() if all(p.search(text) for p in patterns)]
+    # The substring test first: a cheap way past most entries before the word-boundary regexes.
+    return [
+        u for text, u in store.use_texts() if all(w in text for w in words) and all(p.search(text) for p in patterns)
+    ]
 
 
 # Search
@@ -352,6 +393,21 @@ def _port_summary(store, number: int) -> dict:
     return {"port": number, "status": row["status"], "services": row["services"], "verdict": row["verdict"]}
 
 
+def brief(store, number: int) -> dict:
+    """A port in a few facts, for a list of many (iana_ports.local): its status and services on
+    each transport, the build's verdict (tcp and udp, the default targets) and its common uses."""
+    row = store.port_row(number)
+    names: dict = {t: [] for t in TRANSPORTS}
+    for reg in store.registrations_at(number):
+        name = reg["service_name"]
+        for t in row_transports(name, reg["transport"]) if name else ():
+            if name not in names[t]:
+                names[t].append(name)
+    uses = sorted(store.uses_at(number), key=use_order)
+    transports = {t: {"status": row[t], "services": names[t]} for t in TRANSPORTS}
+    return {"port": number, "verdict": row["verdict"], "transports": transports, "common_uses": uses}
+
+
 def _marked(text: str | None) -> str | None:
     """FTS output with char(2)/char(3) marks -> escaped HTML with <mark>; None if nothing matched."""
     if not text or "\x02" not in text:
@@ -404,7 +460,7 @@ def change_filters(args) -> dict:
     if kind is not None and kind not in CHANGE_KINDS:
         raise BadQuery(f"kind must be one of {', '.join(CHANGE_KINDS)}")
     since = args.get("since") or None
-    if since is not None and not _DATE.fullmatch(since):
+    if since is not None and not DATE_PREFIX_RE.fullmatch(since):
         raise BadQuery("since must be a date: YYYY-MM-DD (or YYYY-MM, YYYY)")
     size = whole_number(args.get("_size"), "_size", 1, MAX_CHANGES_PAGE)
     return {
@@ -428,7 +484,7 @@ def after_key(token) -> tuple[int, str, int] | None:
         return None
     parts = str(token).split(".")
     ok = len(parts) == 3 and all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (parts[0], parts[2]))
-    if not ok or not (parts[1] == "" or _DATE.fullmatch(parts[1])):
+    if not ok or not (parts[1] == "" or DATE_PREFIX_RE.fullmatch(parts[1])):
         raise BadQuery("_next must be INGEST.DATE.ID, as a next link gives it")
     return int(parts[0]), parts[1], int(parts[2])
 

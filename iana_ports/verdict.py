@@ -26,6 +26,8 @@ there (built-in defaults first, the narrowest entries first), then IANA,
 then browsers, then the platform.
 """
 
+import functools
+
 from .facts import (
     BROWSER_BLOCKED_PORTS,
     DEFAULT_TARGETS,
@@ -148,38 +150,12 @@ def assess(
             "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
             "nothing a browser must reach can listen here."
         )
-    rng = range_of(port)
-    if rng is SYSTEM_RANGE and port:
-        reasons.append(
-            "It is a System port: on Linux and other Unix-like systems, listening on it needs root "
-            "or CAP_NET_BIND_SERVICE."
-        )
-    inside = [o for o in OS_EPHEMERAL if o["first"] <= port <= o["last"]]
-    covering = and_list([o["label"] for o in inside if o["os"] in targets])
-    if rng is DYNAMIC_RANGE:
-        reasons.append(
-            f"It is in the Dynamic range ({_span(rng)}), which "
-            f"{covering or 'operating systems'} hand{'s' if covering and ' and ' not in covering else ''} "
-            "out as temporary client ports: "
-            "an outgoing connection may already hold it."
-        )
-    elif covering:
-        reasons.append(
-            f"{covering} hand{'s' if ' and ' not in covering else ''} it out as a temporary client port "
-            "(it is inside the default ephemeral range): an outgoing connection may already hold it."
-        )
-    others = [o for o in inside if o["os"] not in targets]
-    if others and rng is not DYNAMIC_RANGE:
-        ranges = and_list([f"{o['label']} ({_span(o)})" for o in others])
-        notes.append(
-            f"Not judged here, but the default ephemeral range of {ranges} holds it: "
-            "on such a host an outgoing connection may take it."
-        )
+    inside = tuple(o["os"] for o in OS_EPHEMERAL if o["first"] <= port <= o["last"])
+    platform, platform_notes = _platform(range_of(port)["name"], port == 0, inside, tuple(targets))
+    reasons += platform
+    notes += platform_notes
     if verdict == GOOD:
-        reasons.append(
-            f"Unassigned on {and_list(list(wanted))}, outside the System and Dynamic ranges and the ephemeral "
-            f"ranges of {and_list([_label(t) for t in targets])}, and no known software listens here."
-        )
+        reasons.append(_good(tuple(wanted), tuple(targets)))
     return {
         "level": verdict,
         "reasons": reasons,
@@ -189,6 +165,48 @@ def assess(
         "targets": list(targets),
         "browser_blocked": blocked,
     }
+
+
+# The platform's part of the reasons depends only on the port's range, the ephemeral ranges
+# holding it and the targets: a few dozen combinations, each written once.
+@functools.lru_cache(maxsize=512)
+def _platform(range_name: str, port_zero: bool, inside: tuple, targets: tuple) -> tuple[tuple, tuple]:
+    reasons, notes = [], []
+    if range_name == SYSTEM_RANGE["name"] and not port_zero:
+        reasons.append(
+            "It is a System port: on Linux and other Unix-like systems, listening on it needs root "
+            "or CAP_NET_BIND_SERVICE."
+        )
+    covering = and_list([o["label"] for o in OS_EPHEMERAL if o["os"] in inside and o["os"] in targets])
+    dynamic = range_name == DYNAMIC_RANGE["name"]
+    if dynamic:
+        reasons.append(
+            f"It is in the Dynamic range ({_span(DYNAMIC_RANGE)}), which "
+            f"{covering or 'operating systems'} hand{'s' if covering and ' and ' not in covering else ''} "
+            "out as temporary client ports: "
+            "an outgoing connection may already hold it."
+        )
+    elif covering:
+        reasons.append(
+            f"{covering} hand{'s' if ' and ' not in covering else ''} it out as a temporary client port "
+            "(it is inside the default ephemeral range): an outgoing connection may already hold it."
+        )
+    others = [o for o in OS_EPHEMERAL if o["os"] in inside and o["os"] not in targets]
+    if others and not dynamic:
+        ranges = and_list([f"{o['label']} ({_span(o)})" for o in others])
+        notes.append(
+            f"Not judged here, but the default ephemeral range of {ranges} holds it: "
+            "on such a host an outgoing connection may take it."
+        )
+    return tuple(reasons), tuple(notes)
+
+
+@functools.lru_cache(maxsize=64)
+def _good(wanted: tuple, targets: tuple) -> str:
+    return (
+        f"Unassigned on {and_list(list(wanted))}, outside the System and Dynamic ranges and the ephemeral "
+        f"ranges of {and_list([_label(t) for t in targets])}, and no known software listens here."
+    )
 
 
 def _span(r: dict) -> str:

@@ -9,16 +9,13 @@ row does.
 import csv
 import hashlib
 import io
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from iana_ports.facts import CATEGORIES, COMMON_USES_HEADER, TRANSPORTS, USE_KINDS
+from iana_ports.facts import CATEGORIES, COMMON_USES_HEADER, DAY_RE, TRANSPORTS, USE_KINDS
 
 from .errors import IngestError
 from .parse import port_range
-
-_DATE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
 
 
 def read(path: Path) -> tuple[list[dict], str]:
@@ -78,7 +75,7 @@ def _entry(row: list[str], line: int, name: str) -> dict:
         raise IngestError(f"{where}: software and description must not be empty")
     if kind not in USE_KINDS:
         raise IngestError(f"{where}: kind must be one of {', '.join(USE_KINDS)}, got {kind!r}")
-    if not _DATE.fullmatch(checked):
+    if not DAY_RE.fullmatch(checked):
         raise IngestError(f"{where}: checked must be the date the source was read, YYYY-MM-DD, got {checked!r}")
     if category not in CATEGORIES:
         raise IngestError(f"{where}: unknown category {category!r}")

@@ -15,13 +15,10 @@ import re
 import sys
 from operator import gt, itemgetter
 
-from iana_ports.facts import CSV_HEADER, FIELDS, MAX_PORT, TRANSPORTS
+from iana_ports.facts import CSV_HEADER, DATE_RE, FIELDS, MAX_PORT, PORT_RANGE_RE, TRANSPORTS
 
 from .errors import IngestError
 
-# [0-9], not \d: int() would accept other scripts' digits such as "٢٢".
-_PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
-_DATE_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?")
 # C0 and C1 controls and DEL; LF is checked per field (multi-line fields only).
 _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 # RFC 6335 5.1 (letters, digits, single inner hyphens, a letter) widened by
@@ -76,12 +73,13 @@ def port_range(text: str, line: int) -> tuple[int | None, int | None]:
     """'22' -> (22, 22); '6000-6063' -> (6000, 6063); '' -> (None, None)."""
     if text == "":
         return None, None
-    if text.isascii() and text.isdigit() and len(text) <= 5:
-        low = int(text)  # the common case, without the regex
+    # The common case, without the regex; isdigit() alone would take other scripts' digits ("٢٢").
+    if text.isascii() and text.isdigit() and len(text) <= 5 and (text[0] != "0" or text == "0"):
+        low = int(text)
         if low > MAX_PORT:
             raise IngestError(f"line {line}, column 'Port Number': {text!r} is above {MAX_PORT}")
         return low, low
-    m = _PORT_RE.fullmatch(text)
+    m = PORT_RANGE_RE.fullmatch(text)
     if not m:
         raise IngestError(f"line {line}, column 'Port Number': not a port or range: {text!r}")
     low = int(m.group(1))
@@ -97,7 +95,7 @@ def parse_date(text: str, line: int, column: str, today: str = "9999-12-31") -> 
     """'2007-06-01' or '2007-06' (as given), None for ''; never after `today` (YYYY-MM-DD)."""
     if text == "":
         return None
-    if not _DATE_RE.fullmatch(text) or not _calendar_date(text):
+    if not DATE_RE.fullmatch(text) or not _calendar_date(text):
         raise IngestError(f"line {line}, column {column!r}: not a YYYY-MM-DD or YYYY-MM date: {text!r}")
     # A YYYY-MM prefix sorts before every day of its month.
     if text > today:

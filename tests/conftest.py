@@ -4,21 +4,8 @@ from pathlib import Path
 
 import pytest
 
-# The snapshots and real servers, shared with the benchmarks.
-from bench.support import SNAPSHOT_2025, SNAPSHOT_2026, build, free_port, live_server, serve_command  # noqa: F401
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-# Headless, and quiet: this network refuses Chromium's background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from deploy.harness import SNAPSHOT_2025, SNAPSHOT_2026, build
+from helpers import CHROMIUM, CHROMIUM_ARGS, make_datasette
 
 
 def snapshot(path: Path) -> Path:
@@ -97,19 +84,6 @@ def browser():
 @pytest.fixture(scope="session")
 def db_2025(tmp_path_factory, snapshot_2025) -> Path:
     return build(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
-
-
-def make_datasette(db_path: Path, **settings):
-    """A real Datasette on db_path, configured as `iana-ports serve` (and so `make serve`)
-    configures it: the package's configuration directory (settings.json, metadata.yml,
-    templates/, static/), the plugins from their entry points."""
-    from datasette.app import Datasette
-
-    from iana_ports.web.render import CONFIG
-
-    ds = Datasette([], immutables=[str(db_path)], config_dir=CONFIG)
-    ds._settings.update(settings)
-    return ds
 
 
 def served(db_path: Path):

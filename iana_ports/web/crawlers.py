@@ -19,16 +19,15 @@ absolute, from the request's host and scheme and base_url.
 
 Everything is answered from the in-memory build, no SQL (so never queued
 behind visitors' queries), made once per build however many crawlers ask at
-once (Build.once), and cached by front.Finisher like every page.
+once (Build.once), and cached by finish.Finisher like every page.
 """
 
-import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from datasette.utils.asgi import Response
 
-from iana_ports.facts import PORT_COUNT, registry_date
+from iana_ports.facts import DATE_PREFIX_RE, PORT_COUNT, registry_date
 from iana_ports.errors import NotFound, Unavailable
 
 from .render import path_name
@@ -40,9 +39,6 @@ PROTOCOL_LIMIT = 50_000
 assert PER_SITEMAP <= PROTOCOL_LIMIT
 XML = "application/xml; charset=utf-8"
 NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
-# W3C Datetime as sitemaps take it (year, year-month or a full date); the
-# registry has all three, and nothing else may go into <lastmod>.
-_DATE = re.compile(r"[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?")
 
 
 @dataclass(frozen=True)
@@ -63,9 +59,10 @@ KINDS = ("pages", "ports", "services")
 def newest(rows, fallback: str) -> str:
     """The newest registration or modification date of registry rows, else `fallback`."""
     best = None
+    # W3C Datetime as sitemaps take it (a year, a month or a day): nothing else may go into <lastmod>.
     for r in rows:
         for d in (r["registration_date"], r["modification_date"]):
-            if d and _DATE.fullmatch(d) and (best is None or d > best):
+            if d and DATE_PREFIX_RE.fullmatch(d) and (best is None or d > best):
                 best = d
     return best or fallback
 

@@ -24,13 +24,14 @@ from datasette.utils.asgi import Response
 
 from iana_ports import exports, read
 
+from .finish import etag_matches
 from .pages import JSON
 
 TEXT = "text/plain; charset=utf-8"
 CSV = "text/csv; charset=utf-8"
 # The media type IANA registered for SQLite database files.
 SQLITE = "application/vnd.sqlite3"
-# A content-addressed URL never changes what it answers (front.Finisher reads this).
+# A content-addressed URL never changes what it answers (finish.Finisher reads this).
 IMMUTABLE = b"public, max-age=31536000, immutable"
 SEND_CHUNK = 1 << 18  # bytes per ASGI message of a file made once per build
 
@@ -42,14 +43,12 @@ async def _once(page, name: str, make):
 
 
 def _unchanged(page) -> bool:
-    """Does the request's If-None-Match hold this build's ETag? front.Finisher answers it
+    """Does the request's If-None-Match hold this build's ETag? finish.Finisher answers it
     with a 304 anyway; knowing it here skips streaming a body nobody will get."""
-    from .front import _matches  # front imports this module
-
     conditional = page.request.headers.get("if-none-match")
     if page.build is None or conditional is None:
         return False
-    return _matches(conditional.encode("latin-1"), page.build.etag.encode())
+    return etag_matches(conditional.encode("latin-1"), page.build.etag.encode())
 
 
 async def services(page) -> Response:
@@ -102,7 +101,7 @@ async def _database(page, wanted: str | None):
         "content-disposition": 'attachment; filename="{}"'.format(page.request.path.rsplit("/", 1)[-1]),
     }
     if _unchanged(page):
-        # front.Finisher turns this into the 304; no body, so no length to announce.
+        # finish.Finisher turns this into the 304; no body, so no length to announce.
         del headers["content-length"]
         return Response(b"", content_type=SQLITE, headers=headers)
     # The Stream holds the build, so its descriptor stays open until the last chunk is sent.

@@ -26,87 +26,33 @@ Every HTTP request goes through Front, in this order:
 import contextlib
 import functools
 import json
-import re
 import traceback
-import weakref
 from http import HTTPStatus
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from datasette.utils.asgi import Request, Response
 
 from iana_ports.errors import PortsError
 
-from . import builds, crawlers, exports, pages, workers
-from .render import Renderer
+from . import builds, pages, workers
+from .errors import NO_PAGE, Broken, error_response
+from .finish import CORS, CACHE_BUILD, Finisher, off_site, plain
+from .render import renderer_for, site_vars
+from .routes import match
 
 MAX_URL = 4096
 # One JSON-RPC message: the tools' arguments are at most iana_ports.web.mcp.MAX_ARGUMENT characters,
-# an SQL query at most SQLite's 100,000 (datasette_pages.LIMITS); room for JSON escapes.
+# an SQL query at most SQLite's 100,000 (sql_limits.LIMITS); room for JSON escapes.
 MAX_MCP_BODY = 1_048_576 * 2
 # Datasette's pages that show the server's own files (threads' stacks: the Python installation).
 REFUSED = frozenset({"/-/threads", "/-/threads.json"})
-NO_PAGE = "There is no page at this address."
-# The header an answer in the one error shape carries between error_response() and Finisher.
-SHAPED = b"x-iana-error"
 # Datasette's answers in a shape of their own are a line ("404: File not found"); its pages
 # (a query's error above the SQL editor) are many kilobytes.
 OWN_SHAPE_MAX = 1024
 READ_METHODS = (b"GET", b"HEAD", b"OPTIONS")
 MCP_PATH = "/-/mcp"
-# An answer from the immutable build may be kept by browsers and shared caches,
-# and served a while longer while a cache revalidates it.
-CACHE_BUILD = b"public, max-age=300, stale-while-revalidate=86400"
-CACHE_ERROR = b"public, max-age=60"
-NO_STORE = b"no-store"
-# Instance state, not build data: never cached.
-UNCACHED = ("/-/",)
-BUILD_PREFIXES = ("/-/static/",)
 # Datasette's answers that run no SQL: files.
 UNGATED = ("/-/static/", "/static/")
-# Every answer may be read by other sites' scripts; the MCP endpoint's headers included.
-CORS = [
-    (b"access-control-allow-origin", b"*"),
-    # Mcp-Method and Mcp-Name: MCP 2026-07-28 clients send them on every message.
-    (b"access-control-allow-headers", b"Content-Type, Mcp-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name"),
-    (b"access-control-expose-headers", b"ETag, Link, Mcp-Session-Id"),
-]
-# Headers a 304 keeps from the 200 it stands for (RFC 9110 15.4.5), plus CORS.
-KEPT_ON_304 = (b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary")
-# Browsers drop tabs and newlines from URLs and treat "\" like "/".
-_IGNORED = str.maketrans("", "", "\t\r\n")
-
-
-def off_site(location: str, host: str = "") -> bool:
-    """Would a browser leave `host` following this Location?"""
-    cleaned = location.translate(_IGNORED).lstrip(" ").replace("\\", "/")
-    if cleaned.startswith("//"):
-        return True
-    if ":" not in cleaned.split("/", 1)[0]:
-        return False
-    parts = urlsplit(cleaned)
-    return parts.scheme not in ("http", "https") or parts.netloc != host
-
-
-# One template environment per Datasette instance, shared by its pages and its error answers.
-_renderers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def renderer_for(datasette) -> Renderer:
-    renderer = _renderers.get(datasette)
-    if renderer is None:
-        renderer = _renderers[datasette] = Renderer(datasette)
-    return renderer
-
-
-def error_for(datasette, status: int, message: str, fmt: str, transient: bool = False) -> Response:
-    """The site's error answer for a failure on one of Datasette's own pages."""
-    site = site_vars(datasette, builds.current(datasette))
-    return error_response(renderer_for(datasette), site, status, message, fmt, transient=transient)
-
-
-class Broken(Exception):
-    def __str__(self):
-        return pages.BROKEN
 
 
 class Front:
@@ -165,7 +111,7 @@ class Front:
         scope = dict(scope, headers=[(k, v) for k, v in headers if k not in (b"cookie", b"authorization")])
         if method == b"OPTIONS":
             allowed = b"POST" if route == MCP_PATH else b"GET, HEAD"
-            return await _plain(send, 204, b"", [*CORS, (b"access-control-allow-methods", allowed)])
+            return await plain(send, 204, b"", [*CORS, (b"access-control-allow-methods", allowed)])
         build = builds.current(self.ds)
         conditional = next((v for k, v in headers if k == b"if-none-match"), None)
         host = next((v for k, v in headers if k == b"host"), b"").decode("latin-1")
@@ -256,171 +202,3 @@ class Front:
         else:
             status, message, context = exc.status, str(exc), {"title": exc.title, **exc.context}
         return error_response(self.renderer, self.site(build), status, message, fmt, **context)
-
-
-def error_response(
-    renderer, site: dict, status: int, message: str, fmt: str, title=None, transient=False, **context
-) -> Response:
-    """An error in the form asked for: HTML (""), JSON (".json") or, for every other format
-    (a feed, a text or XML file), one line of text. A transient one (a time limit, a full
-    queue) may be answered differently a moment later, so no cache keeps it."""
-    if fmt == ".json":
-        response = pages.json_response(pages.error_body(status, message, title, **context), status=status)
-    elif fmt:
-        response = Response.text(message + "\n", status=status)
-    else:
-        html = renderer.render("site/error.html", site=site, error=message, status=status, title=title, **context)
-        response = Response.html(html, status=status)
-    # Read and removed by Finisher: the answer is already in the one shape.
-    response.headers[SHAPED.decode()] = "transient" if transient else "lasting"
-    return response
-
-
-def site_vars(datasette, build) -> dict:
-    """Links the shared page parts (header, footer) show, for whichever build is served."""
-    urls = datasette.urls
-    if build is None:
-        return {"database": None, "data_url": None, "registrations_url": None}
-    return {
-        "database": build.name,
-        "data_url": urls.database(build.name),
-        "registrations_url": urls.table(build.name, "registrations"),
-    }
-
-
-class Finisher:
-    """The send() every answer goes through (step 5 of the module docstring)."""
-
-    cache_control = CACHE_BUILD
-    # For answers that look the build up themselves: the build served by the time they start.
-    recheck = None
-    # For Datasette's answers: (status, headers, body) -> the one error answer for an error it
-    # answered in a shape of its own, or None to keep it (see Front.shaped()).
-    reshape = None
-    # An error answer of Datasette's held back to be read whole before it is sent or replaced.
-    held = None
-    # Headers an error answered in its own shape keeps in the site's.
-    KEPT_ON_RESHAPE = (b"allow", b"retry-after", b"connection")
-
-    def __init__(self, send, build, path: str, conditional: bytes | None, host: str):
-        self.send = send
-        self.build = build
-        self.path = path
-        self.conditional = conditional
-        self.host = host
-        self.swallowing = False
-
-    async def __call__(self, message):
-        if message["type"] == "http.response.start":
-            shaped = any(k.lower() == SHAPED for k, _ in message.get("headers", ()))
-            if message["status"] >= 400 and not shaped and self.reshape is not None:
-                self.held = (message, [])
-                return None
-            message = self.start(message)
-            if message is None:
-                self.swallowing = True
-                if self.reshape is not None:
-                    return await self.reshape(404, [], b"").asgi_send(self._send_start)
-                return await _plain(self.send, 404, b"Not found")
-            if message["status"] == 304:
-                self.swallowing = True
-                await self.send(message)
-                return await self.send({"type": "http.response.body", "body": b""})
-        elif self.held is not None:
-            return await self._hold(message)
-        elif self.swallowing:
-            return None
-        await self.send(message)
-
-    async def _hold(self, message):
-        start, chunks = self.held
-        chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return None
-        self.held = None
-        headers = [(k.lower(), v) for k, v in start.get("headers", ())]
-        replacement = self.reshape(start["status"], headers, b"".join(chunks))
-        if replacement is not None:
-            self.swallowing = True
-            return await replacement.asgi_send(self._send_start)
-        await self._send_start(start)
-        await self.send({"type": "http.response.body", "body": b"".join(chunks)})
-
-    async def _send_start(self, message):
-        """Send a replacement answer past the swallowing of the original's body."""
-        if message["type"] == "http.response.start":
-            message = self.start(message)
-        await self.send(message)
-
-    def start(self, message) -> dict | None:
-        status = message["status"]
-        headers = []
-        transient = False
-        for k, v in message.get("headers", ()):
-            k = k.lower()
-            if k == SHAPED:
-                transient = v == b"transient"
-                continue
-            if k == b"location" and off_site(v.decode("latin-1"), self.host):
-                return None
-            if k == b"vary":
-                kept = [p.strip() for p in v.split(b",") if p.strip().lower() not in (b"cookie", b"authorization")]
-                if kept:
-                    headers.append((k, b", ".join(kept)))
-            elif k not in (b"cache-control", b"etag") and not k.startswith(b"access-control-"):
-                headers.append((k, v))
-        headers += CORS
-        cacheable = self.build is not None and (
-            self.path.startswith(BUILD_PREFIXES) or not self.path.startswith(UNCACHED)
-        )
-        # An answer that sets a cookie is someone's own (Datasette says private, no-store);
-        # one that straddled a swap may be either build's: neither is shared or labelled.
-        if any(k == b"set-cookie" for k, _ in headers) or (self.recheck and self.recheck() is not self.build):
-            cacheable = False
-        if status == 200 and cacheable:
-            etag = self.build.etag.encode()
-            headers += [(b"cache-control", self.cache_control), (b"etag", etag)]
-            if self.conditional is not None and _matches(self.conditional, etag):
-                kept = [(k, v) for k, v in headers if k in KEPT_ON_304 or k.startswith(b"access-control-")]
-                return {"type": "http.response.start", "status": 304, "headers": kept}
-        elif 300 <= status < 500 and cacheable and not transient:
-            headers.append((b"cache-control", CACHE_ERROR))
-        else:
-            headers.append((b"cache-control", NO_STORE))
-        return dict(message, headers=headers)
-
-
-# Every page the site answers itself: each web module's ROUTES, (pattern, view), in order.
-ROUTES = tuple((re.compile(pattern), view) for module in (pages, exports, crawlers) for pattern, view in module.ROUTES)
-
-
-def match(path: str):
-    """(view, url vars) for a path the site answers itself, else None (Datasette's)."""
-    for pattern, view in ROUTES:
-        m = pattern.fullmatch(path)
-        if m:
-            return view, m.groupdict()
-    return None
-
-
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    """Weak comparison (RFC 9110 13.1.2), as If-None-Match asks."""
-    bare = etag.removeprefix(b"W/")
-    candidates = [c.strip().removeprefix(b"W/") for c in if_none_match.split(b",")]
-    return bare in candidates or b"*" in candidates
-
-
-async def _plain(send, status: int, body: bytes, headers=()):
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", NO_STORE),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -53,7 +53,7 @@ INSTRUCTIONS = f"""IANA's Service Name and Transport Protocol Port Number Regist
 sctp and dccp, with this project's own reading beside it: software known to use a port (common uses)
 and a verdict on picking a port for a new service. Both are marked as not from IANA.
 
-Answer with these five tools first; each returns the site's JSON for one question:
+Answer with these six tools first; each returns the site's JSON for one question:
 - lookup_port: one port number -> what it is (IANA's status and service per transport), what software
   uses it, and whether to pick it for your own service (verdict, with reasons).
 - lookup_service: one service name (ssh, postgresql) -> its ports, registry rows and aliases.
@@ -61,6 +61,8 @@ Answer with these five tools first; each returns the site's JSON for one questio
   registry rows, {PAGE} at a time.
 - find_free_ports: a port number -> the nearest ports that are good for a new service.
 - registry_changes: what IANA changed between the registry versions ingested, {PAGE} at a time.
+- firewall_lines: a port, a block or a service -> the lines that open it in ufw, firewalld, nftables,
+  iptables and Windows.
 A list answer's `next` says where the following page starts (an offset; for registry_changes a text):
 call again with the same arguments and `next` set to it; null means the last page.
 
@@ -147,6 +149,17 @@ each with its `kind`, `summary`, the row before (`old`) and after (`new`), the i
 `change_date`, the row's own date when it carries a newer one) and `next` (the text to pass as `next`
 for the following page, or null). Kinds: added, removed, modified, renamed, assigned (a port or range
 became assigned), released. The site's /changes.json with _size={PAGE}."""
+
+FIREWALL_LINES = """The command lines that open a port, a block or a service's ports in a host firewall.
+Use it for "how do I open 8080 in ufw?", "the firewalld line for postgresql", "allow 6000-6010/udp on Windows".
+
+`target` is a port (8080, 8080/tcp), a block (6000-6010/udp) or a service name (ssh, postgresql/tcp: its
+registered ports); without a transport, tcp and udp. Only tcp and udp: ufw and Windows Firewall open no
+others. Returns JSON: `target`, `openings` (each {first, last, transport}), `lines` ({tool: the lines, in
+order}) and `tools` (what each tool is). Tools: ufw, firewalld (with the reload after), nftables (table
+inet filter, chain input), iptables (and ip6tables), windows (PowerShell New-NetFirewallRule, as
+administrator). The Linux lines need root (sudo). Nothing is run: these are lines for a person to run.
+What listens on the user's machine is not for this server to answer: it is not the user's machine."""
 
 Port = Annotated[int, Field(description=PORT_ARG, json_schema_extra={"minimum": 0, "maximum": MAX_PORT})]
 Transport = Annotated[str | None, Field(description=TRANSPORT_ARG + " Optional.")]
@@ -248,6 +261,18 @@ def register(datasette, mcp) -> None:
             return read.free(store, near, wanted, count, read.targets(os))
 
         return _answer(datasette, answer)
+
+    @mcp.tool(title="Firewall lines", description=FIREWALL_LINES, annotations=READ_ONLY)
+    async def firewall_lines(
+        target: Annotated[str, Field(description="8080, 8080/tcp, 6000-6010/udp or a service name such as ssh.")],
+        tools: Annotated[
+            str | None,
+            Field(description="Optional: comma-separated, some of ufw, firewalld, nftables, iptables, windows."),
+        ] = None,
+    ) -> CallToolResult:
+        if refused := _over_long(target, tools):
+            return refused
+        return _answer(datasette, lambda store: read.firewall(store, target, tools))
 
     @mcp.tool(title="Registry changes", description=REGISTRY_CHANGES, annotations=READ_ONLY)
     async def registry_changes(

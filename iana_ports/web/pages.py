@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlencode
 import orjson
 from datasette.utils.asgi import Request, Response
 
-from iana_ports import read
+from iana_ports import firewall, read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
 from iana_ports.errors import BadQuery, Unavailable
 from iana_ports.query import MAX_TEXT
@@ -93,6 +93,7 @@ async def port(page: RequestContext) -> Response:
         headline=headline(facts),
         history=read.history(page.store, port=number),
         json_url=page.urls.path(f"/ports/{number}.json"),
+        firewall_tools=firewall.TOOLS,
     )
 
 
@@ -150,6 +151,17 @@ async def free(page: RequestContext) -> Response:
     if page.fmt:
         return json_response(found)
     return page.html("site/free.html", f=found, transports=TRANSPORTS, wanted=found["transports"], count=count)
+
+
+async def firewall_lines(page: RequestContext) -> Response:
+    """The firewall lines of `iana-ports firewall` and the MCP tool: ?target=8080/tcp&for=ufw,nftables."""
+    target = page.request.args.get("target") or ""
+    if not target.strip():
+        raise BadQuery("target must be a port, a range or a service name: /firewall.json?target=8080/tcp")
+    return json_response(read.firewall(page.store, target[:MAX_TEXT], page.request.args.get("for")))
+
+
+firewall_lines.fmt = ".json"
 
 
 async def changes(page: RequestContext) -> Response:
@@ -298,6 +310,7 @@ ROUTES = (
     (r"/search(?P<fmt>\.json)?", search),
     (r"/free(?P<fmt>\.json)?", free),
     (r"/changes(?P<fmt>\.json|\.atom)?", changes),
+    (r"/firewall\.json", firewall_lines),
     (r"/portmap(?:-(?P<scheme>dark))?\.png", portmap_png),
     (r"/map", map_page),
     (r"/favicon\.ico", favicon),

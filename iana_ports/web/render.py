@@ -13,13 +13,14 @@ and kept: a port page pastes it in rather than rendering it again.
 
 import functools
 import re
+import weakref
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 from markupsafe import Markup, escape
 
-from iana_ports.facts import CATEGORIES, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
+from iana_ports.facts import CATEGORIES, FIELDS, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.enriched import FROM_ID, person_ids, shown
 from iana_ports.text import and_list, contact_names, en_dash
 
@@ -98,19 +99,7 @@ def by_registration(references: list[dict]) -> dict:
 
 
 # What a registry row says besides its id, line and transport: rows equal in these are one card.
-_SAME_ROW = (
-    "service_name",
-    "port",
-    "description",
-    "assignee",
-    "contact",
-    "registration_date",
-    "modification_date",
-    "reference",
-    "service_code",
-    "unauthorized_use",
-    "assignment_notes",
-)
+_SAME_ROW = tuple(f for f in FIELDS if f != "transport")
 
 
 def grouped(registrations: list[dict]) -> list[dict]:
@@ -192,7 +181,7 @@ def link_filters(link) -> dict:
         return Markup(f'<a href="{ports_path}{number}">{escape(port if text is None else text)}</a>')
 
     # The registry has some 6,000 names: each link is made once. Bounded all the same, as
-    # Datasette's cells (datasette_pages.render_cell) may hold any name a visitor's SQL makes.
+    # Datasette's cells (cells.render_cell) may hold any name a visitor's SQL makes.
     @functools.lru_cache(maxsize=8192)
     def service_link(name: str) -> Markup:
         return Markup(f'<a href="{link("/services/" + path_name(name.lower()))}">{escape(name)}</a>')
@@ -437,3 +426,26 @@ class Renderer:
             html = self.env.get_template(template).render(context, port=PORT)
             found = self._fragments[(template, key)] = html
         return Markup(found.replace(PORT, str(port)))
+
+
+# One template environment per Datasette instance, shared by its pages and its error answers.
+_renderers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def renderer_for(datasette) -> Renderer:
+    renderer = _renderers.get(datasette)
+    if renderer is None:
+        renderer = _renderers[datasette] = Renderer(datasette)
+    return renderer
+
+
+def site_vars(datasette, build) -> dict:
+    """Links the shared page parts (header, footer) show, for whichever build is served."""
+    urls = datasette.urls
+    if build is None:
+        return {"database": None, "data_url": None, "registrations_url": None}
+    return {
+        "database": build.name,
+        "data_url": urls.database(build.name),
+        "registrations_url": urls.table(build.name, "registrations"),
+    }

@@ -5,7 +5,7 @@ import csv
 import re
 from functools import cache
 
-from conftest import SNAPSHOT_2026
+from deploy.harness import SNAPSHOT_2026
 from iana_ports.facts import COMMON_USES_CSV
 
 TRANSPORT_ORDER = ("tcp", "udp", "sctp", "dccp")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SNAPSHOT_2026
+from deploy.harness import SNAPSHOT_2026
 from core import registry
 from iana_ports import exports
 from iana_ports.facts import COMMON_USES_CSV

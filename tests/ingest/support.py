@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 from iana_ports.store import file_uri
 
 
@@ -33,7 +33,7 @@ def sha256(path: Path) -> str:
 
 
 class Kept:
-    """MemoryStore of a database folder: the db's sha256, its mtime and every file name."""
+    """What a database folder held: the db's sha256, its mtime and every file name."""
 
     def __init__(self, db: Path):
         self.db = db

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from iana_ports.facts import CATEGORIES, COMMON_USES_CSV
 from ingest import common_uses
 from ingest.errors import IngestError

@@ -22,7 +22,7 @@ import servers
 from servers import ETAG, LAST_MODIFIED, NAME, Handler, Registry, Server, start, stop, tls_context
 from support import Kept, command, environment, ingests, listing
 
-from conftest import ROOT
+from helpers import ROOT
 from ingest.__main__ import main
 from ingest.fetch import ACCEPT_ENCODING, download
 

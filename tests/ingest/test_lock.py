@@ -19,7 +19,7 @@ import servers
 from servers import wait_for
 from support import Kept, command, environment, ingests, listing, query, run
 
-from conftest import ROOT
+from helpers import ROOT
 from ingest import lock
 from ingest.__main__ import main
 

@@ -9,8 +9,8 @@ import venv
 import httpx
 import pytest
 
-from conftest import ROOT
-from bench.support import free_port, running
+from helpers import ROOT
+from deploy.harness import free_port, running
 
 PAGES = [
     "/",

@@ -15,8 +15,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import build, free_port, live_server, serve_command
+from deploy.harness import process
+from deploy.harness import build, free_port, live_server, serve_command
 
 START = [
     "/",

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import free_port, serve_command
+from deploy.harness import process
+from deploy.harness import free_port, serve_command
 
 SLOW = "select count(*) from ports a, ports b"
 CLIENTS = 12

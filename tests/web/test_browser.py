@@ -13,7 +13,8 @@ import re
 import httpx
 import pytest
 
-from conftest import ARTIFACTS, ROOT, live_server, serve_command
+from deploy.harness import live_server, serve_command
+from helpers import ARTIFACTS, ROOT
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -443,3 +444,22 @@ def test_search_page_highlights_matches(server, browser):
     transports = page.locator("ol.results h2").all_inner_texts()
     assert transports and all(t.endswith("· udp") for t in transports)
     page.close()
+
+
+def test_the_firewall_lines_copy_with_their_button(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    try:
+        page.goto(server + "/ports/8080")
+        button = page.get_by_role("button", name="Copy the lines for firewalld (Fedora, RHEL, openSUSE)")
+        button.click()
+        page.get_by_role("status").filter(has_text="Copied.").wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == (
+            "firewall-cmd --permanent --add-port=8080/tcp\n"
+            "firewall-cmd --permanent --add-port=8080/udp\n"
+            "firewall-cmd --reload"
+        )
+        assert page.get_by_role("button", name=re.compile("^Copy the lines for ")).count() == 5
+    finally:
+        context.close()

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, build, live_server
+from deploy.harness import build, live_server
+from helpers import ROOT
 from iana_ports.web.render import CONFIG
 
 LOAD_SECONDS = 16

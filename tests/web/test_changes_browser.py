@@ -1,7 +1,8 @@
 """/changes and the history sections in real Chromium at phone width."""
 
 import pytest
-from conftest import ARTIFACTS, live_server
+from deploy.harness import live_server
+from helpers import ARTIFACTS
 
 PHONE = {"width": 375, "height": 800}
 

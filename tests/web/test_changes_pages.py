@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from iana_ports import read, store as store_module
-from iana_ports.web import builds, front
+from iana_ports.web import builds
+from iana_ports.web.render import renderer_for
 from iana_ports.web import feed as atom
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -28,7 +29,7 @@ def store(ds):
 
 
 def render(ds, template: str, **context) -> str:
-    return front.renderer_for(ds).render(template, **context)
+    return renderer_for(ds).render(template, **context)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import free_port, serve_command
+from deploy.harness import process
+from deploy.harness import free_port, serve_command
 
 DEADLINE = 2.0
 CAP = 20

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from datasette.utils import PrefixedUrlString
 
-from conftest import make_datasette
+from helpers import make_datasette
 from iana_ports.facts import PORT_COUNT, registry_date
 from iana_ports.web import builds
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import free_port, serve_command
+from deploy.harness import process
+from deploy.harness import free_port, serve_command
 from iana_ports.schema import TABLES
 from iana_ports.web.pages import BROKEN
 
@@ -86,16 +86,16 @@ def failure(fn):
 
 
 def test_the_status_of_an_exception_on_datasettes_pages():
-    from iana_ports.web import datasette_pages, render
+    from iana_ports.web import errors, render
 
     port_link = render.link_filters(lambda path: path)["port_link"]
     unreadable = (400, "Bad request: a parameter of this URL cannot be read.")
-    assert datasette_pages.error_status(failure(lambda: int("x"))) == unreadable
+    assert errors.error_status(failure(lambda: int("x"))) == unreadable
     # The same kind of exception raised in the project's own code is a bug, and says nothing of itself.
-    assert datasette_pages.error_status(failure(lambda: port_link("x"))) == (500, BROKEN)
-    assert datasette_pages.error_status(RuntimeError("/srv/secret")) == (500, BROKEN)
-    assert datasette_pages.error_status(OSError(errno.ENAMETOOLONG, "File name too long")) == (404, "Not found")
-    assert datasette_pages.error_status(OSError(errno.EMFILE, "Too many open files")) == (500, BROKEN)
+    assert errors.error_status(failure(lambda: port_link("x"))) == (500, BROKEN)
+    assert errors.error_status(RuntimeError("/srv/secret")) == (500, BROKEN)
+    assert errors.error_status(OSError(errno.ENAMETOOLONG, "File name too long")) == (404, "Not found")
+    assert errors.error_status(OSError(errno.EMFILE, "Too many open files")) == (500, BROKEN)
 
 
 async def test_a_query_over_the_time_limit_says_so_in_plain_words(datasette):

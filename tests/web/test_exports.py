@@ -19,7 +19,8 @@ import time
 import httpx
 import pytest
 
-from conftest import live_server, make_datasette
+from deploy.harness import live_server
+from helpers import make_datasette
 from iana_ports import exports
 from iana_ports.store import Store
 from iana_ports.web import builds

@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 
-from conftest import make_datasette
-from iana_ports.web import builds, front
+from helpers import make_datasette
+from iana_ports.web import builds, finish
 
-# What every answer from the build carries (front.CACHE_BUILD).
+# What every answer from the build carries (finish.CACHE_BUILD).
 BUILD_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 
 
@@ -32,7 +32,7 @@ BUILD_CACHE = "public, max-age=300, stale-while-revalidate=86400"
     ],
 )
 def test_off_site(location, leaves):
-    assert front.off_site(location, "localhost") is leaves
+    assert finish.off_site(location, "localhost") is leaves
 
 
 async def asgi_get(app, raw_path: bytes, headers=()) -> list[dict]:

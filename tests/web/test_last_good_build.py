@@ -22,14 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.support import process
-from conftest import build, free_port, serve_command
+from deploy.harness import process
+from deploy.harness import build, free_port, serve_command
 from iana_ports.facts import registry_date
 from iana_ports.web import builds
 
 # Polls of the served path a bad file must sit through without a second log line.
 POLLS = 8
-# Pages that read the build in every way the site does: the in-memory MemoryStore, full-text
+# Pages that read the build in every way the site does: the MemoryStore, full-text
 # search (SQL on the pinned file), a Datasette table and row page, and the exports.
 PAGES = ("/", "/ports/22.json", "/search.json?q=ssh", "/services/ssh.json", "/sitemap.xml", "/exports/services")
 

@@ -20,9 +20,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, live_server
+from deploy.harness import live_server
+from helpers import CHROMIUM, CHROMIUM_ARGS
+from iana_ports import read
+from iana_ports.store import Store
 
-OURS = ["find_free_ports", "lookup_port", "lookup_service", "registry_changes", "search_registry"]
+OURS = ["find_free_ports", "firewall_lines", "lookup_port", "lookup_service", "registry_changes", "search_registry"]
 DATASETTE_MCPS = ["execute_sql", "get_database_schema", "list_databases"]
 MODES = ["legacy", "auto"]
 LEGACY_VERSION = "2025-11-25"
@@ -76,12 +79,12 @@ async def test_initialize_names_iana_ports_and_sends_agents_to_the_registry_tool
     assert result["serverInfo"] == SERVER_INFO
     assert SERVER_INFO["version"] == "0.1.0"  # pyproject.toml's; a new release updates this line
     instructions = result["instructions"].splitlines()
-    assert instructions[:12] == [
+    assert instructions[:14] == [
         "IANA's Service Name and Transport Protocol Port Number Registry, every port 0-65535 on tcp, udp,",
         "sctp and dccp, with this project's own reading beside it: software known to use a port (common uses)",
         "and a verdict on picking a port for a new service. Both are marked as not from IANA.",
         "",
-        "Answer with these five tools first; each returns the site's JSON for one question:",
+        "Answer with these six tools first; each returns the site's JSON for one question:",
         "- lookup_port: one port number -> what it is (IANA's status and service per transport), what software",
         "  uses it, and whether to pick it for your own service (verdict, with reasons).",
         "- lookup_service: one service name (ssh, postgresql) -> its ports, registry rows and aliases.",
@@ -89,6 +92,8 @@ async def test_initialize_names_iana_ports_and_sends_agents_to_the_registry_tool
         "  registry rows, 20 at a time.",
         "- find_free_ports: a port number -> the nearest ports that are good for a new service.",
         "- registry_changes: what IANA changed between the registry versions ingested, 20 at a time.",
+        "- firewall_lines: a port, a block or a service -> the lines that open it in ufw, firewalld, nftables,",
+        "  iptables and Windows.",
     ]
     # SQL comes last, after every registry tool.
     sql = [i for i, line in enumerate(instructions) if "execute_sql" in line]
@@ -115,6 +120,7 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
         "search_registry": (["query", "transport", "next"], ["query"]),
         "find_free_ports": (["near", "transports", "count", "os"], ["near"]),
         "registry_changes": (["kind", "port", "service", "since", "next", "size"], []),
+        "firewall_lines": (["target", "tools"], ["target"]),
     }
     # Each description says what it answers first, then when to use it.
     assert {name: tools[name].description.split("\n")[0] for name in OURS} == {
@@ -125,6 +131,7 @@ async def test_initialize_then_list_the_registry_tools_beside_datasette_mcps(ser
         "search_registry": "Search IANA's Service Name and Transport Protocol Port Number Registry by words or ports.",
         "find_free_ports": "Ports near a number that are good to pick for a new service.",
         "registry_changes": "What changed in IANA's registry between the registry versions this site has ingested.",
+        "firewall_lines": "The command lines that open a port, a block or a service's ports in a host firewall.",
     }
     for name in OURS:
         assert "Use it " in tools[name].description, name
@@ -352,6 +359,28 @@ async def test_a_transport_narrows_the_port_to_it(server, port, transport, rows,
     )
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"target": "8080/tcp"},
+        {"target": "x11", "tools": "ufw,windows"},
+        {"target": "6000-6010/udp", "tools": "nftables"},
+    ],
+)
+async def test_firewall_lines_answer_the_read_sides_value(server, history_db, arguments):
+    # No page of the site has these yet: the tool's JSON is the read side's whole answer.
+    store = Store.open(history_db)
+    try:
+        expected = read.firewall(store, arguments["target"], arguments.get("tools"))
+    finally:
+        store.close()
+    async with connect(server) as client:
+        result = await client.call_tool("firewall_lines", arguments)
+    assert result.is_error is False, result.content
+    assert result.structured_content == expected
+    assert result.content[0].text == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+
+
 # Errors
 
 
@@ -390,6 +419,13 @@ ERRORS = [
     ("search_registry", {"query": "http", "next": -1}, bad("next must be a whole number from 0 to 1000000000")),
     ("lookup_port", {"port": 22, "os": "plan9"}, "/ports/22.json?os=plan9"),
     ("find_free_ports", {"near": 8000, "os": "plan9"}, "/free.json?near=8000&os=plan9"),
+    ("firewall_lines", {"target": "8080/sctp"}, bad("Firewall lines are for tcp and udp only, not sctp.")),
+    (
+        "firewall_lines",
+        {"target": "8080", "tools": "pf"},
+        bad("The firewall must be some of ufw, firewalld, nftables, iptables, windows (comma-separated)."),
+    ),
+    ("firewall_lines", {"target": "no-such-service"}, "/services/no-such-service.json"),
 ]
 
 

@@ -9,7 +9,7 @@ import struct
 import zlib
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from iana_ports import read
 from iana_ports.web import portmap

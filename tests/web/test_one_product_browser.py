@@ -6,7 +6,8 @@ the pages this changed, at 375 and 1280 px, light and dark. Screenshots go to te
 import json
 
 import pytest
-from conftest import ARTIFACTS, ROOT, live_server
+from deploy.harness import live_server
+from helpers import ARTIFACTS, ROOT
 
 from iana_ports.web import portmap
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 
-from conftest import SNAPSHOT_2026
+from deploy.harness import SNAPSHOT_2026
 from iana_ports import read
 from iana_ports.facts import COMMON_USES_CSV, RANGES
 from iana_ports.store import Store
@@ -130,6 +130,23 @@ EPHEMERAL = {
         "check": "sysctl net.inet.ip.portrange.first net.inet.ip.portrange.last",
     },
 }
+
+
+def firewall_lines(n):
+    """The lines that open port n on tcp and udp, as each tool's documentation writes them (their
+    syntax is checked by the tools' own parsers in tests/core/test_firewall.py)."""
+    both = ("tcp", "udp")
+    return {
+        "ufw": [f"ufw allow {n}/{t}" for t in both],
+        "firewalld": [f"firewall-cmd --permanent --add-port={n}/{t}" for t in both] + ["firewall-cmd --reload"],
+        "nftables": [f"nft insert rule inet filter input {t} dport {n} accept" for t in both],
+        "iptables": [f"{c} -I INPUT -p {t} --dport {n} -j ACCEPT" for t in both for c in ("iptables", "ip6tables")],
+        "windows": [
+            f'New-NetFirewallRule -DisplayName "Port {n}/{t}" -Direction Inbound -Protocol {t.upper()} '
+            f"-LocalPort {n} -Action Allow"
+            for t in both
+        ],
+    }
 
 
 def commands(n):
@@ -294,6 +311,7 @@ async def test_port_60878_json(datasette, good_ports):
         "unassigned_run": {"first": 49152, "last": 65535},
         "neighbours": neighbours(60878, (49150, ["inspider"]), None),
         "commands": commands(60878),
+        "firewall": firewall_lines(60878),
         "verdict": verdict(
             "caution",
             [DYNAMIC_REASON],
@@ -336,6 +354,7 @@ async def test_port_22_json(datasette, good_ports, csv_line, read_side):
         "unassigned_run": None,
         "neighbours": neighbours(22, (21, ["ftp"]), (23, ["telnet"])),
         "commands": commands(22),
+        "firewall": firewall_lines(22),
         "verdict": facts["verdict"],
         "common_uses": uses_at(22),
         "free_nearby": free_nearby(good_ports, 22),
@@ -375,6 +394,7 @@ async def test_port_80_json(datasette, good_ports, csv_line, read_side):
         "unassigned_run": None,
         "neighbours": neighbours(80, (79, ["finger"]), (82, ["xfer"])),
         "commands": commands(80),
+        "firewall": firewall_lines(80),
         "verdict": facts["verdict"],
         "common_uses": uses_at(80),
         "free_nearby": free_nearby(good_ports, 80),
@@ -411,6 +431,7 @@ async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_li
         "unassigned_run": None,
         "neighbours": neighbours(6010, (6009, ["x11"]), (6011, ["x11"])),
         "commands": commands(6010),
+        "firewall": firewall_lines(6010),
         "verdict": facts["verdict"],
         "common_uses": uses_at(6010),
         "free_nearby": free_nearby(good_ports, 6010),
@@ -440,6 +461,7 @@ async def test_port_716_json_udp_only(datasette, good_ports, csv_line):
         "unassigned_run": None,
         "neighbours": neighbours(716, (715, ["iris-lwz"]), (729, ["netviewdm1"])),
         "commands": commands(716),
+        "firewall": firewall_lines(716),
         "verdict": verdict("avoid", ["IANA has assigned it to pana on udp.", SYSTEM_REASON]),
         "common_uses": uses_at(716),
         "free_nearby": free_nearby(good_ports, 716),
@@ -904,6 +926,50 @@ async def test_port_0_says_nothing_listens_there(datasette):
         " chosen by the system."
     )
     assert "<code>" not in section
+
+
+async def test_the_port_page_shows_the_firewall_lines_to_copy_and_port_0_has_none(datasette):
+    page = (await datasette.client.get("/ports/8080")).text
+    section = re.search(r'<section aria-labelledby="firewall">.*?</section>', page, re.S).group(0)
+    blocks = re.findall(
+        r'<figcaption>(.*?)</figcaption><pre id="firewall-([a-z]+)" data-copy><code>(.*?)</code>', section, re.S
+    )
+    assert [(caption, tool, html.unescape(lines).split("\n")) for caption, tool, lines in blocks] == [
+        (caption, tool, firewall_lines(8080)[tool])
+        for caption, tool in [
+            ("ufw (Ubuntu, Debian)", "ufw"),
+            ("firewalld (Fedora, RHEL, openSUSE)", "firewalld"),
+            ("nftables (table inet filter, chain input)", "nftables"),
+            ("iptables and ip6tables", "iptables"),
+            ("Windows (PowerShell as administrator)", "windows"),
+        ]
+    ]
+    # The copy buttons come from static/copy.js (none without scripts).
+    assert '<script src="/static/copy.js" defer></script>' in page
+    assert "<button" not in section
+    zero = (await datasette.client.get("/ports/0")).text
+    assert 'aria-labelledby="firewall"' not in zero
+    assert (await get_json(datasette, "/ports/0.json"))["firewall"] is None
+
+
+async def test_firewall_json_opens_a_port_or_a_services_ports_in_the_tools_asked(datasette):
+    r = await datasette.client.get("/firewall.json?target=8080/tcp&for=ufw")
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/json; charset=utf-8")
+    assert r.json() == {
+        "target": "8080/tcp",
+        "openings": [{"first": 8080, "last": 8080, "transport": "tcp"}],
+        "lines": {"ufw": ["ufw allow 8080/tcp"]},
+        "tools": {"ufw": "ufw (Ubuntu, Debian)"},
+    }
+    ssh = (await datasette.client.get("/firewall.json?target=ssh&for=ufw,iptables")).json()
+    assert ssh["openings"] == [
+        {"first": 22, "last": 22, "transport": "tcp"},
+        {"first": 22, "last": 22, "transport": "udp"},
+    ]
+    assert ssh["lines"]["ufw"] == ["ufw allow 22/tcp", "ufw allow 22/udp"]
+    for query, status in (("", 400), ("target=99999", 400), ("target=8080&for=pf", 400), ("target=nosuch", 404)):
+        r = await datasette.client.get("/firewall.json?" + query)
+        assert (r.status_code, r.json()["ok"]) == (status, False), query
 
 
 async def test_portless_service_wording_is_neutral(datasette, csv_line):

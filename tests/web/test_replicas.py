@@ -10,7 +10,6 @@ folder of its own, behind Debian's nginx (deploy/replicas.py), everything on 127
 import asyncio
 import itertools
 import os
-import random
 import re
 import shutil
 import sys
@@ -23,9 +22,10 @@ import httpx
 import pytest
 from datasette.app import Datasette
 
-from conftest import ROOT, build, make_datasette
-from iana_ports.web import builds, exports, front
-from load import classify_300
+from deploy.harness import build
+from helpers import ROOT, make_datasette
+from iana_ports.web import builds, finish
+from rolling import BUILD_CACHE, ERRORS, HOST, URLS, Load, check_roll, classify
 
 sys.path.insert(0, str(ROOT))
 from deploy.replicas import Cluster  # noqa: E402
@@ -33,56 +33,6 @@ from deploy.replicas import Cluster  # noqa: E402
 REPLICAS = 2
 # Builds swapped in under load in the in-process test.
 SWAPS = 8
-BUILD_CACHE = "public, max-age=300, stale-while-revalidate=86400"
-HOST = {"Host": "ports.example"}
-# Every kind of answer from the build: the site's pages and their JSON, feeds and images,
-# crawler files, Datasette's database, table, row, query and canned-query pages in HTML, JSON
-# and CSV, the download, static files of both kinds.
-URLS = [
-    "/",
-    "/ports/22",
-    "/ports/22.json",
-    "/ports/60878",
-    "/services/ssh",
-    "/services/ssh.json",
-    "/services/cl%2F1",
-    "/search?q=kerberos",
-    "/search.json?q=kerberos",
-    "/changes",
-    "/changes.json",
-    "/changes.atom",
-    "/free?near=8000",
-    "/free.json?near=8000",
-    "/portmap.png",
-    "/robots.txt",
-    "/sitemap.xml",
-    "/sitemap-ports-0.xml",
-    "/sitemap-services-0.xml",
-    "/iana",
-    "/iana.json",
-    "/iana/ports",
-    "/iana/ports.json?_size=5",
-    "/iana/ports.csv?_size=5",
-    "/iana/ports.csv?_size=5&_dl=1",
-    "/iana/ports?_facet=range&status=assigned",
-    "/iana/ports.json?_facet=status",
-    "/iana/registrations?_search=http",
-    "/iana/ports/22",
-    "/iana/ports/22.json",
-    "/iana/port_lookup?port=22",
-    "/iana/port_lookup.json?port=22",
-    "/iana/port_lookup.csv?port=22",
-    "/iana?sql=select+count(*)+from+ports",
-    "/iana.json?sql=select+1",
-    "/iana.csv?sql=select+1",
-    "/iana.db",
-    "/static/site.css",
-    "/-/static/app.css",
-]
-# The exports, once iana_ports.web.exports answers them.
-EXPORTS = ["/exports/services", "/exports/ports.json", "/exports/ports.csv", "/exports/iana.db"]
-URLS += [p for p in EXPORTS if (found := front.match(p)) and found[0].__module__ == exports.__name__]
-ERRORS = ["/ports/65536", "/services/no-such-service", "/iana/nope", "/iana/ports?_sort=nosuch"]
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +182,7 @@ async def test_datasette_pages_during_swaps_fail_none_and_never_carry_the_other_
 
 def test_an_answer_that_sets_a_cookie_is_neither_shared_nor_labelled():
     build = SimpleNamespace(etag='W/"build"')
-    finisher = front.Finisher(None, build, "/iana/ports", None, "127.0.0.1")
+    finisher = finish.Finisher(None, build, "/iana/ports", None, "127.0.0.1")
     plain = finisher.start({"type": "http.response.start", "status": 200, "headers": []})
     assert (b"cache-control", BUILD_CACHE.encode()) in plain["headers"]
     cookie = finisher.start(
@@ -246,84 +196,6 @@ def test_an_answer_that_sets_a_cookie_is_neither_shared_nor_labelled():
     assert b"etag" not in dict(cookie["headers"])
 
 
-def classify(path: str, response) -> str | None:
-    """Which build an answer about port 300 is from: "2025" (unassigned), "2026" (tacacss), "bad";
-    None for other paths."""
-    page = path.partition("?")[0]
-    try:
-        if page == "/ports/300.json":
-            return classify_300(response.json())
-        if page == "/ports/300":
-            if "tacacss" in response.text:
-                return "2026"
-            return "2025" if "Port 300" in response.text else "bad"
-        if page == "/iana/ports/300.json":
-            body = response.json()
-            status = body[0]["status"] if isinstance(body, list) else body["rows"][0][1]  # _shape=array or not
-            return {"unassigned": "2025", "assigned": "2026"}.get(status, "bad")
-    except (ValueError, KeyError, TypeError, IndexError):
-        return "bad"
-    return None
-
-
-class Load:
-    """Clients through the proxy until stopped: the same URLs (served from nginx's cache,
-    revalidated now and then) and unique ones (a miss every time, so the replicas' own answers)."""
-
-    CACHED = ("/ports/300.json", "/ports/300", "/ports/22.json", "/", "/iana/ports/300.json", "/robots.txt")
-    # Each a miss: the site's pages and Datasette's (a SQL query on a worker thread), and a search.
-    FRESH = ("/ports/300.json", "/ports/300", "/iana/ports/300.json", "/search.json?q=tacacs")
-
-    def __init__(self, base: str, clients: int = 4):
-        self.base, self.stopping = base, threading.Event()
-        self.answers, self.errors, self.lock = [], [], threading.Lock()
-        self.unique = itertools.count()
-        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(clients)]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        for t in self.threads:
-            t.join(30)
-
-    def client(self, seed: int) -> None:
-        rng, seen = random.Random(seed), {}
-        with httpx.Client(base_url=self.base, timeout=10) as client:
-            while not self.stopping.is_set():
-                roll = rng.random()
-                if roll < 0.5:
-                    path = rng.choice(self.CACHED)
-                elif roll < 0.8:
-                    path = rng.choice(self.FRESH)
-                    path += ("&" if "?" in path else "?") + f"u={next(self.unique)}"
-                else:
-                    path = f"/ports/{rng.randrange(65536)}.json"
-                headers = {}
-                if path in seen and rng.random() < 0.3:
-                    headers["If-None-Match"] = seen[path][0]
-                try:
-                    r = client.get(path, headers=headers)
-                except httpx.HTTPError as exc:
-                    with self.lock:
-                        self.errors.append(f"{path}: {type(exc).__name__}: {exc}")
-                    continue
-                if r.status_code == 304:
-                    # What the client holds stays right: same ETag, same build.
-                    kind = seen[path][1] if r.headers.get("etag") == headers["If-None-Match"] else "bad"
-                else:
-                    kind = classify(path, r)
-                    if r.status_code == 200:
-                        seen[path] = (r.headers.get("etag"), kind)
-                with self.lock:
-                    self.answers.append(
-                        (path, r.status_code, r.headers.get("etag"), kind, r.headers.get("x-cache-status"))
-                    )
-
-
 def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapshot_2026):
     old = {r.health()["etag"] for r in cluster.replicas}
     assert len(old) == 1
@@ -334,29 +206,8 @@ def test_a_rolling_rebuild_fails_no_request_and_mixes_no_builds(cluster, snapsho
         served = cluster.roll(source=snapshot_2026, purge=False)
         time.sleep(1.5)
     assert time.monotonic() - started < 90
+    check_roll(load, served, old, at_least=200)
     new = {h["etag"] for h in served}
-    assert not new & old
-    assert all(h["newest_registry_date"] == "2026-02-25" for h in served)
-    etags = {"2025": old, "2026": new}
-
-    assert load.errors == []
-    statuses = Counter(status for _, status, *_ in load.answers)
-    assert set(statuses) <= {200, 304}, statuses
-    assert statuses[200] > 200 and statuses[304] > 0
-    kinds = Counter(kind for _, _, _, kind, _ in load.answers if kind)
-    assert kinds["bad"] == 0 and kinds["2025"] > 0 and kinds["2026"] > 0, kinds
-    unlabelled = 0
-    for path, status, etag, kind, _ in load.answers:
-        # Each answer is one build's: its body and its ETag agree. Only a Datasette page
-        # that straddled a swap goes without an ETag (front.Finisher.recheck), and uncached.
-        if etag is None and path.startswith("/iana/") and "u=" in path:
-            unlabelled += 1
-            continue
-        assert etag in (etags[kind] if kind else old | new), (path, status, etag, kind)
-    assert unlabelled < len(load.answers) / 20
-    # After the roll, the replicas' own answers (misses) are all the new build's.
-    fresh = [kind for path, _, _, kind, cache in load.answers if "u=" in path and kind]
-    assert fresh[-20:] == ["2026"] * 20
     log = (cluster.nginx_dir / "error.log").read_text()[len(errors_before) :]
     assert not re.search(r"\[(error|crit|alert|emerg)\]", log), log[-2000:]
 

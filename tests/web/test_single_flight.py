@@ -17,7 +17,8 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import free_port, make_datasette
+from deploy.harness import free_port
+from helpers import make_datasette
 from iana_ports import exports
 from iana_ports.web import crawlers, portmap
 

@@ -13,8 +13,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from conftest import free_port, serve_command
-from bench.support import process
+from deploy.harness import free_port, serve_command
+from deploy.harness import process
 
 HOSTILE = {
     "printf": "select printf('%.*c', 200000000, 'x')",

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from iana_ports.facts import RANGES
 from iana_ports.text import contact_names
 from iana_ports.web import icon

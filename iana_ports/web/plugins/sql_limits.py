@@ -1,10 +1,10 @@
-"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.datasette_pages.limit),
+"""Resource limits on the connections visitors' SQL runs on (iana_ports.web.sql_limits.limit),
 and Datasette's SQL threads made to free what a failed query leaves on their own thread
 (iana_ports.web.workers)."""
 
 from datasette import hookimpl
 
-from iana_ports.web import datasette_pages, workers
+from iana_ports.web import sql_limits, workers
 
 
 @hookimpl
@@ -14,4 +14,4 @@ def startup(datasette):
 
 @hookimpl
 def prepare_connection(conn):
-    datasette_pages.limit(conn)
+    sql_limits.limit(conn)

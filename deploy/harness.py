@@ -1,5 +1,5 @@
-"""What the benchmarks and the tests share: the real registry snapshots, a build of them,
-and real servers on 127.0.0.1 (`make serve` as a newcomer runs it)."""
+"""Real servers on 127.0.0.1 for the tests, the benchmarks and the replicas: the real registry
+snapshots, a build of them, a free port, and `make serve` run as a newcomer runs it."""
 
 import contextlib
 import io
