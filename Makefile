@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 IANA_URL ?= https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv
 IANA_CSV ?=
+# The registry XML of the same version as a local IANA_CSV (a download takes the .xml beside the .csv by itself)
+IANA_XML ?=
 DB ?= data/iana.db
 # make history: the registry's monthly XML versions since 2017 and the newest CSV (../shared/data/iana/).
 HISTORY_DIR ?= ../shared/data/iana/xml/history
@@ -52,7 +54,7 @@ history: install
 # a running `make serve` picks the new file up by itself. Meant for cron (see
 # README), so it installs nothing.
 refresh:
-	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)'
+	$(BIN)/python -m ingest --source '$(SOURCE)' --db '$(DB)' $(if $(IANA_XML),--xml '$(IANA_XML)')
 
 serve: install
 	@test -f '$(DB)' || { echo "error: $(DB) does not exist; run 'make data' first" >&2; exit 1; }

@@ -21,12 +21,14 @@ SNAPSHOT_2025 = SHARED / "service-names-port-numbers-2025-03-28.csv"
 SNAPSHOT_2026 = SHARED / "service-names-port-numbers-2026-02-25.csv"
 
 
-def build(source: Path, db: Path) -> Path:
-    """`python -m ingest --source SOURCE --db DB --force`, in this process, quietly."""
+def build(source: Path, db: Path, xml: Path | None = None) -> Path:
+    """`python -m ingest --source SOURCE --db DB --force [--xml XML]`, in this process, quietly
+    (the real 2026 pair's one warning too: the CSV is a reference ahead of the XML)."""
     from ingest.__main__ import main
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        status = main(["--source", str(source), "--db", str(db), "--force"])
+    extra = ["--xml", str(xml)] if xml else []
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = main(["--source", str(source), "--db", str(db), "--force", *extra])
     if status != 0:
         raise RuntimeError(f"ingest of {source} into {db} exited {status}")
     return db

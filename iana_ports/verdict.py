@@ -142,9 +142,7 @@ def assess(
         reasons.append(f"IANA has {status} it{holders} on {and_list(on)}.")
     for text in not_a_default(footnotes):
         verdict = AVOID
-        reasons.append(
-            f"The registry's footnote on it: “{text}” Software must not ship it as a default."
-        )
+        reasons.append(f"The registry's footnote on it: “{text}” Software must not ship it as a default.")
     if blocked and port:
         reasons.append(
             "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
