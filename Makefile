@@ -10,6 +10,9 @@ IANA_CSV ?=
 # The registry XML of the same version as a local IANA_CSV (a download takes the .xml beside the .csv by itself)
 IANA_XML ?=
 DB ?= data/iana.db
+# make history: the registry's monthly XML versions since 2017 and the newest CSV (../shared/data/iana/).
+HISTORY_DIR ?= ../shared/data/iana/xml/history
+HISTORY_CSV ?= ../shared/data/iana/service-names-port-numbers-2026-02-25.csv
 HOST ?= 127.0.0.1
 PORT ?= 8001
 # make replicas: the cache's port on 127.0.0.1, and where the played manifests go (git-ignored).
@@ -25,7 +28,7 @@ BASE ?= localhost/iana-ports-base:bookworm
 EXPORTS ?= exports
 SOURCE = $(if $(IANA_CSV),$(IANA_CSV),$(IANA_URL))
 
-.PHONY: all install tools data refresh serve wheel test-fast replicas replicas-down image exports test test-deploy bench check-sources clean
+.PHONY: all install tools data history refresh serve wheel test-fast replicas replicas-down image exports test test-deploy bench check-sources clean
 
 all: install data serve
 
@@ -40,6 +43,12 @@ $(BIN)/datasette: pyproject.toml
 install: $(BIN)/datasette
 
 data: install refresh
+
+# Nine years of history in one build (python -m ingest replay); `make refresh` continues it.
+# A replay only adds versions newer than a database's, so it starts from no database.
+history: install
+	@test ! -e '$(DB)' || { echo "error: $(DB) exists; move it aside or pass DB=another.db (a replay only adds versions newer than a database's own)" >&2; exit 1; }
+	$(BIN)/python -m ingest replay '$(HISTORY_DIR)'/*.xml.gz '$(HISTORY_CSV)' --db '$(DB)'
 
 # Rebuilds only when the registry, the common uses or the database layout changed;
 # a running `make serve` picks the new file up by itself. Meant for cron (see

@@ -127,7 +127,7 @@ def _changes_arguments(p):
     p.add_argument("--service", metavar="NAME", help="changes to this service name (old or new)")
     p.add_argument("--ingest", metavar="N", help="changes seen by this ingest")
     p.add_argument("--size", metavar="N", help=f"changes per page (default: {read.CHANGES_PAGE})")
-    p.add_argument("--next", metavar="N", help="start at this change (what the previous page says)")
+    p.add_argument("--next", metavar="KEY", help="start after this change (what the previous page says)")
 
 
 def _serve_arguments(p):
@@ -480,7 +480,7 @@ def changes(store, args, out: Output) -> int:
     if out.as_json:
         out.json(found)
     else:
-        out.text(changes_text, found, int(args.next or 0))
+        out.text(changes_text, found)
     return 0
 
 
@@ -833,7 +833,7 @@ def firewall_text(doc: Doc, f: dict) -> None:
             doc.verbatim(f"  {line}")
 
 
-def changes_text(doc: Doc, found: dict, offset: int) -> None:
+def changes_text(doc: Doc, found: dict) -> None:
     rows = found["changes"]
     if not rows:
         doc.para("No changes match.")
@@ -842,7 +842,7 @@ def changes_text(doc: Doc, found: dict, offset: int) -> None:
         date = c["change_date"] or c["registry_date"] or c["fetched_at"][:10]
         doc.para(c["summary"], f"  {date:<10} {c['kind']:<9} ", " " * 23)
     if found["next"]:
-        doc.para(f"More: add --next {offset + len(rows)}")
+        doc.para(f"More: add --next {read.next_token(rows[-1])}")
 
 
 def listed(description: str | None) -> str:

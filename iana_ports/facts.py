@@ -352,9 +352,12 @@ def listening_commands(port: int) -> dict[str, list[str]]:
 
 
 def registry_date(ingest: dict | None) -> str | None:
-    """An ingest's registry date: the newest registration or modification date in it."""
+    """An ingest's registry date: the registry's own (the XML's <updated>) when known, else the
+    newest registration or modification date in it."""
     if not ingest:
         return None
+    if ingest.get("registry_updated"):
+        return ingest["registry_updated"]
     dates = (ingest["newest_registration_date"], ingest["newest_modification_date"])
     return max(filter(None, dates), default=None)
 

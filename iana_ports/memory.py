@@ -32,6 +32,8 @@ from .store import (
     USES_SQL,
     NotABuild,
     Store,
+    change_key,
+    change_params,
     decode_change,
     decode_service,
     decode_use,
@@ -166,9 +168,12 @@ class MemoryStore(Store):
             "ingest": None,
             "since": None,
             "limit": -1,
-            "offset": 0,
+            "after": None,
         }
-        self._changes = [decode_change(c) for c in rows(conn, CHANGES_SQL, unfiltered)]
+        self._changes = [decode_change(c) for c in rows(conn, CHANGES_SQL, change_params(unfiltered))]
+        # Each change's place in that order as an ascending key, so a page's `_next`
+        # (read.change_key()) is found by bisection.
+        self._change_order = [_ascending(change_key(c)) for c in self._changes]
         # Positions in self._changes, per port and per service key, so the history
         # of a port or a service page costs no scan of every change ever recorded.
         self._changes_at = defaultdict(list)
@@ -281,14 +286,16 @@ class MemoryStore(Store):
 
     def changes(self, filters: dict) -> list[dict]:
         port = filters["port"]
+        start = 0 if filters["after"] is None else bisect_right(self._change_order, _ascending(filters["after"]))
         if port is not None:
             found = set(self._changes_at.get(port, ()))
             found.update(i for i in self._wide_changes if _covers(self._changes[i], port))
-            candidates = [self._changes[i] for i in sorted(found)]
+            candidates = [self._changes[i] for i in sorted(found) if i >= start]
         elif filters["service"] is not None:
-            candidates = [self._changes[i] for i in self._changes_of.get(filters["service"], ())]
+            positions = self._changes_of.get(filters["service"], ())
+            candidates = [self._changes[i] for i in positions[bisect_left(positions, start) :]]
         else:
-            candidates = self._changes
+            candidates = islice(self._changes, start, None)
         kind, service, ingest, since = filters["kind"], filters["service"], filters["ingest"], filters["since"]
         matching = (
             c
@@ -299,7 +306,16 @@ class MemoryStore(Store):
             and (since is None or (c["registry_date"] or "") >= since)
         )
         limit = filters["limit"]
-        return list(islice(matching, filters["offset"], None if limit < 0 else filters["offset"] + limit))
+        return list(islice(matching, None if limit < 0 else limit))
+
+
+def _ascending(key: tuple[int, str, int]) -> tuple[int, int, int]:
+    """read.change_key() (ingest and date newest first, then id) as a key that sorts ascending.
+
+    A date is YYYY, YYYY-MM or YYYY-MM-DD (or empty); as digits padded to eight it compares
+    as the text does in SQL ('2025-03' < '2025-03-01' < '2025-04')."""
+    ingest, date, change_id = key
+    return -ingest, -int(date.replace("-", "").ljust(8, "0") or 0), change_id
 
 
 def _names(services: str) -> list[str]:

@@ -33,6 +33,7 @@ from .facts import (
     row_transports,
 )
 from .errors import BadQuery, NotFound
+from .store import change_key
 from .text import and_list, lead
 from .verdict import GOOD, WIDE_BLOCK, assess, level, shared, use_order, weighs
 
@@ -123,7 +124,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "above": [{"port": p, "distance": p - number} for p in free_above],
         },
     }
-    return {"port": number, "lead": lead(facts), **facts}
+    return {"port": number, "lead": lead(facts), **facts, "timeline": timeline(store, port=number)}
 
 
 def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=DEFAULT_TARGETS) -> dict:
@@ -276,6 +277,7 @@ def service(store, name: str) -> dict:
         "alias_of": store.service(found["alias_of"]) if found["alias_of"] else None,
         "aliases": store.aliases(key),
         "common_uses": uses,
+        "timeline": timeline(store, service_key=key),
     }
 
 
@@ -468,8 +470,23 @@ def change_filters(args) -> dict:
         "ingest": whole_number(args.get("ingest"), "ingest", 1, 2**62),
         "since": since,
         "limit": CHANGES_PAGE if size is None else size,
-        "offset": whole_number(args.get("_next"), "_next", 0, 2**62) or 0,
+        "after": after_key(args.get("_next")),
     }
+
+
+def next_token(change: dict) -> str:
+    """The `_next` of the page after `change`: 'INGEST.DATE.ID' (DATE may be empty)."""
+    return ".".join(map(str, change_key(change)))
+
+
+def after_key(token) -> tuple[int, str, int] | None:
+    if token is None or token == "":
+        return None
+    parts = str(token).split(".")
+    ok = len(parts) == 3 and all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (parts[0], parts[2]))
+    if not ok or not (parts[1] == "" or DATE_PREFIX_RE.fullmatch(parts[1])):
+        raise BadQuery("_next must be INGEST.DATE.ID, as a next link gives it")
+    return int(parts[0]), parts[1], int(parts[2])
 
 
 def whole_number(text, name: str, low: int, high: int) -> int | None:
@@ -489,11 +506,13 @@ def change_page(store, args, path: str) -> dict:
     the next page lives for the front asking (its base_url, its format).
     """
     filters = change_filters(args)
-    rows = changes(store, filters)
+    # One row past the page says whether there is a next one (never a link to an empty page).
+    rows = changes(store, dict(filters, limit=filters["limit"] + 1))
+    more, rows = len(rows) > filters["limit"], rows[: filters["limit"]]
     public = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since") if filters[k] is not None}
     next_url = None
-    if len(rows) >= filters["limit"]:
-        params = dict(public, _next=filters["offset"] + len(rows))
+    if more:
+        params = dict(public, _next=next_token(rows[-1]))
         if filters["limit"] != CHANGES_PAGE:
             params["_size"] = filters["limit"]
         next_url = f"{path}?{urlencode(params)}"
@@ -513,8 +532,61 @@ def housekeeping(change: dict) -> bool:
     return change["kind"] == "modified" and bool(fields) and all(f["field"] in HOUSEKEEPING_FIELDS for f in fields)
 
 
-def history(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+# What a timeline calls each kind of change: a release is the registry's de-registration.
+TIMELINE_WORDS = {
+    "added": "added",
+    "removed": "removed",
+    "modified": "modified",
+    "renamed": "renamed",
+    "assigned": "assigned",
+    "released": "de-registered",
+}
+
+
+def timeline(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+    """The events of a port's or a service's history, oldest first, for the top of its page.
+
+    One event per registry version, kind, service (before and after) and port: the same
+    change on tcp and udp is one event (`transports`). `date` is the change's own date when
+    the row carries a newer one than the version before, else the version's registry date;
+    `changes` are the ids of the change rows it stands for (the section below the page
+    details each); `housekeeping` as on /changes.
+    """
+    events: dict[tuple, dict] = {}
+    found = history(store, port, service_key, limit=MAX_CHANGES_PAGE)
+    for c in sorted(found, key=lambda c: (c["ingest"], c["id"])):
+        old_name = (c["old"] or {}).get("service_name") if c["old_service_key"] else None
+        key = (c["ingest"], c["kind"], c["service_key"], c["old_service_key"], c["port"])
+        event = events.get(key)
+        if event is None:
+            event = events[key] = {
+                "date": c["change_date"] or c["registry_date"],
+                "registry_date": c["registry_date"],
+                "kind": c["kind"],
+                "word": TIMELINE_WORDS[c["kind"]],
+                "port": c["port"] or None,
+                "transports": [],
+                "service": c["service_name"],
+                "old_service": old_name if old_name != c["service_name"] else None,
+                "summary": c["summary"],
+                "housekeeping": c["housekeeping"],
+                "changes": [],
+            }
+        else:
+            event["housekeeping"] = event["housekeeping"] and c["housekeeping"]
+        if c["transport"] and c["transport"] not in event["transports"]:
+            event["transports"].append(c["transport"])
+        event["changes"].append(c["id"])
+    for event in events.values():
+        # "x renamed y on 4307/tcp" for both transports: "on 4307/tcp+udp".
+        if len(event["transports"]) > 1 and event["port"]:
+            one = f"{event['port']}/{event['transports'][0]}"
+            event["summary"] = event["summary"].replace(one, f"{event['port']}/{'+'.join(event['transports'])}")
+    return sorted(events.values(), key=lambda e: (e["date"] or "", e["changes"][0]))
+
+
+def history(store, port: int | None = None, service_key: str | None = None, limit: int = CHANGES_PAGE) -> list[dict]:
     """The changes touching a port or a service, for their pages."""
     filters = change_filters({})
-    filters.update(port=port, service=service_key)
+    filters.update(port=port, service=service_key, limit=limit)
     return changes(store, filters)

@@ -11,7 +11,7 @@ from .facts import FIELDS, OS_EPHEMERAL, TRANSPORTS
 
 # Bumped whenever the layout changes (tables, columns, indexes); part of the build version
 # every `ingests` row keeps (ingest/version.py), with a digest of the rules' code.
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,10 @@ INGESTS = Table(
         "row_count": (int, "Registry rows read"),
         "newest_registration_date": (str, "Newest Registration Date in the registry"),
         "newest_modification_date": (str, "Newest Modification Date in the registry"),
+        "registry_updated": (
+            str,
+            "The registry's own date (the XML's <updated>); empty for a CSV, which carries none",
+        ),
         "common_uses_sha256": (str, "SHA-256 of the project's common-uses file built alongside (not from IANA)"),
         "build_version": (str, "The layout's version and a digest of the rules' code the build was made with"),
     },

@@ -81,18 +81,21 @@ TRANSPORT_COUNTS_SQL = " union all ".join(
 SERVICE_COUNT_SQL = "select count(*) from services"
 
 # Newest first by registry date: ingests newest first, and within one the change's own date
-# (change_date), else its ingest's registry date (what the pages show), newest first.
+# (change_date), else its ingest's registry date (what the pages show), newest first, then id:
+# read.change_key(), which a page's `_next` carries (keyset paging: the page after a key is a
+# comparison, never an offset counted through the rows before it).
 # change_date is the date the row after carries (registration or modification), when it is
 # newer than the previous ingest's registry date: an older date is the row's history, not the
-# date of this change.
-CHANGES_SQL = """
+# date of this change. An ingest's registry date is the registry's own (the XML's <updated>)
+# when known, else its newest registration or modification date (facts.registry_date).
+_REGISTRY_DATE = """coalesce({t}.registry_updated, nullif(max(coalesce({t}.newest_registration_date, ''),
+               coalesce({t}.newest_modification_date, '')), ''))"""
+CHANGES_SQL = f"""
 with dated as (
   select
     changes.*, ingests.sha256 as ingest_sha256, ingests.fetched_at,
-    nullif(max(coalesce(ingests.newest_registration_date, ''),
-               coalesce(ingests.newest_modification_date, '')), '') as registry_date,
-    nullif(max(coalesce(previous.newest_registration_date, ''),
-               coalesce(previous.newest_modification_date, '')), '') as previous_registry_date,
+    {_REGISTRY_DATE.format(t="ingests")} as registry_date,
+    {_REGISTRY_DATE.format(t="previous")} as previous_registry_date,
     nullif(max(coalesce(json_extract(changes.new, '$.registration_date'), ''),
                coalesce(json_extract(changes.new, '$.modification_date'), '')), '') as own_date
   from changes
@@ -106,17 +109,22 @@ with dated as (
       select id from changes where new_port_low <= :port and new_port_high >= :port))
     and (:service is null or changes.service_key = :service or changes.old_service_key = :service)
     and (:ingest is null or changes.ingest = :ingest)
-    and (:since is null or max(coalesce(ingests.newest_registration_date, ''),
-                               coalesce(ingests.newest_modification_date, '')) >= :since)
+    and (:after_ingest is null or changes.ingest <= :after_ingest)
+),
+keyed as (
+  select *, case when own_date > coalesce(previous_registry_date, '') then own_date end as change_date
+  from dated
+  where (:since is null or registry_date >= :since)
 )
 select
   id, ingest, previous_ingest, ingest_sha256, fetched_at, registry_date, previous_registry_date,
   kind, port, port_low, port_high, old_port_low, old_port_high, new_port_low, new_port_high,
-  transport, service_name, service_key, old_service_key, summary, fields, old, new,
-  case when own_date > coalesce(previous_registry_date, '') then own_date end as change_date
-from dated
+  transport, service_name, service_key, old_service_key, summary, fields, old, new, change_date
+from keyed
+where :after_ingest is null
+  or (ingest, coalesce(change_date, registry_date, ''), -id) < (:after_ingest, :after_date, -:after_id)
 order by ingest desc, coalesce(change_date, registry_date, '') desc, id
-limit :limit offset :offset
+limit :limit
 """
 CHANGE_JSON_COLUMNS = ("fields", "old", "new")
 
@@ -214,6 +222,21 @@ def decode_use(use: dict) -> dict:
         "source": use["source"],
         "checked": use["checked"],
     }
+
+
+def change_key(change: dict) -> tuple[int, str, int]:
+    """Where a change sits in the changes' order (newest ingest first, then its date newest
+    first, then id): what a page's `_next` carries, so the next page starts after it by an
+    indexed comparison however deep it is, and a link stays right in a later build (ids and
+    dates are carried from build to build)."""
+    return change["ingest"], change["change_date"] or change["registry_date"] or "", change["id"]
+
+
+def change_params(filters: dict) -> dict:
+    """Store.changes() filters -> CHANGES_SQL's parameters."""
+    after_ingest, after_date, after_id = filters["after"] or (None, None, None)
+    params = {k: filters[k] for k in ("kind", "port", "service", "ingest", "since", "limit")}
+    return dict(params, after_ingest=after_ingest, after_date=after_date, after_id=after_id)
 
 
 def decode_change(row: dict) -> dict:
@@ -367,9 +390,10 @@ class Store:
         )
 
     def changes(self, filters: dict) -> list[dict]:
-        """Change rows matching `filters` (kind, port, service, ingest, since, limit, offset),
-        newest ingest first; `since` is a registry date (YYYY-MM-DD)."""
-        return [decode_change(r) for r in rows(self.conn, CHANGES_SQL, filters)]
+        """Change rows matching `filters` (kind, port, service, ingest, since, limit, after),
+        newest ingest first; `since` is a registry date (YYYY-MM-DD), `after` a change's
+        read.change_key() or None."""
+        return [decode_change(r) for r in rows(self.conn, CHANGES_SQL, change_params(filters))]
 
     # Full text (always SQL: FTS5 does it best)
     def search(self, params: dict) -> tuple[list[dict], int, dict]:

@@ -25,11 +25,11 @@ OFFLINE_HINT = "; to build from a local copy instead: make IANA_CSV=path/to/serv
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["replay"]:
-        return replay.main(argv[1:], main)
+        return replay.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
         description=__doc__.split("\n\n")[0],
-        epilog="python -m ingest replay PATH... [--db D] ingests several snapshots in date order.",
+        epilog="python -m ingest replay PATH... [--db D] builds once from many registry versions, with their history.",
     )
     parser.add_argument(
         "--source", default=IANA_CSV_URL, help="URL or local path of the registry, CSV or XML (gzip too)"

@@ -90,6 +90,7 @@ def build(
     before_swap=None,
     check_figures=None,
     enrichment: "enrich.Enrichment | None" = None,
+    updated=None,
 ) -> dict:
     """Build every table into a temporary file beside `db_path`, then swap it in.
 
@@ -102,8 +103,9 @@ def build(
     publish guard) sees the built file's figures before that, and may raise
     the same way. The swap is the last thing that can fail. `enrichment`
     (optional) is the registry XML that agreed with the records: it fills the
-    XML's tables (ingest/enrich.py), which are empty without it. Returns the
-    new `ingests` row.
+    XML's tables (ingest/enrich.py), which are empty without it. `updated` is
+    the registry's own date (the XML's <updated>; by default the enrichment's).
+    Returns the new `ingests` row.
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +117,9 @@ def build(
             db.conn.execute("PRAGMA journal_mode=OFF")
             db.conn.execute("PRAGMA synchronous=OFF")
             with db.conn:
-                ingest = _write(db, fetched, records, *uses, enrichment)
+                if updated is None and enrichment is not None:
+                    updated = enrichment.xml.updated
+                ingest = _write(db, fetched, records, *uses, enrichment, updated)
                 if history is not None:
                     ingest["id"] = history(db, db_path if db_path.exists() else None, ingest["id"])
             # Statistics for the query planner, so visitors' filters pick the covering indexes.
@@ -168,7 +172,9 @@ def _rows(table: schema.Table, dicts) -> map:
     return map(itemgetter(*table.columns), dicts)
 
 
-def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha, enrichment) -> dict:
+def _write(
+    db: sqlite_utils.Database, fetched: Fetched, records: list[dict], uses, uses_sha, enrichment, updated
+) -> dict:
     for rec in records:
         rec["service_key"] = rec["service_name"].lower() if rec["service_name"] else None
     create_table(db, schema.REGISTRATIONS, _rows(schema.REGISTRATIONS, records))
@@ -186,7 +192,14 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
         schema.COMMON_USES,
         _rows(schema.COMMON_USES, ({**u, "transports": model.json_strings(u["transports"])} for u in uses)),
     )
-    ingest = {
+    ingest = ingest_row(fetched, records, uses_sha, updated)
+    create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
+    return ingest
+
+
+def ingest_row(fetched: Fetched, records: list[dict], uses_sha: str | None, updated: str | None = None) -> dict:
+    """The `ingests` row of one registry version (id 1 until history renumbers it)."""
+    return {
         "id": 1,
         "source": fetched.source,
         "final_url": fetched.final_url,
@@ -202,11 +215,10 @@ def _write(db: sqlite_utils.Database, fetched: Fetched, records: list[dict], use
         "newest_modification_date": max(
             (r["modification_date"] for r in records if r["modification_date"]), default=None
         ),
+        "registry_updated": updated,
         "common_uses_sha256": uses_sha,
         "build_version": BUILD_VERSION,
     }
-    create_table(db, schema.INGESTS, [tuple(ingest[c] for c in schema.INGESTS.columns)])
-    return ingest
 
 
 def _check(db: sqlite_utils.Database, expected_rows: int) -> None:

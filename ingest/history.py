@@ -39,23 +39,38 @@ RENUMBER_INGEST_SQL = "update ingests set id = :new where id = :old"
 URL_COLUMNS = ("source", "final_url")
 
 
-def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int) -> int:
-    """The history step build() runs; returns the (renumbered) id of the new ingest."""
+def carry(db: sqlite_utils.Database, previous_path: Path | None, ingest_id: int, earlier=()) -> int:
+    """The history step build() runs; returns the (renumbered) id of the new ingest.
+
+    `earlier` are the registry versions a replay read before the one being
+    built, oldest first, as (ingests row, records) pairs: each becomes an
+    ingest with its changes, between the previous database's newest ingest
+    and the new one, so many versions are recorded in one build.
+    """
     create_table(db, CHANGES)
-    if previous_path is None:
-        return ingest_id
-    ingests, changes, old_records = read_previous(previous_path)
+    ingests, changes, old_records = read_previous(previous_path) if previous_path else ([], [], None)
     if not ingests:
+        old_records = None
+    previous_id = ingests[-1]["id"] if ingests else None
+    next_id = previous_id + 1 if ingests else 1
+    versions, found = [], []
+    for row, records in earlier:
+        versions.append(dict(row, id=next_id))
+        if old_records is not None:
+            found.extend(change_row(c, next_id, previous_id) for c in diff(old_records, records))
+        old_records, previous_id, next_id = records, next_id, next_id + 1
+    if next_id == ingest_id and old_records is None:
         return ingest_id
-    new_id = ingests[-1]["id"] + 1
-    db.execute(RENUMBER_INGEST_SQL, {"new": new_id, "old": ingest_id})
-    ingest_columns = set(db["ingests"].columns_dict)
-    db["ingests"].insert_all(({k: v for k, v in carried_ingest(row).items() if k in ingest_columns} for row in ingests))
+    db.execute(RENUMBER_INGEST_SQL, {"new": next_id, "old": ingest_id})
+    # Every row in the new layout: an older build's rows lack its newer columns.
+    ingest_columns = list(db["ingests"].columns_dict)
+    carried = [carried_ingest(row) for row in ingests] + versions
+    db["ingests"].insert_all(({k: row.get(k) for k in ingest_columns} for row in carried))
     db["changes"].insert_all((carried_row(row) for row in changes), batch_size=2000)
     new_records = [dict(zip(RECORD_COLUMNS, row)) for row in db.execute(RECORDS_SQL)]
-    found = diff(old_records, new_records)
-    db["changes"].insert_all((change_row(c, new_id, ingests[-1]["id"]) for c in found), batch_size=2000)
-    return new_id
+    found.extend(change_row(c, next_id, previous_id) for c in diff(old_records, new_records))
+    db["changes"].insert_all(found, batch_size=2000)
+    return next_id
 
 
 def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:

@@ -40,6 +40,31 @@ def history_db(tmp_path_factory, snapshot_2025, snapshot_2026) -> Path:
     return db
 
 
+# Five consecutive monthly versions of the registry's XML, 2017-03 to 2017-07: small enough
+# for a test, with a release (47), a rename (4307) and an assignment then a modification (854).
+HISTORY_DIR = SNAPSHOT_2026.parent / "xml" / "history"
+HISTORY_SLICE = [
+    HISTORY_DIR / f"service-names-port-numbers-{day}.xml.gz"
+    for day in ("2017-03-30", "2017-04-28", "2017-05-25", "2017-06-28", "2017-07-26")
+]
+
+
+@pytest.fixture(scope="session")
+def history_slice() -> list[Path]:
+    return [snapshot(p) for p in HISTORY_SLICE]
+
+
+@pytest.fixture(scope="session")
+def slice_db(tmp_path_factory, history_slice) -> Path:
+    """The five monthly versions replayed in one build (--allow-shrink: the 2017 registry is
+    below the first-ingest floors, which are 90 % of today's)."""
+    from ingest.__main__ import main
+
+    db = tmp_path_factory.mktemp("slice") / "iana.db"
+    assert main(["replay", *map(str, history_slice), "--db", str(db), "--allow-shrink"]) == 0
+    return db
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright; missing Chromium fails, never skips.

@@ -20,8 +20,9 @@ Lists come a small page at a time, so one call stays within some 30 KB of
 an agent's context: registry_changes answers PAGE changes unless asked for
 more, search_registry PAGE rows and PAGE common uses, lookup_service PAGE
 common uses (with `common_uses_count`, how many there are; its error for an
-unknown name the first PAGE). Their `next` is the offset to pass back as the
-`next` argument (null on the last page), where the page's JSON has its link.
+unknown name the first PAGE). Their `next` is what to pass back as the `next`
+argument (null on the last page), where the page's JSON has its link: an
+offset, or for registry_changes the page's keyset `_next` (read.next_token()).
 """
 
 import functools
@@ -62,8 +63,8 @@ Answer with these six tools first; each returns the site's JSON for one question
 - registry_changes: what IANA changed between the registry versions ingested, {PAGE} at a time.
 - firewall_lines: a port, a block or a service -> the lines that open it in ufw, firewalld, nftables,
   iptables and Windows.
-A list answer's `next` is the offset of the following page: call again with the same arguments and
-`next` set to it; null means the last page.
+A list answer's `next` says where the following page starts (an offset; for registry_changes a text):
+call again with the same arguments and `next` set to it; null means the last page.
 
 Only for questions these cannot answer (counts, joins across the whole registry), use SQL: list_databases,
 get_database_schema, then execute_sql (read-only, with a time limit)."""
@@ -145,7 +146,7 @@ entry modified?"; filter with `port`, `service`, `kind` or `since` rather than r
 
 Returns JSON: `filters` (those given), `changes` ({PAGE} unless `size` says otherwise, newest ingest first;
 each with its `kind`, `summary`, the row before (`old`) and after (`new`), the ingest it was seen in and
-`change_date`, the row's own date when it carries a newer one) and `next` (the offset to pass as `next`
+`change_date`, the row's own date when it carries a newer one) and `next` (the text to pass as `next`
 for the following page, or null). Kinds: added, removed, modified, renamed, assigned (a port or range
 became assigned), released. The site's /changes.json with _size={PAGE}."""
 
@@ -281,7 +282,10 @@ def register(datasette, mcp) -> None:
         since: Annotated[
             str | None, Field(description="Optional: ingests from this date on: YYYY-MM-DD, YYYY-MM or YYYY.")
         ] = None,
-        next: Next = 0,
+        next: Annotated[
+            str | None,
+            Field(description="Optional: the `next` of the previous answer, to get the following page."),
+        ] = None,
         size: Annotated[
             int,
             Field(
@@ -290,22 +294,21 @@ def register(datasette, mcp) -> None:
             ),
         ] = PAGE,
     ) -> CallToolResult:
-        if refused := _over_long(kind, service, since):
+        if refused := _over_long(kind, service, since, next):
             return refused
         path = datasette.urls.path("/changes.json")
 
         def answer(store):
-            offset = read.whole_number(next, "next", 0, 10**9)
             args = {
                 "kind": kind,
                 "port": None if port is None else str(port),
                 "service": service,
                 "since": since,
                 "_size": str(read.whole_number(size, "size", 1, MAX_PAGE)),
-                "_next": str(offset),
+                "_next": next,
             }
             found = read.change_page(store, args, path)
-            return dict(found, next=offset + len(found["changes"]) if found["next"] else None)
+            return dict(found, next=read.next_token(found["changes"][-1]) if found["next"] else None)
 
         return _answer(datasette, answer)
 

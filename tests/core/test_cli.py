@@ -145,7 +145,10 @@ CHANGES = [
     (["changes", "--since", "2030-01-01"], "/changes.json?since=2030-01-01"),
     (["changes", "--kind", "renamed"], "/changes.json?kind=renamed"),
     (["changes", "--kind", "added", "--size", "5"], "/changes.json?kind=added&_size=5"),
-    (["changes", "--kind", "added", "--size", "5", "--next", "5"], "/changes.json?kind=added&_size=5&_next=5"),
+    (
+        ["changes", "--kind", "added", "--size", "5", "--next", "2.2025-11-14.24"],
+        "/changes.json?kind=added&_size=5&_next=2.2025-11-14.24",
+    ),
     (["changes", "--port", "80"], "/changes.json?port=80"),
     (["changes", "--service", "PearlDoc-XACT"], "/changes.json?service=PearlDoc-XACT"),
     (["changes", "--ingest", "2", "--size", "3"], "/changes.json?ingest=2&_size=3"),
@@ -184,7 +187,9 @@ def test_json_next_links_are_the_pages(call, db_2026, history_db):
     search = json.loads(answered(call("search", "http", "--json", db=db_2026)))
     assert (search["count"] > 50, search["next"]) == (True, "/search.json?q=http&_next=50")
     changes = json.loads(answered(call("changes", "--kind", "added", "--size", "5", "--json", db=history_db)))
-    assert changes["next"] == "/changes.json?kind=added&_next=5&_size=5"
+    last = changes["changes"][-1]
+    token = f"{last['ingest']}.{last['change_date'] or last['registry_date']}.{last['id']}"
+    assert changes["next"] == f"/changes.json?kind=added&_next={token}&_size=5"
 
 
 def test_options_may_come_first(call, db_2026):
@@ -660,7 +665,13 @@ def test_changes_text(call, history_db):
     assert len(expected) >= 8
     assert text_lines(call("changes", "--kind", "renamed", db=history_db, columns=WIDE)) == expected
     paged = text_lines(call("changes", "--kind", "renamed", "--size", "3", db=history_db, columns=WIDE))
-    assert paged == [*expected[:3], "More: add --next 3"]
+    # The keyset of the page's last change: its ingest, date and id.
+    ingest, date, change_id, _ = dated[2]
+    assert paged == [*expected[:3], f"More: add --next {ingest}.{date}.{change_id}"]
+    rest = text_lines(
+        call("changes", "--kind", "renamed", "--next", f"{ingest}.{date}.{change_id}", db=history_db, columns=WIDE)
+    )
+    assert rest == expected[3:]
 
 
 def test_changes_text_when_there_are_none(call, db_2026):

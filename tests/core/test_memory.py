@@ -70,7 +70,8 @@ def test_service_facts_are_identical(both):
         {"ingest": "2"},
         {"since": "2026-01-01"},
         {"since": "2030"},
-        {"_size": "7", "_next": "3"},
+        {"_size": "7", "_next": "2.2025-11-14.24"},
+        {"kind": "modified", "_next": "2.2025-03-28.1"},
         {"port": "22"},
     ],
 )

@@ -397,23 +397,59 @@ def test_lookup_goes_where_people_mean(snapshot, text, where):
     assert read.lookup(snapshot, text) == where
 
 
-def test_a_full_page_of_changes_links_to_the_next_and_the_last_page_does_not(history_db):
+def walk(store, args: dict) -> tuple[list[dict], list[str]]:
+    """Every page of /changes.json from the first, following `next`: (changes, next links)."""
+    found, links = [], []
+    page = read.change_page(store, args, "/db/changes.json")
+    while True:
+        found += page["changes"]
+        if page["next"] is None:
+            return found, links
+        links.append(page["next"])
+        query = dict(pair.split("=", 1) for pair in page["next"].split("?", 1)[1].split("&"))
+        page = read.change_page(store, query, "/db/changes.json")
+
+
+@pytest.mark.parametrize("kind", [Store, MemoryStore])
+def test_next_links_walk_every_change_once_in_order(history_db, kind):
     conn = sqlite3.connect(history_db)
     added = conn.execute("select count(*) from changes where kind = 'added'").fetchone()[0]
     total = conn.execute("select count(*) from changes").fetchone()[0]
     conn.close()
     assert 3 < added and total < read.CHANGES_PAGE
-    store = Store.open(history_db)
+    store = kind(Store.open(history_db).uri)
     try:
-        first = read.change_page(store, {"kind": "added", "_size": "2", "port": ""}, "/db/changes.json")
-        assert first["filters"] == {"kind": "added"}
-        assert [c["kind"] for c in first["changes"]] == ["added", "added"]
-        assert first["next"] == "/db/changes.json?kind=added&_next=2&_size=2"
         # Every change of this build fits on one default page: nothing links on.
         whole = read.change_page(store, {}, "/changes.json")
         assert (len(whole["changes"]), whole["next"]) == (total, None)
-        last = read.change_page(store, {"kind": "added", "_size": "2", "_next": str(added - 1)}, "/changes.json")
-        assert len(last["changes"]) == 1
-        assert last["next"] is None
+        for args, expected in (
+            ({"_size": "7"}, whole["changes"]),
+            ({"kind": "added", "_size": "2"}, [c for c in whole["changes"] if c["kind"] == "added"]),
+            ({"port": "300", "_size": "1"}, read.change_page(store, {"port": "300"}, "/")["changes"]),
+        ):
+            found, links = walk(store, args)
+            # No change twice, none left out, in the one order: the keyset pages are the list cut.
+            assert [c["id"] for c in found] == [c["id"] for c in expected]
+            size = int(args["_size"])
+            assert len(links) == (len(expected) - 1) // size
+            # A link names the last change of its page: ingest, date and id.
+            last = found[size - 1]
+            date = last["change_date"] or last["registry_date"]
+            assert links[0].endswith(f"_next={last['ingest']}.{date}.{last['id']}&_size={size}")
+        first = read.change_page(store, {"kind": "added", "_size": "2", "port": ""}, "/db/changes.json")
+        assert first["filters"] == {"kind": "added"}
+        # An exactly full last page links nowhere (its one-row look-ahead found nothing).
+        exact = read.change_page(store, {"_size": str(total)}, "/changes.json")
+        assert (len(exact["changes"]), exact["next"]) == (total, None)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("token", ["5", "2.2026-02-25", "x.2026-02-25.1", "2.20260225.1", "2..1.4", "1" * 19 + "..1"])
+def test_a_next_that_no_page_wrote_is_a_bad_query(history_db, token):
+    store = Store.open(history_db)
+    try:
+        with pytest.raises(BadQuery, match=r"^_next must be INGEST.DATE.ID, as a next link gives it$"):
+            read.change_page(store, {"_next": token}, "/changes.json")
     finally:
         store.close()

@@ -465,5 +465,6 @@ def test_replay_onto_a_database_that_has_them_records_nothing_new(tmp_path, snap
     assert out == [
         f"skip {snapshot_2025}: registry of 2025-03-28 is not newer than the database's (2026-02-25)",
         f"skip {snapshot_2026}: registry of 2026-02-25 is not newer than the database's (2026-02-25)",
+        f"unchanged: no version newer than the database's; {db} not rebuilt",
     ]
     assert db.read_bytes() == before

@@ -296,7 +296,8 @@ async def test_json_filters(ds, in_order, query, expected):
         ("kind=deleted", "kind must be one of added, removed, modified, renamed, assigned, released"),
         ("_size=0", "_size must be a whole number from 1 to 1000"),
         ("_size=5000", "_size must be a whole number from 1 to 1000"),
-        ("_next=x", f"_next must be a whole number from 0 to {2**62}"),
+        ("_next=x", "_next must be INGEST.DATE.ID, as a next link gives it"),
+        ("_next=50", "_next must be INGEST.DATE.ID, as a next link gives it"),
         ("ingest=1.5", f"ingest must be a whole number from 1 to {2**62}"),
     ],
 )
@@ -398,10 +399,16 @@ async def test_page_escapes_what_it_echoes(ds):
     assert '<p>No changes match these filters. <a href="/changes">Every change</a></p>' in response.text
 
 
+def token(change: dict) -> str:
+    """The keyset a page's next link carries after `change` (ingest, date, id)."""
+    return f"{change['ingest']}.{change['change_date'] or change['registry_date']}.{change['id']}"
+
+
 async def test_page_links_older_changes(ds):
     response = await ds.client.get("/changes?_size=50")
-    assert '<a href="/changes?_next=50&amp;_size=50">Older changes</a>' in response.text
-    last = await ds.client.get("/changes?_next=50&_size=50")
+    fiftieth = (await ds.client.get("/changes.json?_size=50")).json()["changes"][-1]
+    assert f'<a href="/changes?_next={token(fiftieth)}&amp;_size=50">Older changes</a>' in response.text
+    last = await ds.client.get(f"/changes?_next={token(fiftieth)}&_size=50")
     assert "Older changes" not in last.text
     assert last.text.count('<li id="change-') == 28
 
@@ -587,7 +594,8 @@ async def test_explainer_pages_still_render_with_the_history_hook(ds, path):
 def test_port_filter_searches_both_sides_by_index(history_db):
     conn = sqlite3.connect(history_db)
     try:
-        params = {"kind": None, "port": 290, "service": None, "ingest": None, "since": None, "limit": 10, "offset": 0}
+        filters = {"kind": None, "port": 290, "service": None, "ingest": None, "since": None, "limit": 10}
+        params = store_module.change_params(dict(filters, after=(2, "2025-10-16", 49)))
         plan = " | ".join(r[3] for r in conn.execute("explain query plan " + store_module.CHANGES_SQL, params))
     finally:
         conn.close()
@@ -598,8 +606,9 @@ def test_port_filter_searches_both_sides_by_index(history_db):
 async def test_atom_pages_link_on_so_no_change_is_out_of_reach(ds, in_order):
     first = parse_feed(await ds.client.get("/changes.atom?_size=50"))
     links = {link.get("rel"): link.get("href") for link in first.findall(f"{ATOM}link")}
-    assert links["next"] == "http://localhost/changes.atom?_next=50&_size=50"
-    second = parse_feed(await ds.client.get("/changes.atom?_next=50&_size=50"))
+    after = token((await ds.client.get("/changes.json?_size=50")).json()["changes"][-1])
+    assert links["next"] == f"http://localhost/changes.atom?_next={after}&_size=50"
+    second = parse_feed(await ds.client.get(f"/changes.atom?_next={after}&_size=50"))
     titles = [e.findtext(f"{ATOM}title") for feed in (first, second) for e in feed.findall(f"{ATOM}entry")]
     assert titles == [r["summary"] for r in in_order]
     assert "next" not in {link.get("rel") for link in second.findall(f"{ATOM}link")}

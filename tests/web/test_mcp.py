@@ -207,8 +207,8 @@ PAGED = [
     ("search_registry", {"query": "6000-6010"}, "/search.json?q=6000-6010"),
     ("search_registry", {"query": "minecraft"}, "/search.json?q=minecraft"),
     ("registry_changes", {}, "/changes.json?_size=20"),
-    ("registry_changes", {"next": 20}, "/changes.json?_size=20&_next=20"),
-    ("registry_changes", {"size": 5, "next": 10}, "/changes.json?_size=5&_next=10"),
+    ("registry_changes", {"next": "2.2025-11-14.24"}, "/changes.json?_size=20&_next=2.2025-11-14.24"),
+    ("registry_changes", {"size": 5, "next": "2.2025-11-14.24"}, "/changes.json?_size=5&_next=2.2025-11-14.24"),
     ("registry_changes", {"kind": "renamed"}, "/changes.json?kind=renamed&_size=20"),
     ("registry_changes", {"port": 11434}, "/changes.json?port=11434&_size=20"),
     ("registry_changes", {"service": "pearldoc-xact"}, "/changes.json?service=pearldoc-xact&_size=20"),
@@ -217,12 +217,17 @@ PAGED = [
 ]
 
 
+def token(change: dict) -> str:
+    """The keyset after `change` (ingest, date, id), as a page's next link carries it."""
+    return f"{change['ingest']}.{change['change_date'] or change['registry_date']}.{change['id']}"
+
+
 def as_tool_page(tool: str, answer: dict, offset: int, size: int) -> dict:
     """The page's JSON as the tool gives it: `size` changes, or `size` rows and common uses
     from the offset (with how many common uses there are), `next` the offset after them."""
     if tool == "registry_changes":
-        # The page asked with _size and _next is that page already.
-        return dict(answer, next=offset + len(answer["changes"]) if answer["next"] else None)
+        # The page asked with _size and _next is that page already; `next` is its link's keyset.
+        return dict(answer, next=token(answer["changes"][-1]) if answer["next"] else None)
     uses = answer["common_uses"]
     paged = dict(answer, common_uses=uses[offset : offset + size], common_uses_count=len(uses))
     if tool == "lookup_service":
@@ -236,7 +241,8 @@ def as_tool_page(tool: str, answer: dict, offset: int, size: int) -> dict:
 async def test_the_list_tools_answer_the_pages_json_a_page_at_a_time(server, mode, tool, arguments, path):
     expected = await page(server, path)
     assert expected.status_code == 200, path
-    wanted = as_tool_page(tool, expected.json(), arguments.get("next", 0), arguments.get("size", PAGE))
+    offset = arguments.get("next", 0) if tool != "registry_changes" else None
+    wanted = as_tool_page(tool, expected.json(), offset, arguments.get("size", PAGE))
     async with connect(server, mode) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error is False, result.content
@@ -250,9 +256,12 @@ async def test_changes_come_20_a_page_and_next_gives_the_following_ones(server):
     async with connect(server) as client:
         first = await client.call_tool("registry_changes", {})
         second = await client.call_tool("registry_changes", {"next": first.structured_content["next"]})
-        last = await client.call_tool("registry_changes", {"next": len(whole) - 3})
-    assert [len(first.structured_content["changes"]), first.structured_content["next"]] == [PAGE, PAGE]
-    assert second.structured_content["next"] == 2 * PAGE
+        last = await client.call_tool("registry_changes", {"next": token(whole[-4])})
+    assert [len(first.structured_content["changes"]), first.structured_content["next"]] == [
+        PAGE,
+        token(whole[PAGE - 1]),
+    ]
+    assert second.structured_content["next"] == token(whole[2 * PAGE - 1])
     assert first.structured_content["changes"] + second.structured_content["changes"] == whole[: 2 * PAGE]
     assert (last.structured_content["changes"], last.structured_content["next"]) == (whole[-3:], None)
     # What an unfiltered call costs an agent's context (the whole history is hundreds of KB).
@@ -404,7 +413,7 @@ ERRORS = [
     ("registry_changes", {"kind": "deleted"}, "/changes.json?kind=deleted"),
     ("registry_changes", {"port": 70000}, "/changes.json?port=70000"),
     ("registry_changes", {"port": -1}, "/changes.json?port=-1"),
-    ("registry_changes", {"next": -1}, bad("next must be a whole number from 0 to 1000000000")),
+    ("registry_changes", {"next": "-1"}, bad("_next must be INGEST.DATE.ID, as a next link gives it")),
     ("registry_changes", {"size": 0}, bad("size must be a whole number from 1 to 100")),
     ("registry_changes", {"size": 101}, bad("size must be a whole number from 1 to 100")),
     ("search_registry", {"query": "http", "next": -1}, bad("next must be a whole number from 0 to 1000000000")),

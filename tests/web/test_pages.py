@@ -332,6 +332,8 @@ async def test_port_60878_json(datasette, good_ports):
         ),
         "common_uses": uses_at(60878),
         "free_nearby": free_nearby(good_ports, 60878),
+        # One ingest: nothing happened yet (tests/web/test_timeline.py has the history).
+        "timeline": [],
     }
 
 
@@ -368,6 +370,8 @@ async def test_port_22_json(datasette, good_ports, csv_line, read_side):
         "verdict": facts["verdict"],
         "common_uses": uses_at(22),
         "free_nearby": free_nearby(good_ports, 22),
+        # One ingest: nothing happened yet (tests/web/test_timeline.py has the history).
+        "timeline": [],
     }
 
 
@@ -414,6 +418,8 @@ async def test_port_80_json(datasette, good_ports, csv_line, read_side):
         "verdict": facts["verdict"],
         "common_uses": uses_at(80),
         "free_nearby": free_nearby(good_ports, 80),
+        # One ingest: nothing happened yet (tests/web/test_timeline.py has the history).
+        "timeline": [],
     }
 
 
@@ -452,6 +458,8 @@ async def test_port_6010_json_inside_the_x11_range(datasette, good_ports, csv_li
         "verdict": facts["verdict"],
         "common_uses": uses_at(6010),
         "free_nearby": free_nearby(good_ports, 6010),
+        # One ingest: nothing happened yet (tests/web/test_timeline.py has the history).
+        "timeline": [],
     }
     assert csv_line[10225]["unauthorized_use"] == "Known Unauthorized Use on port 6003"
 
@@ -483,6 +491,8 @@ async def test_port_716_json_udp_only(datasette, good_ports, csv_line):
         "verdict": verdict("avoid", ["IANA has assigned it to pana on udp.", SYSTEM_REASON]),
         "common_uses": uses_at(716),
         "free_nearby": free_nearby(good_ports, 716),
+        # One ingest: nothing happened yet (tests/web/test_timeline.py has the history).
+        "timeline": [],
     }
 
 
@@ -629,6 +639,7 @@ async def test_service_json(datasette, csv_line):
         "aliases": [],
         # The software listening on port 22 first (read.service()), then the rest mentioning ssh.
         "common_uses": body["common_uses"],
+        "timeline": [],
     }
     uses = body["common_uses"]
     assert [u["software"] for u in uses if u["on_service_port"]] == [
