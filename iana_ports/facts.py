@@ -356,6 +356,8 @@ def registry_date(ingest: dict | None) -> str | None:
     newest registration or modification date in it."""
     if not ingest:
         return None
+    if ingest.get("registry_date"):  # stored at build time (layout 8 on)
+        return ingest["registry_date"]
     if ingest.get("registry_updated"):
         return ingest["registry_updated"]
     dates = (ingest["newest_registration_date"], ingest["newest_modification_date"])

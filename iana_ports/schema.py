@@ -11,7 +11,7 @@ from .facts import FIELDS, OS_EPHEMERAL, TRANSPORTS
 
 # Bumped whenever the layout changes (tables, columns, indexes); part of the build version
 # every `ingests` row keeps (ingest/version.py), with a digest of the rules' code.
-LAYOUT_VERSION = 7
+LAYOUT_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,11 @@ INGESTS = Table(
         "registry_updated": (
             str,
             "The registry's own date (the XML's <updated>); empty for a CSV, which carries none",
+        ),
+        "registry_date": (
+            str,
+            "The registry version's date, worked out once at build time: registry_updated when known, "
+            "else the newest registration or modification date",
         ),
         "common_uses_sha256": (str, "SHA-256 of the project's common-uses file built alongside (not from IANA)"),
         "build_version": (str, "The layout's version and a digest of the rules' code the build was made with"),

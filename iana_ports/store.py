@@ -86,16 +86,12 @@ SERVICE_COUNT_SQL = "select count(*) from services"
 # comparison, never an offset counted through the rows before it).
 # change_date is the date the row after carries (registration or modification), when it is
 # newer than the previous ingest's registry date: an older date is the row's history, not the
-# date of this change. An ingest's registry date is the registry's own (the XML's <updated>)
-# when known, else its newest registration or modification date (facts.registry_date).
-_REGISTRY_DATE = """coalesce({t}.registry_updated, nullif(max(coalesce({t}.newest_registration_date, ''),
-               coalesce({t}.newest_modification_date, '')), ''))"""
-CHANGES_SQL = f"""
+# date of this change. An ingest's registry date is stored at build time (facts.registry_date).
+CHANGES_SQL = """
 with dated as (
   select
     changes.*, ingests.sha256 as ingest_sha256, ingests.fetched_at,
-    {_REGISTRY_DATE.format(t="ingests")} as registry_date,
-    {_REGISTRY_DATE.format(t="previous")} as previous_registry_date,
+    ingests.registry_date, previous.registry_date as previous_registry_date,
     nullif(max(coalesce(json_extract(changes.new, '$.registration_date'), ''),
                coalesce(json_extract(changes.new, '$.modification_date'), '')), '') as own_date
   from changes

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from iana_ports import schema
 from iana_ports.files import fsync
-from iana_ports.facts import OS_EPHEMERAL, PORT_COUNT, RANGES
+from iana_ports.facts import OS_EPHEMERAL, PORT_COUNT, RANGES, registry_date
 from iana_ports.store import (
     LATEST_INGEST_SQL,
     RANGE_COUNTS_SQL,
@@ -199,7 +199,7 @@ def _write(
 
 def ingest_row(fetched: Fetched, records: list[dict], uses_sha: str | None, updated: str | None = None) -> dict:
     """The `ingests` row of one registry version (id 1 until history renumbers it)."""
-    return {
+    row = {
         "id": 1,
         "source": fetched.source,
         "final_url": fetched.final_url,
@@ -219,6 +219,7 @@ def ingest_row(fetched: Fetched, records: list[dict], uses_sha: str | None, upda
         "common_uses_sha256": uses_sha,
         "build_version": BUILD_VERSION,
     }
+    return {**row, "registry_date": registry_date(row)}
 
 
 def _check(db: sqlite_utils.Database, expected_rows: int) -> None:

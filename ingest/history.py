@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from iana_ports.facts import FIELDS
+from iana_ports.facts import FIELDS, registry_date
 from iana_ports.schema import CHANGES
 
 from .build import create_table, read_only
@@ -94,7 +94,8 @@ def read_previous(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
 
 def carried_ingest(row: dict) -> dict:
     """An earlier ingest row, its URLs redacted (an older build may have kept a password or token)."""
-    return {**row, **{k: redact(row[k]) for k in URL_COLUMNS if k in row}}
+    # An older layout's row has no stored registry date: worked out by the same rule.
+    return {**row, **{k: redact(row[k]) for k in URL_COLUMNS if k in row}, "registry_date": registry_date(row)}
 
 
 def change_row(change: Change, ingest_id: int, previous_id: int) -> dict:

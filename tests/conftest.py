@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from deploy.harness import SNAPSHOT_2025, SNAPSHOT_2026, build
-from helpers import CHROMIUM, CHROMIUM_ARGS, make_datasette
+from helpers import CHROMIUM, CHROMIUM_ARGS, served
 
 
 def snapshot(path: Path) -> Path:
@@ -84,17 +84,6 @@ def browser():
 @pytest.fixture(scope="session")
 def db_2025(tmp_path_factory, snapshot_2025) -> Path:
     return build(snapshot_2025, tmp_path_factory.mktemp("db2025") / "iana.db")
-
-
-def served(db_path: Path):
-    import asyncio
-
-    ds = make_datasette(db_path)
-    # What `datasette serve` does before it accepts a request: load the build.
-    asyncio.run(ds.invoke_startup())
-    yield ds
-    for db in ds.databases.values():
-        db.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,3 +28,14 @@ def make_datasette(db_path: Path, **settings):
     ds = Datasette([], immutables=[str(db_path)], config_dir=CONFIG)
     ds._settings.update(settings)
     return ds
+
+
+def served(db_path: Path):
+    import asyncio
+
+    ds = make_datasette(db_path)
+    # What `datasette serve` does before it accepts a request: load the build.
+    asyncio.run(ds.invoke_startup())
+    yield ds
+    for db in ds.databases.values():
+        db.close()

@@ -80,6 +80,10 @@ TABLE_TITLES = {
     "references": "References",
     "changes": "Changes",
     "common_uses": "Common uses",
+    "people": "People and organisations",
+    "footnotes": "Footnotes",
+    "registry_notes": "Registry notes",
+    "registry_xml": "Registry XML",
 }
 
 

@@ -228,6 +228,8 @@ def test_ingests_row_is_the_provenance_of_the_file(db_2026, snapshot_2026):
         "newest_modification_date": max(r[7] for r in rows),
         # A CSV carries no date of its own (the XML's <updated>).
         "registry_updated": None,
+        # So the newest of the two dates above.
+        "registry_date": "2026-02-25",
         "common_uses_sha256": hashlib.sha256(COMMON_USES_CSV.read_bytes()).hexdigest(),
         "build_version": BUILD_VERSION,
     }

@@ -1,4 +1,4 @@
-"""Canned queries (iana_ports/web/datasette_pages.py): answers on odd input stay right (or empty), never wrong."""
+"""Canned queries (iana_ports/web/metadata.py): answers on odd input stay right (or empty), never wrong."""
 
 import csv
 

@@ -93,11 +93,10 @@ async def test_metadata_titles_the_registry_and_its_tables(datasette):
         "references": "References",
         "changes": "Changes",
         "common_uses": "Common uses",
-        # The registry XML's tables, titled by their names until datasette_pages.TABLE_TITLES names them
-        "people": "people",
-        "footnotes": "footnotes",
-        "registry_notes": "registry_notes",
-        "registry_xml": "registry_xml",
+        "people": "People and organisations",
+        "footnotes": "Footnotes",
+        "registry_notes": "Registry notes",
+        "registry_xml": "Registry XML",
     }
     assert {name: q["title"] for name, q in metadata["queries"].items()} == {
         "port_lookup": "Port lookup",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy.harness import SHARED, build
-from conftest import served
+from helpers import served
 from iana_ports.exports import write_all
 from iana_ports.memory import MemoryStore
 from iana_ports.store import file_uri
