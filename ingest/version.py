@@ -12,11 +12,12 @@ from pathlib import Path
 
 from iana_ports import facts, schema, verdict
 
-from . import common_uses, model, parse
+from . import common_uses, enrich, model, parse, registry_xml
 
 # Whose code decides what a build says: the facts and the verdict rule, the tables,
-# how registry rows are read and checked, how ports get their status, and the dataset's rules.
-RULE_MODULES = (facts, verdict, schema, parse, model, common_uses)
+# how registry rows are read and checked (CSV and XML), how ports get their status, what the
+# XML adds, and the dataset's rules.
+RULE_MODULES = (facts, verdict, schema, parse, registry_xml, model, enrich, common_uses)
 
 
 def build_version() -> str:
