@@ -56,19 +56,21 @@ def people_names(text: str | None, people: dict) -> Markup:
     a name the rule guessed from the id says so. Without `people`, as names() reads it."""
     if not text:
         return Markup("")
+    ids = CONTACT_ID.findall(text)
+    guessed = [people.get(pid) is not None and people[pid]["from"] == FROM_ID for pid in ids]
+    # All guessed (a build from the CSV alone): one label for the list, not one a name.
+    label = Markup(' <span class="muted">(read from the id)</span>')
+    each = any(guessed) and not all(guessed)
     shown_names = []
-    for pid in CONTACT_ID.findall(text):
+    for pid, guess in zip(ids, guessed):
         p = people.get(pid)
-        if p is None:
-            shown_names.append(escape(names(f"[{pid}]")))
-        elif p["from"] == FROM_ID:
-            shown_names.append(escape(shown(p)) + Markup(' <span class="muted">(read from the id)</span>'))
-        else:
-            shown_names.append(escape(shown(p)))
+        name = escape(names(f"[{pid}]") if p is None else shown(p))
+        shown_names.append(name + label if guess and each else name)
     rest = CONTACT_ID.sub(" ", text).strip()
     if rest:
         shown_names.append(escape(" ".join(rest.split())))
-    return Markup(and_list(shown_names))
+    listed = Markup(and_list(shown_names))
+    return listed + label if guessed and all(guessed) else listed
 
 
 # "RFC 6335", "RFC6335", "RFC 6335 section 8.1.2": the RFC Editor's page, at the section when one is named.

@@ -155,6 +155,8 @@ def test_a_new_build_reaches_every_pod_under_load_with_no_failure_and_no_mixed_a
         time.sleep(2)
         served = local.publish(str(snapshot_2026))
         time.sleep(2)
+    # One published file for every pod: one ETag.
+    assert len({h["etag"] for h in served}) == 1
     figures = check_roll(load, served, old, at_least=100)
     # check_roll() allows no failed request and no mixed answer.
     local.figures.update(failed=0, mixed=0, **figures)
