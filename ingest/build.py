@@ -38,20 +38,25 @@ def read_only(db_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(file_uri(db_path), uri=True)
 
 
-def last_ingest(db_path: Path) -> dict | None:
-    """The newest `ingests` row of an existing database, or None."""
+def first_row(db_path: Path, sql: str) -> dict | None:
+    """The first row `sql` finds in an existing database, or None (no file, not a database)."""
     if not db_path.exists():
         return None
     try:
         conn = read_only(db_path)
         try:
             conn.row_factory = sqlite3.Row
-            row = conn.execute(LATEST_INGEST_SQL).fetchone()
+            row = conn.execute(sql).fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError:
         return None
     return dict(row) if row else None
+
+
+def last_ingest(db_path: Path) -> dict | None:
+    """The newest `ingests` row of an existing database, or None."""
+    return first_row(db_path, LATEST_INGEST_SQL)
 
 
 def figures(conn: sqlite3.Connection) -> dict[str, int]:

@@ -13,7 +13,6 @@ anyway).
 
 import contextlib
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from iana_ports.facts import COMMON_USES_CSV, registry_date
 from iana_ports import files
 
 from . import common_uses, guard, lock, sources
-from .build import build, last_ingest, previous_figures, read_only, remove_stale
+from .build import build, first_row, last_ingest, previous_figures, remove_stale
 from .enrich import LAST_XML_SQL, Enrichment
 from .errors import IngestError
 from .fetch import DEADLINE, MAX_BYTES, DownloadError, Fetched, Unchanged, download, is_url, read_local
@@ -183,17 +182,7 @@ def _xml(xml: str | None, args: "_Args", raw_dir: Path) -> tuple[Fetched | None,
 
 def last_xml(db_path: Path) -> dict | None:
     """The registry_xml row of the served build (its validators), or None."""
-    if not db_path.exists():
-        return None
-    try:
-        conn = read_only(db_path)
-        try:
-            conn.row_factory = sqlite3.Row
-            row = conn.execute(LAST_XML_SQL).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
+    row = first_row(db_path, LAST_XML_SQL)
     if row is None:
         return None
     return {k: row[k] for k in ("source", "final_url", "fetched_at", "sha256", "etag", "last_modified")}
