@@ -75,8 +75,9 @@ def targets(text: str | None) -> tuple[str, ...]:
     return tuple(o for o in OS_LABELS if o in chosen)
 
 
-def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
-    """Everything known about one port: the /ports/N.json shape. `on`: the platforms the verdict judges."""
+def port(store, number: int, on=DEFAULT_TARGETS, changes: list[dict] | None = None) -> dict:
+    """Everything known about one port: the /ports/N.json shape. `on`: the platforms the verdict judges;
+    `changes`: its history() up to MAX_CHANGES_PAGE, when the caller has read it already."""
     row = store.port_row(number)
     registrations = store.registrations_at(number)
     runs = store.runs_at(number)
@@ -124,7 +125,7 @@ def port(store, number: int, on=DEFAULT_TARGETS) -> dict:
             "above": [{"port": p, "distance": p - number} for p in free_above],
         },
     }
-    return {"port": number, "lead": lead(facts), **facts, "timeline": timeline(store, port=number)}
+    return {"port": number, "lead": lead(facts), **facts, "timeline": timeline(store, port=number, changes=changes)}
 
 
 def free(store, near: int, transports=EVERYDAY_TRANSPORTS, count: int = 10, on=DEFAULT_TARGETS) -> dict:
@@ -543,7 +544,7 @@ TIMELINE_WORDS = {
 }
 
 
-def timeline(store, port: int | None = None, service_key: str | None = None) -> list[dict]:
+def timeline(store, port: int | None = None, service_key: str | None = None, changes: list | None = None) -> list[dict]:
     """The events of a port's or a service's history, oldest first, for the top of its page.
 
     One event per registry version, kind, service (before and after) and port: the same
@@ -553,7 +554,7 @@ def timeline(store, port: int | None = None, service_key: str | None = None) -> 
     details each); `housekeeping` as on /changes.
     """
     events: dict[tuple, dict] = {}
-    found = history(store, port, service_key, limit=MAX_CHANGES_PAGE)
+    found = history(store, port, service_key, limit=MAX_CHANGES_PAGE) if changes is None else changes
     for c in sorted(found, key=lambda c: (c["ingest"], c["id"])):
         old_name = (c["old"] or {}).get("service_name") if c["old_service_key"] else None
         key = (c["ingest"], c["kind"], c["service_key"], c["old_service_key"], c["port"])

@@ -84,14 +84,17 @@ async def port(page: RequestContext) -> Response:
             "Not a port number: ports are whole numbers from 0 to 65535, written without leading zeros.",
             title="No such port",
         )
-    facts = read.port(page.store, number, read.targets(page.request.args.get("os")))
+    targets = read.targets(page.request.args.get("os"))
     if page.fmt:
-        return json_response(facts)
+        return json_response(read.port(page.store, number, targets))
+    # Read once: the timeline's changes and, newest first, the history section's.
+    changes = read.history(page.store, port=number, limit=read.MAX_CHANGES_PAGE)
+    facts = read.port(page.store, number, targets, changes=changes)
     return page.html(
         "site/port.html",
         p=facts,
         headline=headline(facts),
-        history=read.history(page.store, port=number),
+        history=changes[: read.CHANGES_PAGE],
         json_url=page.urls.path(f"/ports/{number}.json"),
         firewall_tools=firewall.TOOLS,
     )
