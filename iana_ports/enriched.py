@@ -20,13 +20,16 @@ def person_ids(registrations: list[dict]) -> list[str]:
     ids = []
     for reg in registrations:
         for field in ("assignee", "contact"):
-            ids += CONTACT_ID.findall(reg[field] or "")
+            if reg[field]:  # Unassigned and Reserved rows name nobody
+                ids += CONTACT_ID.findall(reg[field])
     return list(dict.fromkeys(ids))
 
 
 def people(store, registrations: list[dict]) -> dict[str, dict]:
     """{id: {"name", "org", "from"}} for every id the rows name: the registry's, else the rule's guess."""
     ids = person_ids(registrations)
+    if not ids:
+        return {}
     known = store.people_of(ids)
     out = {}
     for pid in ids:
@@ -49,6 +52,8 @@ def shown(person: dict) -> str:
 def cited_footnotes(store, references: list[dict]) -> list[dict]:
     """The registry's footnotes the rows cite ("[1]" in a Reference column), each once."""
     notes = store.footnotes()
+    if not notes or not references:
+        return []
     anchors = dict.fromkeys(r["reference"] for r in references if r["reference"] in notes)
     return [{"anchor": a, "text": notes[a]} for a in anchors]
 

@@ -8,7 +8,10 @@ as summarised in ../shared/docs/registry-notes.md.
 """
 
 import re
+from bisect import bisect_right
 from pathlib import Path
+
+from .text import PORT_STAND_IN, Lines
 
 IANA_REGISTRY_URL = "https://www.iana.org/assignments/service-names-port-numbers/"
 IANA_CSV_URL = IANA_REGISTRY_URL + "service-names-port-numbers.csv"
@@ -343,12 +346,28 @@ def range_of(port: int) -> dict:
 
 def ephemeral_of(port: int) -> list[dict]:
     """The operating systems whose default ephemeral range holds `port`, in OS_EPHEMERAL order."""
-    return [o for o in OS_EPHEMERAL if o["first"] <= port <= o["last"]]
+    return list(_HOLDING[bisect_right(_EDGES, port) - 1])
+
+
+def ephemeral_ids(port: int) -> tuple[str, ...]:
+    """ephemeral_of() as the systems' ids: ("linux", "windows", "macos", "freebsd") for 50000."""
+    return _HOLDING_IDS[bisect_right(_EDGES, port) - 1]
+
+
+# The ranges' edges cut the port space into stretches that each range holds whole or not at
+# all: a port's systems are its stretch's, found by bisection (on every port page).
+_EDGES = sorted({0} | {o["first"] for o in OS_EPHEMERAL} | {o["last"] + 1 for o in OS_EPHEMERAL})
+_HOLDING = [tuple(o for o in OS_EPHEMERAL if o["first"] <= edge <= o["last"]) for edge in _EDGES]
+_HOLDING_IDS = [tuple(o["os"] for o in holding) for holding in _HOLDING]
 
 
 def listening_commands(port: int) -> dict[str, list[str]]:
-    number = str(port)
-    return {os_id: [c.replace("{port}", number) for c in commands] for os_id, commands in LISTENING_COMMANDS.items()}
+    return _LISTENING.filled(port)
+
+
+_LISTENING = Lines(
+    {os_id: [c.replace("{port}", PORT_STAND_IN) for c in cs] for os_id, cs in LISTENING_COMMANDS.items()}
+)
 
 
 def registry_date(ingest: dict | None) -> str | None:

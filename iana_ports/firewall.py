@@ -10,10 +10,12 @@ The syntax of each is checked by the real parsers in tests/core/test_firewall.py
 a fresh network and mount namespace; the PowerShell lines by their exact text.
 """
 
+import functools
 import re
 
 from .errors import BadQuery
 from .facts import EVERYDAY_TRANSPORTS, MAX_PORT, TRANSPORTS
+from .text import PORT_STAND_IN, Lines
 
 # tool -> what it is, in the order the page and the command line show them.
 TOOLS = {
@@ -121,4 +123,23 @@ def of_port(port: int, transports=EVERYDAY_TRANSPORTS) -> dict[str, list[str]] |
     None for port 0, which nothing listens on."""
     if port == 0:
         return None
-    return lines((port, port, t) for t in transports)
+    return _one_port(transports).filled(port)
+
+
+def of_any_port(transports=EVERYDAY_TRANSPORTS) -> dict[str, list[str]]:
+    """of_port()'s lines with text.PORT_STAND_IN for the number: for a page part written once
+    for every port (the web pages' port fragments)."""
+    return _one_port(transports).lines
+
+
+@functools.cache
+def _one_port(transports: tuple) -> Lines:
+    for t in transports:
+        opening(1, 1, t)
+    return Lines(
+        {
+            tool: [line for t in transports for line in LINES[tool](PORT_STAND_IN, PORT_STAND_IN, t)]
+            + AFTER.get(tool, [])
+            for tool in TOOLS
+        }
+    )

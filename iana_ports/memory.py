@@ -49,8 +49,8 @@ REFERENCES_SQL = 'select * from "references" order by registration_id, position'
 PEOPLE_ALL_SQL = "select id, name, org from people"
 RUNS_SQL = "select transport, first, last from unassigned_ranges order by transport, first"
 SERVICES_SQL = "select * from services order by key"
-# A change or common use covering more ports than this is checked on every
-# port lookup rather than indexed under each of its ports.
+# A change covering more ports than this is checked on every port lookup
+# rather than indexed under each of its ports.
 WIDE_CHANGE = 64
 
 _CODE = {s: i for i, s in enumerate(STATUSES)}
@@ -106,6 +106,7 @@ class MemoryStore(Store):
         self._good = bytes(v == GOOD for v in columns[7])
         self._verdict = columns[7]
         self._assigned = [p for p, code in enumerate(self._status["status"]) if STATUSES[code] == ASSIGNED]
+        self._assigned_facts = [{"port": p, "services": self._services[p]} for p in self._assigned]
 
     def _load_registrations(self, conn) -> None:
         regs = rows(conn, REGISTRATIONS_SQL)
@@ -138,7 +139,19 @@ class MemoryStore(Store):
         runs = defaultdict(list)
         for r in conn.execute(RUNS_SQL):
             runs[r[0]].append((r[1], r[2]))
-        self._runs = {t: (runs[t], [last for _, last in runs[t]]) for t in (*TRANSPORTS, "all")}
+        # The runs' edges cut the port space into stretches inside the same run on every
+        # transport (or outside any): each stretch's answer is made once, found by bisection.
+        edges = sorted({0} | {edge for t in runs for first, last in runs[t] for edge in (first, last + 1)})
+        answers = {t: [{"first": first, "last": last} for first, last in runs[t]] for t in (*TRANSPORTS, "all")}
+        lasts = {t: [last for _, last in runs[t]] for t in answers}
+        self._run_edges, self._run_stretches = edges, []
+        for edge in edges:
+            found = {}
+            for t, each in answers.items():
+                i = bisect_left(lasts[t], edge)
+                if i < len(each) and each[i]["first"] <= edge:
+                    found[t] = each[i]
+            self._run_stretches.append(found)
 
     def _load_services(self, conn) -> None:
         self._service_rows = {s["key"]: decode_service(s) for s in rows(conn, SERVICES_SQL)}
@@ -149,16 +162,19 @@ class MemoryStore(Store):
 
     def _load_uses(self, conn) -> None:
         self._uses = [decode_use(u) for u in rows(conn, USES_SQL)]
-        # Positions in self._uses per port; the few wide ranges (Kubernetes'
-        # NodePorts, Mosh) are checked on every lookup instead.
-        self._uses_at = defaultdict(list)
-        self._wide_uses = []
+        # The uses covering each port, in self._uses' order: one tuple per port, ports
+        # covered alike sharing one (most share the empty one), so a lookup is an index.
+        covering = defaultdict(list)
         for position, u in enumerate(self._uses):
-            if u["last"] - u["first"] >= WIDE_CHANGE:
-                self._wide_uses.append(position)
-            else:
-                for p in range(u["first"], u["last"] + 1):
-                    self._uses_at[p].append(position)
+            for p in range(u["first"], u["last"] + 1):
+                covering[p].append(position)
+        shared: dict[tuple, tuple] = {}
+        self._uses_at = [()] * PORT_COUNT
+        for p, positions in covering.items():
+            key = tuple(positions)
+            if key not in shared:
+                shared[key] = tuple(self._uses[i] for i in key)
+            self._uses_at[p] = shared[key]
 
     def _load_changes(self, conn) -> None:
         unfiltered = {
@@ -228,19 +244,12 @@ class MemoryStore(Store):
         return self._notes
 
     def runs_at(self, port: int) -> dict:
-        found = {}
-        for t, (runs, lasts) in self._runs.items():
-            i = bisect_left(lasts, port)
-            if i < len(runs) and runs[i][0] <= port:
-                found[t] = {"first": runs[i][0], "last": runs[i][1]}
-        return found
+        return dict(self._run_stretches[bisect_right(self._run_edges, port) - 1])
 
     def assigned_near(self, port: int) -> tuple:
-        i = bisect_left(self._assigned, port)
-        below = self._assigned[i - 1] if i > 0 else None
-        j = bisect_right(self._assigned, port)
-        above = self._assigned[j] if j < len(self._assigned) else None
-        return tuple({"port": p, "services": self._services[p]} if p is not None else None for p in (below, above))
+        # Each assigned port's answer is made once, at load.
+        facts, i, j = self._assigned_facts, bisect_left(self._assigned, port), bisect_right(self._assigned, port)
+        return (facts[i - 1] if i > 0 else None), (facts[j] if j < len(facts) else None)
 
     def good_near(self, port: int, count: int) -> tuple[list[int], list[int]]:
         below, above, good = [], [], self._good
@@ -258,9 +267,7 @@ class MemoryStore(Store):
         return [tuple(STATUSES[c] for c in codes) for codes in zip(*columns)]
 
     def uses_at(self, port: int) -> list[dict]:
-        found = self._uses_at.get(port, [])
-        wide = [i for i in self._wide_uses if self._uses[i]["first"] <= port <= self._uses[i]["last"]]
-        return [self._uses[i] for i in (sorted(found + wide) if wide else found)]
+        return list(self._uses_at[port])
 
     def uses(self) -> list[dict]:
         return self._uses
@@ -286,11 +293,16 @@ class MemoryStore(Store):
 
     def changes(self, filters: dict) -> list[dict]:
         port = filters["port"]
+        if port is not None:
+            found = [
+                *self._changes_at.get(port, ()),
+                *(i for i in self._wide_changes if _covers(self._changes[i], port)),
+            ]
+            if not found:
+                return []  # most ports, on every port page
         start = 0 if filters["after"] is None else bisect_right(self._change_order, _ascending(filters["after"]))
         if port is not None:
-            found = set(self._changes_at.get(port, ()))
-            found.update(i for i in self._wide_changes if _covers(self._changes[i], port))
-            candidates = [self._changes[i] for i in sorted(found) if i >= start]
+            candidates = [self._changes[i] for i in sorted(set(found)) if i >= start]
         elif filters["service"] is not None:
             positions = self._changes_of.get(filters["service"], ())
             candidates = [self._changes[i] for i in positions[bisect_left(positions, start) :]]

@@ -81,12 +81,19 @@ def port(store, number: int, on=DEFAULT_TARGETS, changes: list[dict] | None = No
     row = store.port_row(number)
     registrations = store.registrations_at(number)
     runs = store.runs_at(number)
-    named = [(r["service_name"], row_transports(r["service_name"], r["transport"])) for r in registrations]
-    named = [(name, on) for name, on in named if name]
-    transports = {}
-    for t in TRANSPORTS:
-        names = list(dict.fromkeys(name for name, on in named if t in on))
-        transports[t] = {"status": row[t], "services": names, "unassigned_run": runs.get(t)}
+    named = [
+        (r["service_name"], row_transports(r["service_name"], r["transport"]))
+        for r in registrations
+        if r["service_name"]
+    ]
+    transports = {
+        t: {
+            "status": row[t],
+            "services": list(dict.fromkeys(name for name, speaks in named if t in speaks)) if named else [],
+            "unassigned_run": runs.get(t),
+        }
+        for t in TRANSPORTS
+    }
     below, above = store.assigned_near(number)
     uses = sorted(store.uses_at(number), key=use_order)
     references = store.references_of([r["id"] for r in registrations])
@@ -553,8 +560,10 @@ def timeline(store, port: int | None = None, service_key: str | None = None, cha
     `changes` are the ids of the change rows it stands for (the section below the page
     details each); `housekeeping` as on /changes.
     """
-    events: dict[tuple, dict] = {}
     found = history(store, port, service_key, limit=MAX_CHANGES_PAGE) if changes is None else changes
+    if not found:
+        return []  # most ports
+    events: dict[tuple, dict] = {}
     for c in sorted(found, key=lambda c: (c["ingest"], c["id"])):
         old_name = (c["old"] or {}).get("service_name") if c["old_service_key"] else None
         key = (c["ingest"], c["kind"], c["service_key"], c["old_service_key"], c["port"])
@@ -588,6 +597,8 @@ def timeline(store, port: int | None = None, service_key: str | None = None, cha
 
 def history(store, port: int | None = None, service_key: str | None = None, limit: int = CHANGES_PAGE) -> list[dict]:
     """The changes touching a port or a service, for their pages."""
-    filters = change_filters({})
-    filters.update(port=port, service=service_key, limit=limit)
-    return changes(store, filters)
+    return changes(store, dict(_UNFILTERED, port=port, service=service_key, limit=limit))
+
+
+# change_filters() of no arguments: every change.
+_UNFILTERED = change_filters({})

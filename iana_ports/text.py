@@ -2,6 +2,30 @@
 
 import re
 
+# Stands for a port number in text written once for every port (Lines below, the pages'
+# port fragments): NUL, which escaping leaves alone and no command, template or registry
+# text holds (the ingest refuses control characters). ASCII, so text that is ASCII stays
+# on str's fast paths (a non-ASCII stand-in made filling in twice as slow).
+PORT_STAND_IN = "\x00"
+
+
+class Lines:
+    """{key: lines} that differ from port to port only in its number, written once with
+    PORT_STAND_IN for it. Kept as one text, so filling a port in is one replace and one
+    split rather than one per line: a port page shows some twenty such lines."""
+
+    def __init__(self, lines: dict[str, list[str]]):
+        self.lines = lines
+        written, self.spans = [], []
+        for key, each in lines.items():
+            self.spans.append((key, len(written), len(written) + len(each)))
+            written += each
+        self.text = "\n".join(written)
+
+    def filled(self, port: int) -> dict[str, list[str]]:
+        lines = self.text.replace(PORT_STAND_IN, str(port)).split("\n")
+        return {key: lines[start:end] for key, start, end in self.spans}
+
 
 def and_list(items) -> str:
     """["tcp", "udp", "sctp"] -> "tcp, udp and sctp"."""
@@ -70,10 +94,12 @@ def lead(facts: dict) -> str:
     """What a port is, in a sentence or two, for the top of its page (and `lead` in its JSON):
     IANA's holder and description, else its range, and the software people meet there."""
     n, uses = facts["port"], facts["common_uses"]
-    software = list(dict.fromkeys(u["software"] for u in uses))
-    more = [f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []
-    named = and_list(software[:LEAD_SOFTWARE] + more)
-    defaults = [u for u in uses if u["kind"] == "default"]
+    software, named, defaults = [], "", []
+    if uses:  # a port in fifteen
+        software = list(dict.fromkeys(u["software"] for u in uses))
+        more = [f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []
+        named = and_list(software[:LEAD_SOFTWARE] + more)
+        defaults = [u for u in uses if u["kind"] == "default"]
     if facts["status"] == "assigned":
         group = headline(facts)["holders"][0]
         name = group["services"][0]

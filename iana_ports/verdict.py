@@ -37,6 +37,7 @@ from .facts import (
     SYSTEM_RANGE,
     UNASSIGNED,
     USE_KINDS,
+    ephemeral_ids,
     range_of,
 )
 import re
@@ -73,7 +74,7 @@ def shared(port: int, targets=DEFAULT_TARGETS) -> bool:
     """Whether a target platform may hand `port` out as a temporary client port."""
     if port >= DYNAMIC_RANGE["first"]:
         return True
-    return any(o["os"] in targets and o["first"] <= port <= o["last"] for o in OS_EPHEMERAL)
+    return any(os_id in targets for os_id in ephemeral_ids(port))
 
 
 def level(port: int, statuses, used: bool, is_shared: bool) -> str:
@@ -115,54 +116,69 @@ def assess(
     texts of the registry footnotes its rows cite. `reasons` say what decides
     the level, first reason first; `notes` what does not.
     """
-    wanted_uses = sorted((u for u in uses if set(u["transports"]) & set(wanted)), key=use_order)
-    is_shared = shared(port, targets)
+    wanted, targets = tuple(wanted), tuple(targets)
+    said = ()
+    if uses:  # a port in fifteen
+        on = set(wanted)
+        wanted_uses = sorted([u for u in uses if on.intersection(u["transports"])], key=use_order)
+        said = tuple(
+            [(u["software"], u["kind"], u["first"], u["last"], u["description"], weighs(u)) for u in wanted_uses]
+        )
+    held = tuple([(transports[t]["status"], tuple(transports[t]["services"])) for t in wanted])
+    verdict = level(port, [status for status, _ in held], any(weighty for *_, weighty in said), shared(port, targets))
+    inside = ephemeral_ids(port)
     blocked = port in BROWSER_BLOCKED_PORTS
-    verdict = level(port, (transports[t]["status"] for t in wanted), any(map(weighs, wanted_uses)), is_shared)
+    # The port itself matters only through these: ports alike in them (most of a range) share one answer.
+    reasons, software_reasons, notes, verdict = _judged(
+        verdict, port == 0, blocked, range_of(port)["name"], inside, wanted, targets, held, said, tuple(footnotes)
+    )
+    return {
+        "level": verdict,
+        "reasons": list(reasons),
+        # How many of the first reasons name software (a page that lists the software says them once).
+        "software_reasons": software_reasons,
+        "notes": list(notes),
+        "targets": list(targets),
+        "browser_blocked": blocked,
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _judged(verdict, port_zero, blocked, range_name, inside, wanted, targets, held, uses, footnotes) -> tuple:
+    """assess()'s sentences: (reasons, software_reasons, notes, level), from what they depend on."""
     reasons, notes = [], []
-    if port == 0:
+    if port_zero:
         reasons.append("Port 0 cannot be listened on: asking for it makes the operating system pick a free port.")
     # One sentence per software and kind, its roles joined: "Minecraft ... (players; status queries)".
-    said: dict[tuple, list] = {}
-    for u in wanted_uses:
-        key = (u["software"], u["kind"], u["first"], u["last"])
-        said.setdefault(key, [weighs(u)]).append(u["description"])
-    for (software, kind, first, last), (weighty, *descriptions) in said.items():
+    by_software: dict[tuple, list] = {}
+    for software, kind, first, last, description, weighty in uses:
+        by_software.setdefault((software, kind, first, last), [weighty]).append(description)
+    for (software, kind, first, last), (weighty, *descriptions) in by_software.items():
         (reasons if weighty else notes).append(_use_sentence(software, kind, first, last, descriptions))
     # Port 0's own reason, when given, comes before them and names no software.
-    software_reasons = sum(weighty for weighty, *_ in said.values())
+    software_reasons = sum(weighty for weighty, *_ in by_software.values())
     # One sentence per (status, holders), naming its transports: "to ssh on tcp and udp".
-    held: dict[tuple, list[str]] = {}
-    for t in wanted:
-        v = transports[t]
-        if v["status"] != UNASSIGNED:
-            held.setdefault((v["status"], tuple(v["services"])), []).append(t)
-    for (status, services), on in held.items():
+    holding: dict[tuple, list[str]] = {}
+    for t, (status, services) in zip(wanted, held):
+        if status != UNASSIGNED:
+            holding.setdefault((status, services), []).append(t)
+    for (status, services), on in holding.items():
         holders = f" to {and_list(services)}" if services else ""
         reasons.append(f"IANA has {status} it{holders} on {and_list(on)}.")
     for text in not_a_default(footnotes):
         verdict = AVOID
         reasons.append(f"The registry's footnote on it: “{text}” Software must not ship it as a default.")
-    if blocked and port:
+    if blocked and not port_zero:
         reasons.append(
             "Browsers refuse to connect to it (the Fetch standard's bad ports; Chrome shows ERR_UNSAFE_PORT): "
             "nothing a browser must reach can listen here."
         )
-    inside = tuple(o["os"] for o in OS_EPHEMERAL if o["first"] <= port <= o["last"])
-    platform, platform_notes = _platform(range_of(port)["name"], port == 0, inside, tuple(targets))
+    platform, platform_notes = _platform(range_name, port_zero, inside, targets)
     reasons += platform
     notes += platform_notes
     if verdict == GOOD:
-        reasons.append(_good(tuple(wanted), tuple(targets)))
-    return {
-        "level": verdict,
-        "reasons": reasons,
-        # How many of the first reasons name software (a page that lists the software says them once).
-        "software_reasons": software_reasons,
-        "notes": notes,
-        "targets": list(targets),
-        "browser_blocked": blocked,
-    }
+        reasons.append(_good(wanted, targets))
+    return tuple(reasons), software_reasons, tuple(notes), verdict
 
 
 # The platform's part of the reasons depends only on the port's range, the ephemeral ranges

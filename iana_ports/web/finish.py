@@ -56,6 +56,8 @@ class Finisher:
     reshape = None
     # An error answer of Datasette's held back to be read whole before it is sent or replaced.
     held = None
+    # A start held back until its first body part (_send_body()).
+    pending = None
     # Headers an error answered in its own shape keeps in the site's.
     KEPT_ON_RESHAPE = (b"allow", b"retry-after", b"connection")
 
@@ -83,10 +85,23 @@ class Finisher:
                 self.swallowing = True
                 await self.send(message)
                 return await self.send({"type": "http.response.body", "body": b""})
+            self.pending = message
         elif self.held is not None:
             return await self._hold(message)
-        elif self.swallowing:
-            return None
+        elif not self.swallowing:
+            await self._send_body(message)
+
+    async def _send_body(self, message):
+        """Send a body part, after the start held back for it: an answer whole in its first
+        part (every page of the site's, most of Datasette's) says its Content-Length, so it
+        is not sent chunked."""
+        start, self.pending = self.pending, None
+        if start is not None:
+            headers = start.get("headers", ())
+            if not message.get("more_body") and not any(k.lower() == b"content-length" for k, _ in headers):
+                length = str(len(message.get("body", b""))).encode()
+                start = dict(start, headers=[*headers, (b"content-length", length)])
+            await self.send(start)
         await self.send(message)
 
     async def _hold(self, message):
@@ -101,13 +116,14 @@ class Finisher:
             self.swallowing = True
             return await replacement.asgi_send(self._send_start)
         await self._send_start(start)
-        await self.send({"type": "http.response.body", "body": b"".join(chunks)})
+        await self._send_body({"type": "http.response.body", "body": b"".join(chunks)})
 
     async def _send_start(self, message):
         """Send a replacement answer past the swallowing of the original's body."""
         if message["type"] == "http.response.start":
-            message = self.start(message)
-        await self.send(message)
+            self.pending = self.start(message)
+        else:
+            await self._send_body(message)
 
     def start(self, message) -> dict | None:
         status = message["status"]

@@ -16,7 +16,7 @@ from iana_ports import firewall, read
 from iana_ports.facts import EVERYDAY_TRANSPORTS, TRANSPORTS, port_number, registry_date
 from iana_ports.errors import BadQuery, Unavailable
 from iana_ports.query import MAX_TEXT
-from iana_ports.text import LEAD_SOFTWARE, headline
+from iana_ports.text import LEAD_SOFTWARE
 
 from . import builds, feed, icon, portmap, workers
 from .builds import Build
@@ -84,7 +84,8 @@ async def port(page: RequestContext) -> Response:
             "Not a port number: ports are whole numbers from 0 to 65535, written without leading zeros.",
             title="No such port",
         )
-    targets = read.targets(page.request.args.get("os"))
+    # Most requests carry no query string: no parse of one.
+    targets = read.targets(page.request.args.get("os")) if page.request.query_string else read.DEFAULT_TARGETS
     if page.fmt:
         return json_response(read.port(page.store, number, targets))
     # Read once: the timeline's changes and, newest first, the history section's.
@@ -93,9 +94,9 @@ async def port(page: RequestContext) -> Response:
     return page.html(
         "site/port.html",
         p=facts,
-        headline=headline(facts),
         history=changes[: read.CHANGES_PAGE],
         json_url=page.urls.path(f"/ports/{number}.json"),
+        firewall_lines=firewall.of_any_port(),
         firewall_tools=firewall.TOOLS,
     )
 

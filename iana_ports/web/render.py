@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from iana_ports.facts import CATEGORIES, FIELDS, IANA_REGISTRY_URL, LISTENING_COMMANDS, OS_LABELS, RANGES, RFC6335_URL
 from iana_ports.enriched import FROM_ID, person_ids, shown
-from iana_ports.text import CONTACT_ID, and_list, contact_names, en_dash
+from iana_ports.text import CONTACT_ID, PORT_STAND_IN, and_list, contact_names, en_dash
 
 from . import builds
 
@@ -30,11 +30,11 @@ from . import builds
 # metadata.yml, settings.json): in a checkout, links to the top level's own.
 CONFIG = Path(__file__).resolve().parent / "config"
 TEMPLATES = CONFIG / "templates"
-# Stands for the port number in a port_fragment(): a private-use character, which
-# escaping leaves alone and no registry text or template contains.
-PORT = "\ue000"
-# Registration cards kept at most (a few MB); the registry has some 14,500 rows.
-MAX_CARDS = 4096
+# Stands for the port number in a port_fragment().
+PORT = PORT_STAND_IN
+# Registration cards and fragments kept at most, each (a few MB); the registry has some
+# 14,500 rows, and a few thousand verdicts are worded differently.
+MAX_KEPT = 4096
 
 
 def path_name(name: str) -> str:
@@ -115,6 +115,19 @@ def grouped(registrations: list[dict]) -> list[dict]:
     return list(groups.values())
 
 
+def verdict_key(verdict: dict, apply: dict | None) -> tuple:
+    """All a port page's verdict section shows of a verdict (read.port's) and the note on how
+    to apply: what its port_fragment() is kept by."""
+    return (
+        verdict["level"],
+        tuple(verdict["reasons"]),
+        verdict["software_reasons"],
+        tuple(verdict["notes"]),
+        tuple(verdict["targets"]),
+        apply and (apply["title"], apply["url"]),
+    )
+
+
 def os_key(ephemeral: list[dict]) -> str:
     """Which operating systems' ephemeral ranges hold a port: "linux,windows,macos,freebsd"."""
     return ",".join([e["os"] for e in ephemeral])
@@ -129,6 +142,7 @@ FILTERS = {
     "people_names": people_names,
     "rfc_links": rfc_links,
     "os_key": os_key,
+    "verdict_key": verdict_key,
     "os_names": lambda ids: and_list([OS_LABELS[i] for i in ids]),
 }
 # Facts every template may show.
@@ -160,6 +174,32 @@ def origin(datasette, request) -> str:
         return ""
     scheme = "https" if datasette.setting("force_https_urls") else request.scheme
     return f"{scheme}://{request.host}"
+
+
+def previewer(link):
+    """preview(origin, title, description, canonical=None): a page's link preview (Open Graph,
+    Twitter cards), as site/page.html and Datasette's base.html put it in their head. Absolute
+    URLs only, so no image or address without `origin`. A function rather than an include:
+    an include copies the whole template context, on every page."""
+    icon = link("/icon.png")
+
+    def preview(origin: str, title, description, canonical=None) -> Markup:
+        title, description = escape(title), escape(description)
+        tags = [
+            f'    <meta property="og:title" content="{title}">',
+            f'    <meta property="og:description" content="{description}">',
+            f'    <meta name="twitter:title" content="{title}">',
+            f'    <meta name="twitter:description" content="{description}">',
+        ]
+        if origin:
+            origin = escape(origin)
+            tags.append(f'    <meta property="og:image" content="{origin}{escape(icon)}">')
+            if canonical is not None:
+                url = f"{origin}{escape(link(canonical))}"
+                tags += [f'    <meta property="og:url" content="{url}">', f'    <link rel="canonical" href="{url}">']
+        return Markup("\n".join(tags))
+
+    return preview
 
 
 def link_filters(link) -> dict:
@@ -328,12 +368,19 @@ def install(env: jinja2.Environment, datasette) -> None:
     """The project's filters and globals, in this environment or Datasette's."""
     link = linker(datasette)
     env.filters.update(FILTERS, **link_filters(link))
-    env.globals.update(GLOBALS, link=link, **table_helpers(datasette, link))
+    env.globals.update(GLOBALS, link=link, preview=previewer(link), **table_helpers(datasette, link))
 
 
 class FactsEnvironment(jinja2.Environment):
     """`p.port` on the read side's plain dicts looks up the key first; Jinja's
-    default tries getattr() first and fails, some 160 times a port page."""
+    default tries getattr() first and fails, some 160 times a port page.
+    Templates' globals are a plain dict (make_globals())."""
+
+    def make_globals(self, d):
+        # A plain dict, not Jinja's ChainMap over the environment's globals: every render
+        # copies its template's globals, and a ChainMap is copied key by key in Python (a
+        # tenth of a port page). Renderer sets every global before any template loads.
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj, attribute):
         if type(obj) is dict:
@@ -408,7 +455,7 @@ class Renderer:
             )
             card = self._cards.get(key)
             if card is None:
-                if len(self._cards) >= MAX_CARDS:
+                if len(self._cards) >= MAX_KEPT:
                     self._cards.clear()
                 card = self._cards[key] = self.env.get_template("site/_registration.html").render(
                     reg=reg, refs=refs, show_port=show_port, site=site, people=own, footnotes=cited
@@ -422,6 +469,8 @@ class Renderer:
         afterwards (digits need no escaping)."""
         found = self._fragments.get((template, key))
         if found is None:
+            if len(self._fragments) >= MAX_KEPT:
+                self._fragments.clear()
             html = self.env.get_template(template).render(context, port=PORT)
             found = self._fragments[(template, key)] = html
         return Markup(found.replace(PORT, str(port)))

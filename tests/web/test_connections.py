@@ -157,8 +157,10 @@ def test_content_length_with_transfer_encoding_is_a_400_and_the_connection_close
     raw = read_until_closed(s)
     s.close()
     assert raw.count(b"HTTP/1.1 ") == 1
-    head, _, chunked = raw.partition(b"\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"\r\nconnection: close\r\n" in head.lower() + b"\r\n"
-    body = json.loads(chunked.split(b"\r\n")[1])
+    # Sent whole: its length said, not chunked.
+    assert f"\r\ncontent-length: {len(body)}\r\n".encode() in head.lower() + b"\r\n"
+    body = json.loads(body)
     assert body == error(400, "A request may not carry both Content-Length and Transfer-Encoding.")

@@ -193,6 +193,32 @@ async def test_answers_from_the_build_are_cacheable_and_revalidate(datasette, pa
 
 @pytest.mark.parametrize(
     "path, status",
+    [
+        ("/ports/22", 200),
+        ("/ports/60878.json", 200),
+        ("/services/ssh", 200),
+        ("/iana/ports?status=assigned", 200),
+        ("/iana/ports.json?_size=2", 200),
+        ("/ports/99999", 404),
+        ("/nope", 404),
+        ("/iana/ports?_sort=nosuch", 400),
+    ],
+)
+async def test_an_answer_sent_whole_says_its_length(datasette, path, status):
+    response = await datasette.client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-length"] == str(len(response.content))
+
+
+async def test_a_streamed_answer_has_no_length(datasette):
+    response = await datasette.client.get("/iana/ports.csv?_stream=1")
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert response.text.count("\n") == 65537
+
+
+@pytest.mark.parametrize(
+    "path, status",
     [("/ports/99999", 404), ("/nope", 404), ("/search?transport=x", 400), ("/iana/ports?_sort=nosuch", 400)],
 )
 async def test_errors_are_cached_briefly_and_never_304(datasette, path, status):
