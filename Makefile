@@ -125,9 +125,10 @@ test: install tools
 	$(BIN)/python -m pytest --ignore=tests/deploy
 
 # The inner loop: the read side, the ingest and the command line, no browser, server fleet or
-# wheel, on every core.
+# wheel, and none of the tests marked slow (whole ingests and replays: `make test` runs them),
+# on every core.
 test-fast: install
-	$(BIN)/python -m pytest -q -n auto tests/core tests/ingest
+	$(BIN)/python -m pytest -q -n auto -m "not slow" tests/core tests/ingest
 
 # The image and the manifests, run with podman: every page kind through the cache, a new
 # build rolled out under load, then everything removed (tests/deploy/). A few minutes;

@@ -8,13 +8,10 @@ unpacked once into $XDG_CACHE_HOME/iana-ports/ under a name that says its
 content. So an installed package answers offline out of the box.
 """
 
-import lzma
-import hashlib
 import os
 from pathlib import Path
 
 from .facts import DB_ENV, DEFAULT_DB
-from .files import atomic_write
 
 # xz: the 19 MB build packs to about 1.1 MB (gzip -9: 2.6 MB).
 BUNDLED = Path(__file__).resolve().parent / "data" / "iana.db.xz"
@@ -51,6 +48,13 @@ def unpacked() -> Path | None:
     """The wheel's build as a database file (unpacked on first use); None without one."""
     if not BUNDLED.is_file():
         return None
+    # Here, not at the top: every start of the command line imports this module, and only
+    # an installed wheel's first run unpacks.
+    import hashlib
+    import lzma
+
+    from .files import atomic_write
+
     digest = hashlib.sha256(BUNDLED.read_bytes()).hexdigest()[:16]
     path = _xdg("XDG_CACHE_HOME", ".cache") / f"iana-{digest}.db"
     if not path.exists():
@@ -62,6 +66,8 @@ def unpacked() -> Path | None:
 
 def pack(db: Path, out: Path = BUNDLED) -> None:
     """`make wheel`: the build to carry, compressed."""
+    import lzma
+
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(db, "rb") as f, lzma.open(out, "wb", preset=9) as packed:
         while chunk := f.read(1 << 20):

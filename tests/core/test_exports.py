@@ -208,6 +208,7 @@ def test_header(services_text, entries):
     assert services_text.split("\n")[13] == "tcpmux          1/tcp      # TCP Port Service Multiplexer"
 
 
+@pytest.mark.slow
 def test_store_and_snapshot_write_the_same(store, services_text):
     snapshot = MemoryStore(store.uri)
     try:
@@ -516,6 +517,7 @@ def test_crafted_services_file_through_glibc(crafted, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_build_swapped_in_during_an_export_is_not_mixed_with_the_last(db_2025, db_2026, tmp_path):
     served = tmp_path / "iana.db"
     shutil.copyfile(db_2025, served)

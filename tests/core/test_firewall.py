@@ -130,6 +130,7 @@ def test_windows_lines_are_new_netfirewallrule_exactly():
     ]
 
 
+@pytest.mark.slow
 def test_the_host_firewall_files_are_untouched():
     # Run last in the module: the checks above edited copies only.
     def digest(folder):

@@ -38,12 +38,14 @@ def ports_worth_checking(store) -> list[int]:
     return sorted(edges | set(rng.sample(sorted(registered), 600)) | set(rng.sample(range(65536), 600)))
 
 
+@pytest.mark.slow
 def test_port_facts_are_identical(both):
     store, snapshot = both
     for port in ports_worth_checking(store):
         assert orjson.dumps(read.port(snapshot, port)) == orjson.dumps(read.port(store, port)), port
 
 
+@pytest.mark.slow
 def test_service_facts_are_identical(both):
     store, snapshot = both
     keys = [k for (k,) in store.conn.execute("select key from services order by key")]

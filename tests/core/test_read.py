@@ -187,6 +187,7 @@ def test_one_platform_hands_out_the_dynamic_range(snapshot):
     )
 
 
+@pytest.mark.slow
 def test_the_verdict_column_is_the_read_side_verdict_for_every_port(snapshot, sql):
     column = [r[0] for r in sql.execute("select verdict from ports order by port")]
     assert [read.port(snapshot, p)["verdict"]["level"] for p in range(65536)] == column
@@ -221,6 +222,7 @@ def test_free_ports_on_both_sides_and_at_the_edges(snapshot, sql, near, count):
         assert sides == {True, False}
 
 
+@pytest.mark.slow
 def test_free_ports_for_one_transport(snapshot, sql):
     # Good for tcp alone: unassigned on tcp, 1024-32767 (User range, below Linux's
     # ephemeral range), not refused by browsers, no common use on tcp that weighs.

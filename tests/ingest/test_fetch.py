@@ -117,6 +117,7 @@ def test_same_sha256_without_validators_is_unchanged(serve, snapshot_2026, previ
     kept.check()
 
 
+@pytest.mark.slow
 def test_500_twice_then_200_is_retried(serve, snapshot_2025, previous, capsys):
     data = snapshot_2025.read_bytes()
     url, registry = serve(data, etag='"iana-2025-03-28"', last_modified="Fri, 28 Mar 2025 16:40:02 GMT")
@@ -357,6 +358,7 @@ def test_failure_is_one_line_and_nothing_is_replaced(serve, snapshot_2026, previ
     kept.check()
 
 
+@pytest.mark.slow
 def test_a_trickling_server_is_cut_off_at_the_deadline(serve, snapshot_2026, previous, capsys):
     url, registry = serve(snapshot_2026.read_bytes())
     registry.script = ["trickle"]

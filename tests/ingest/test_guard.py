@@ -119,6 +119,7 @@ def test_the_limits_are_exact():
 # --- shrunken sources through the command
 
 
+@pytest.mark.slow
 def test_a_shrunken_local_file_is_refused(snapshot_2026, previous_db, tmp_path):
     """1,450 of 14,500 rows keeping the newest dates: before, published with exit 0."""
     header, rows = rows_of(snapshot_2026.read_bytes())
@@ -166,6 +167,7 @@ def test_a_first_ingest_of_one_row_is_refused(snapshot_2026, tmp_path):
     assert listing(tmp_path / "fresh") == []  # no database, no raw copy, no temporary file
 
 
+@pytest.mark.slow
 def test_a_first_ingest_without_system_ports_is_refused(snapshot_2026, tmp_path):
     header, rows = rows_of(snapshot_2026.read_bytes())
     kept = [r for r in rows if not (r[1] and int(r[1].split("-")[0]) < 1024)]
@@ -187,6 +189,7 @@ def test_a_first_ingest_without_system_ports_is_refused(snapshot_2026, tmp_path)
 # --- a download cut short: close-delimited (no Content-Length, no chunking), as legal HTTP/1.1 allows
 
 
+@pytest.mark.slow
 def test_a_download_cut_at_a_row_boundary_is_refused(serve, snapshot_2026, previous_db):
     """The server hangs up after 10% of the lines: before, 1,414 registrations were published."""
     data = snapshot_2026.read_bytes()
@@ -250,6 +253,7 @@ def test_an_error_line_does_not_show_the_credentials(serve, snapshot_2026, previ
     kept.check()
 
 
+@pytest.mark.slow
 def test_credentials_an_older_build_kept_are_redacted_when_carried(snapshot_2025, previous_db):
     conn = sqlite3.connect(previous_db)
     with conn:
@@ -307,6 +311,7 @@ def test_a_local_file_over_the_cap(snapshot_2026, previous_db):
 
 
 @pytest.mark.parametrize("folder", ["odd#dir", "odd?dir", "odd%20dir"])
+@pytest.mark.slow
 def test_a_database_folder_with_uri_characters_ingests_twice(folder, snapshot_2025, snapshot_2026, tmp_path):
     """Before: 'no such table: ingests' on the second ingest, and an empty file 'odd' beside the folder."""
     db = tmp_path / folder / "iana.db"

@@ -332,6 +332,7 @@ def test_replay_checks_every_file_before_ingesting_any(tmp_path, snapshot_2025, 
     assert not db.exists()
 
 
+@pytest.mark.slow
 def test_two_consecutive_ingests_build_the_same_history_as_replay(replayed, tmp_path, snapshot_2025, snapshot_2026):
     db = tmp_path / "iana.db"
     # What `make data IANA_CSV=a.csv` then `make data IANA_CSV=b.csv` runs.
@@ -455,6 +456,7 @@ def test_derived_for_sides_the_snapshots_lack():
     }
 
 
+@pytest.mark.slow
 def test_replay_onto_a_database_that_has_them_records_nothing_new(tmp_path, snapshot_2025, snapshot_2026, capsys):
     db = tmp_path / "iana.db"
     assert main(["replay", str(snapshot_2025), str(snapshot_2026), "--db", str(db)]) == 0

@@ -62,6 +62,7 @@ def db_copy(db_2026, tmp_path) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_two_overlapping_runs_both_land(serve, snapshot_2025, snapshot_2026, history_db, tmp_path):
     """A download of 2025 holds the lock; a run with the 2026 file waits, then builds on top of it."""
     _, registry = serve(snapshot_2025.read_bytes(), etag=None, last_modified=None)
@@ -136,6 +137,7 @@ def test_a_run_that_waits_too_long_gives_up(db_copy, snapshot_2025, replay):
     kept.check()
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_build_is_cleaned_up_by_the_next(db_copy, snapshot_2025):
     kept = Kept(db_copy)
     sha = sha256_of(snapshot_2025)

@@ -288,6 +288,7 @@ def test_iana_unreachable_says_how_to_build_offline(previous_db):
     kept.check()
 
 
+@pytest.mark.slow
 def test_a_changed_common_uses_file_forces_a_rebuild(snapshot_2026, previous_db, tmp_path):
     uses = tmp_path / "common_uses.csv"
     uses.write_bytes(COMMON_USES_CSV.read_bytes() + b"\n")  # the same entries, other bytes
@@ -315,6 +316,7 @@ def test_a_database_of_another_build_version_is_rebuilt(snapshot_2026, previous_
     assert versions == [(1, "4-0123456789abcdef"), (2, BUILD_VERSION)]
 
 
+@pytest.mark.slow
 def test_a_rule_edit_rebuilds_on_the_next_refresh(snapshot_2026, previous_db, tmp_path):
     """The checkout's code with one rule changed (6697, IRC over TLS, no longer browser-blocked):
     the same registry is rebuilt, and the build's verdicts follow the new rule."""

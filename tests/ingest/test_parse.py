@@ -583,6 +583,7 @@ def rows(draw):
 # Few examples: each accepted one builds the whole 65,536-port space.
 @settings(max_examples=120, deadline=None)
 @given(body=st.lists(rows(), min_size=1, max_size=6))
+@pytest.mark.slow
 def test_fuzzed_rows_are_accepted_whole_or_refused_with_a_line(body):
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([list(HEADER), *body])

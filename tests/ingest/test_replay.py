@@ -60,6 +60,7 @@ def row(line: int, **given) -> dict:
     return {**dict.fromkeys(FIELDS), "port": "", **given, "line": line}
 
 
+@pytest.mark.slow
 def test_one_ingest_per_version_dated_by_the_registry(slice_db, history_slice):
     assert [
         (r["id"], r["source"], r["registry_updated"], r["sha256"]) for r in rows(slice_db, "select * from ingests")
@@ -76,6 +77,7 @@ def test_one_ingest_per_version_dated_by_the_registry(slice_db, history_slice):
     ]
 
 
+@pytest.mark.slow
 def test_ni_ftp_de_registered_on_47(slice_db, history_slice):
     before, after = history_slice[1], history_slice[2]
     expected = []
@@ -130,6 +132,7 @@ def test_ni_ftp_de_registered_on_47(slice_db, history_slice):
     ]
 
 
+@pytest.mark.slow
 def test_visicron_vs_renamed_trueconf_on_4307(slice_db, history_slice):
     before, after = history_slice[1], history_slice[2]
     common = {"port": "4307", "registration_date": "2007-10-22"}
@@ -189,6 +192,7 @@ def test_visicron_vs_renamed_trueconf_on_4307(slice_db, history_slice):
     assert changes(slice_db, "port_low = 4307") == expected
 
 
+@pytest.mark.slow
 def test_dlep_assigned_on_854_then_its_reference_became_rfc8175(slice_db, history_slice):
     first, assigned, rfc = history_slice[0], history_slice[1], history_slice[3]
     dlep = {
@@ -263,6 +267,7 @@ def test_dlep_assigned_on_854_then_its_reference_became_rfc8175(slice_db, histor
     ]
 
 
+@pytest.mark.slow
 def test_the_same_changes_as_ingesting_the_versions_one_by_one(slice_db, history_slice, tmp_path):
     db = tmp_path / "iana.db"
     for path in history_slice[:3]:
@@ -288,6 +293,7 @@ def test_the_live_ingest_continues_a_replayed_history(slice_db, snapshot_2025, t
     assert rows(db, "select count(*) as n from changes where ingest = 6 and service_key = 'tacacss'") == [{"n": 0}]
 
 
+@pytest.mark.slow
 def test_one_days_csv_and_xml_are_one_version_the_xml_enriching_it(tmp_path, snapshot_2026, capsys):
     xml = snapshot_2026.parent / "xml" / "history" / "service-names-port-numbers-2026-02-25.xml.gz"
     db = tmp_path / "iana.db"

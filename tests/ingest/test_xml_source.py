@@ -99,6 +99,7 @@ def test_the_xml_beside_a_csv_url():
 # -- local files ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_local_csv_with_its_xml_is_enriched(csv_only, snapshot_2026, tmp_path, capsys):
     db = tmp_path / "iana.db"
     capsys.readouterr()
@@ -129,6 +130,7 @@ def test_a_local_csv_with_its_xml_is_enriched(csv_only, snapshot_2026, tmp_path,
     assert f"raw/{day}-{xml_sha}.xml" in listing(db.parent)
 
 
+@pytest.mark.slow
 def test_a_doctored_xml_falls_back_to_the_csv_with_one_warning(csv_only, snapshot_2026, tmp_path, capsys):
     doctored = tmp_path / "doctored.xml"
     data = XML_2026.read_bytes()
@@ -158,6 +160,7 @@ def test_a_doctored_xml_falls_back_to_the_csv_with_one_warning(csv_only, snapsho
     ],
     ids=["xml", "xml.gz", "csv.gz"],
 )
+@pytest.mark.slow
 def test_either_form_as_the_source(make, raw_suffix, csv_only, snapshot_2026, tmp_path, capsys):
     source = tmp_path / f"registry{raw_suffix}"
     data = make(snapshot_2026)
@@ -185,6 +188,7 @@ def test_either_form_as_the_source(make, raw_suffix, csv_only, snapshot_2026, tm
         assert table(db, "people") == []
 
 
+@pytest.mark.slow
 def test_a_history_file_as_the_source(tmp_path, capsys):
     db = tmp_path / "iana.db"
     assert ingest("--source", str(HISTORY_2017), "--db", str(db), "--allow-shrink") == 0
@@ -206,6 +210,7 @@ def test_a_history_file_as_the_source(tmp_path, capsys):
 # -- over HTTP -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_xml_is_downloaded_beside_the_csv_then_conditionally(serve, snapshot_2025, snapshot_2026, tmp_path, capsys):
     url, registry = serve(snapshot_2026.read_bytes())
     registry.xml = XML_2026.read_bytes()
