@@ -95,7 +95,7 @@ def lead(facts: dict) -> str:
     IANA's holder and description, else its range, and the software people meet there."""
     n, uses = facts["port"], facts["common_uses"]
     software, named, defaults = [], "", []
-    if uses:  # a port in fifteen
+    if uses:
         software = list(dict.fromkeys(u["software"] for u in uses))
         more = [f"{len(software) - LEAD_SOFTWARE} more"] if len(software) > LEAD_SOFTWARE else []
         named = and_list(software[:LEAD_SOFTWARE] + more)

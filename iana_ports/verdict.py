@@ -118,7 +118,7 @@ def assess(
     """
     wanted, targets = tuple(wanted), tuple(targets)
     said = ()
-    if uses:  # a port in fifteen
+    if uses:
         on = set(wanted)
         wanted_uses = sorted([u for u in uses if on.intersection(u["transports"])], key=use_order)
         said = tuple(

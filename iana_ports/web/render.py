@@ -30,8 +30,6 @@ from . import builds
 # metadata.yml, settings.json): in a checkout, links to the top level's own.
 CONFIG = Path(__file__).resolve().parent / "config"
 TEMPLATES = CONFIG / "templates"
-# Stands for the port number in a port_fragment().
-PORT = PORT_STAND_IN
 # Registration cards and fragments kept at most, each (a few MB); the registry has some
 # 14,500 rows, and a few thousand verdicts are worded differently.
 MAX_KEPT = 4096
@@ -465,15 +463,15 @@ class Renderer:
 
     def port_fragment(self, template: str, port: int, key=None, **context) -> Markup:
         """Like fragment(), for a part that depends on the port only through its number:
-        rendered once per key with PORT standing for the number, which is put in
+        rendered once per key with PORT_STAND_IN standing for the number, which is put in
         afterwards (digits need no escaping)."""
         found = self._fragments.get((template, key))
         if found is None:
             if len(self._fragments) >= MAX_KEPT:
                 self._fragments.clear()
-            html = self.env.get_template(template).render(context, port=PORT)
+            html = self.env.get_template(template).render(context, port=PORT_STAND_IN)
             found = self._fragments[(template, key)] = html
-        return Markup(found.replace(PORT, str(port)))
+        return Markup(found.replace(PORT_STAND_IN, str(port)))
 
 
 # One template environment per Datasette instance, shared by its pages and its error answers.
