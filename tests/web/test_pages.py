@@ -980,6 +980,24 @@ async def test_the_port_page_shows_the_firewall_lines_to_copy_and_port_0_has_non
     assert (await get_json(datasette, "/ports/0.json"))["firewall"] is None
 
 
+@pytest.mark.parametrize("ports", [(8080, 8081, 8080), (60000, 60001), (1, 2, 1)])
+async def test_parts_written_once_for_many_ports_name_each_page_s_own(datasette, ports):
+    """The firewall, verdict and range sections are rendered once and kept (port fragments):
+    each page in turn names its own number there, and nothing of the stand-in shows."""
+    for n in ports:
+        page = (await datasette.client.get(f"/ports/{n}")).text
+        assert "\x00" not in page
+        firewall = re.search(r'<section aria-labelledby="firewall">.*?</section>', page, re.S).group(0)
+        assert f"Open port {n} in a firewall" in firewall
+        # Every number in it is this port's, and every tool's lines are this port's.
+        assert set(re.findall(r"\b\d+\b", html.unescape(firewall))) == {str(n)}
+        shown = re.findall(r'<pre id="firewall-([a-z]+)" data-copy><code>(.*?)</code>', firewall, re.S)
+        assert {tool: html.unescape(lines).split("\n") for tool, lines in shown} == firewall_lines(n)
+        verdict = re.search(r'<section aria-labelledby="verdict">.*?</section>', page, re.S).group(0)
+        assert f"Can you use port {n}?" in verdict
+        assert f'href="/ports/{n}?os=default,freebsd"' in verdict
+
+
 async def test_firewall_json_opens_a_port_or_a_services_ports_in_the_tools_asked(datasette):
     r = await datasette.client.get("/firewall.json?target=8080/tcp&for=ufw")
     assert (r.status_code, r.headers["content-type"]) == (200, "application/json; charset=utf-8")
