@@ -27,7 +27,6 @@ import sqlite3
 import sys
 import textwrap
 
-
 from . import databases, read
 from .errors import BadQuery, NotFound, PortsError
 from .firewall import TOOLS as FIREWALLS

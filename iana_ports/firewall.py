@@ -111,6 +111,10 @@ def lines(openings, tools=tuple(TOOLS)) -> dict[str, list[str]]:
     openings = list(dict.fromkeys(openings))
     for first, last, transport in openings:
         opening(first, last, transport)
+    return _written(openings, tools)
+
+
+def _written(openings, tools=tuple(TOOLS)) -> dict[str, list[str]]:
     return {
         tool: [line for o in openings for line in LINES[tool](*o)] + AFTER.get(tool, [])
         for tool in TOOLS
@@ -136,10 +140,4 @@ def of_any_port(transports=EVERYDAY_TRANSPORTS) -> dict[str, list[str]]:
 def _one_port(transports: tuple) -> Lines:
     for t in transports:
         opening(1, 1, t)
-    return Lines(
-        {
-            tool: [line for t in transports for line in LINES[tool](PORT_STAND_IN, PORT_STAND_IN, t)]
-            + AFTER.get(tool, [])
-            for tool in TOOLS
-        }
-    )
+    return Lines(_written([(PORT_STAND_IN, PORT_STAND_IN, t) for t in transports]))
